@@ -1,0 +1,160 @@
+"""One typed Settings object. Nothing else in the product reads the environment.
+
+Values come from the process environment first, then from `.streamlit/secrets.toml` (a flat
+`[countersign]` table or top-level keys with the same names), then the defaults below.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_POLICY = REPO_ROOT / "governance" / "default_policy.yaml"
+DEFAULT_LOWER_IS_BETTER = (
+    "rmse",
+    "mse",
+    "mae",
+    "mape",
+    "loss",
+    "log_loss",
+    "logloss",
+    "error",
+    "max_error",
+    "brier",
+    "training_time",
+)
+AUTH_MODES = ("local", "oidc", "header")
+
+
+class SettingsError(ValueError):
+    """A configuration value is present but unusable; the message names the variable."""
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _load_secrets(path: Path) -> dict[str, str]:
+    if not path.is_file():
+        return {}
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise SettingsError(f"{path}: cannot be read as TOML ({exc})") from exc
+    flat: dict[str, str] = {}
+    section = data.get("countersign", {})
+    for source in (data, section if isinstance(section, dict) else {}):
+        for key, value in source.items():
+            if isinstance(value, (str, int, float, bool)):
+                flat[key.upper()] = str(value)
+    return flat
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the app, the CLI and the benchmarks may configure."""
+
+    data_dir: Path
+    tracking_uri: str
+    registry_uri: str
+    tracking_uri_from_env: bool
+    db_url: str
+    policy_path: Path
+    auth_mode: str = "local"
+    demo_mode: bool = False
+    header_auth_enabled: bool = False
+    auth_header_name: str = "X-Forwarded-User"
+    oidc_unknown_role: str = "viewer"  # "viewer" or "refuse"
+    oidc_reauth_minutes: int = 5
+    session_timeout_minutes: int = 30
+    lockout_attempts: int = 5
+    lockout_minutes: int = 15
+    signing_key_path: Path | None = None
+    upload_max_mb: int = 200
+    cache_ttl_s: int = 60
+    lower_is_better: tuple[str, ...] = DEFAULT_LOWER_IS_BETTER
+
+    @property
+    def artifacts_dir(self) -> Path:
+        return self.data_dir / "mlartifacts"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.data_dir / "cache"
+
+    @property
+    def demo_store_path(self) -> Path:
+        return self.data_dir / "mlflow.db"
+
+    @classmethod
+    def from_env(
+        cls, env: Mapping[str, str] | None = None, secrets_path: Path | None = None
+    ) -> Settings:
+        """Build settings from the environment and the optional secrets file.
+
+        Args:
+            env: The environment to read; defaults to `os.environ`.
+            secrets_path: The secrets file; defaults to `.streamlit/secrets.toml` in the repo.
+
+        Raises:
+            SettingsError: A value is present but invalid; the message names it.
+        """
+        source = dict(os.environ if env is None else env)
+        secrets = _load_secrets(secrets_path or REPO_ROOT / ".streamlit" / "secrets.toml")
+
+        def get(name: str, default: str = "") -> str:
+            value = source.get(name)
+            if value is None or value == "":
+                value = secrets.get(name, default)
+            return value
+
+        def get_int(name: str, default: int) -> int:
+            raw = get(name, str(default))
+            try:
+                return int(raw)
+            except ValueError as exc:
+                raise SettingsError(f"{name} must be a whole number, got {raw!r}") from exc
+
+        data_dir = Path(get("COUNTERSIGN_DATA_DIR", str(REPO_ROOT / "data"))).expanduser()
+        data_dir = data_dir.resolve()
+        env_tracking = get("MLFLOW_TRACKING_URI")
+        # Never let MLflow fall back to ./mlruns: without a configured URI we use the demo store.
+        tracking_uri = env_tracking or f"sqlite:///{data_dir / 'mlflow.db'}"
+        registry_uri = get("MLFLOW_REGISTRY_URI") or tracking_uri
+        auth_mode = get("COUNTERSIGN_AUTH", "local").lower()
+        if auth_mode not in AUTH_MODES:
+            raise SettingsError(f"COUNTERSIGN_AUTH must be one of {', '.join(AUTH_MODES)}")
+        oidc_unknown = get("COUNTERSIGN_OIDC_UNKNOWN", "viewer").lower()
+        if oidc_unknown not in {"viewer", "refuse"}:
+            raise SettingsError("COUNTERSIGN_OIDC_UNKNOWN must be 'viewer' or 'refuse'")
+        key = get("COUNTERSIGN_SIGNING_KEY")
+        lower = get("COUNTERSIGN_LOWER_IS_BETTER")
+        return cls(
+            data_dir=data_dir,
+            tracking_uri=tracking_uri,
+            registry_uri=registry_uri,
+            tracking_uri_from_env=bool(env_tracking),
+            db_url=get("COUNTERSIGN_DB_URL") or f"sqlite:///{data_dir / 'governance.db'}",
+            policy_path=Path(get("COUNTERSIGN_POLICY", str(DEFAULT_POLICY))).expanduser(),
+            auth_mode=auth_mode,
+            demo_mode=_truthy(get("COUNTERSIGN_DEMO")),
+            header_auth_enabled=_truthy(get("COUNTERSIGN_HEADER_AUTH_ENABLED")),
+            auth_header_name=get("COUNTERSIGN_AUTH_HEADER", "X-Forwarded-User"),
+            oidc_unknown_role=oidc_unknown,
+            oidc_reauth_minutes=get_int("COUNTERSIGN_OIDC_REAUTH_MINUTES", 5),
+            session_timeout_minutes=get_int("COUNTERSIGN_SESSION_TIMEOUT_MINUTES", 30),
+            lockout_attempts=get_int("COUNTERSIGN_LOCKOUT_ATTEMPTS", 5),
+            lockout_minutes=get_int("COUNTERSIGN_LOCKOUT_MINUTES", 15),
+            signing_key_path=Path(key).expanduser() if key else None,
+            upload_max_mb=get_int("COUNTERSIGN_UPLOAD_MAX_MB", 200),
+            cache_ttl_s=get_int("COUNTERSIGN_CACHE_TTL_S", 60),
+            lower_is_better=tuple(
+                s.strip().lower() for s in lower.split(",") if s.strip()
+            )
+            or DEFAULT_LOWER_IS_BETTER,
+        )

@@ -1,0 +1,62 @@
+"""Domain errors. Raised low, translated once, high: a page shows `str(e)`, the CLI prints one line."""
+
+from __future__ import annotations
+
+
+class GovernanceError(Exception):
+    """Base class of every refusal the workflow can give. The message is for the user."""
+
+    exit_code = 1
+
+
+class NotAllowed(GovernanceError):
+    """The actor may not do this (role, separation of duties, not the requester...)."""
+
+
+class AuthenticationFailed(GovernanceError):
+    """Unknown user or wrong password: deliberately the same message for both."""
+
+    def __init__(self, message: str = "invalid user name or password") -> None:
+        super().__init__(message)
+
+
+class InvalidTransition(GovernanceError):
+    """The request is not in a state that allows this action."""
+
+
+class NotFound(GovernanceError):
+    """A request, user, model or version that does not exist."""
+
+
+class UnknownModel(NotFound):
+    """The registry has no such model or version."""
+
+
+class PolicyError(GovernanceError):
+    """The policy file is invalid; the message names the file and the key."""
+
+
+class GateFailed(GovernanceError):
+    """A policy gate does not pass for this request."""
+
+
+class StaleEvidence(GovernanceError):
+    """The evidence changed since the request was made: it must be refreshed before signing."""
+
+
+class Conflict(GovernanceError):
+    """A uniqueness rule was hit (duplicate user, an open request for the same target...)."""
+
+
+class RegistryUnavailable(GovernanceError):
+    """The model registry (MLflow) cannot be reached; the action can be retried."""
+
+
+class SchemaOutOfDate(GovernanceError):
+    """The governance database schema is behind the code."""
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(
+            message
+            or "the governance database schema is out of date: run `python -m app.cli db upgrade`"
+        )

@@ -1,0 +1,93 @@
+"""Protocols the outside world implements for the workflow.
+
+`app/mlflow_gateway` implements ModelRegistry over MLflow; tests use in-memory fakes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+STAGES = ("None", "Staging", "Production", "Archived")
+
+
+@dataclass(frozen=True)
+class RegistryVersion:
+    """What the workflow needs to know about one model version."""
+
+    model: str
+    version: str
+    run_id: str
+    run_author: str  # the source run's `mlflow.user`; empty when unknown
+    stage: str
+    aliases: tuple[str, ...]
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    params: Mapping[str, str] = field(default_factory=dict)
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TargetAssignment:
+    """One alias or stage as the registry holds it now: (model, kind, target) -> version."""
+
+    model: str
+    kind: str  # "alias" or "stage"
+    target: str
+    version: str
+
+
+class ModelRegistry(Protocol):
+    """The model registry as the workflow sees it. Every method may raise RegistryUnavailable."""
+
+    def get_version(self, model: str, version: str) -> RegistryVersion:
+        """One version with its run's metrics, params and author.
+
+        Raises:
+            UnknownModel: No such model or version.
+            RegistryUnavailable: The registry cannot be reached.
+        """
+        ...
+
+    def alias_holder(self, model: str, alias: str) -> str | None:
+        """The version the alias points to now, or None."""
+        ...
+
+    def stage_holders(self, model: str, stage: str) -> tuple[str, ...]:
+        """The versions in a legacy stage now (usually zero or one)."""
+        ...
+
+    def set_alias(self, model: str, alias: str, version: str) -> None:
+        """Point the alias at the version; doing it again is harmless."""
+        ...
+
+    def transition_stage(
+        self, model: str, version: str, stage: str, *, archive_existing: bool
+    ) -> None:
+        """Move the version to a legacy stage, archiving the previous holders if asked."""
+        ...
+
+    def set_version_tags(self, model: str, version: str, tags: Mapping[str, str]) -> None:
+        """Write provenance tags on the model version."""
+        ...
+
+    def assignments(self, models: tuple[str, ...] | None = None) -> tuple[TargetAssignment, ...]:
+        """Every alias and non-None stage of the given models (all models when None)."""
+        ...
+
+
+class Clock(Protocol):
+    """The source of time; always timezone-aware UTC. Tests inject a fixed clock."""
+
+    def now(self) -> datetime: ...
+
+
+class PasswordHasher(Protocol):
+    """Hashes and checks passwords (argon2 in production)."""
+
+    def hash(self, password: str) -> str: ...
+
+    def verify(self, password_hash: str, password: str) -> bool: ...
+
+    def needs_rehash(self, password_hash: str) -> bool: ...

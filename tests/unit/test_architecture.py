@@ -1,0 +1,139 @@
+"""The import rules of the house, checked on every module so that they cannot rot.
+
+Every import counts, including those inside functions.
+"""
+
+from __future__ import annotations
+
+import ast
+import fnmatch
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+GOVERNANCE_PURE = ("governance/domain.py", "governance/errors.py", "governance/ports.py",
+                   "governance/audit.py", "governance/policy.py")
+GOVERNANCE_DB = ("governance/orm.py", "governance/repository.py", "governance/unit_of_work.py",
+                 "governance/db.py", "governance/migrations/*", "governance/migrations/**/*")
+THIRD_PARTY_HEAVY = ("mlflow", "evidently", "sqlalchemy", "alembic")
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def _rel(path: Path) -> str:
+    return path.relative_to(ROOT).as_posix()
+
+
+def _product_files() -> list[Path]:
+    files = []
+    for top in ("app", "pages", "governance"):
+        files.extend(sorted((ROOT / top).rglob("*.py")))
+    return files
+
+
+def _matches(rel: str, patterns: tuple[str, ...]) -> bool:
+    return any(fnmatch.fnmatch(rel, pattern) for pattern in patterns)
+
+
+def _top(name: str) -> str:
+    return name.split(".")[0]
+
+
+def _is(name: str, prefix: str) -> bool:
+    return name == prefix or name.startswith(prefix + ".")
+
+
+def _pure_import_ok(rel: str, name: str) -> bool:
+    top = _top(name)
+    if top == "governance":
+        return any(_is(name, f"governance.{m}") for m in ("domain", "errors", "ports", "audit"))
+    if top == "yaml":
+        return rel == "governance/policy.py"
+    return top in sys.stdlib_module_names or top == "__future__"
+
+
+def _violations(rel: str, names: set[str]) -> list[str]:
+    bad: list[str] = []
+    ui = rel.startswith("pages/") or rel.startswith("app/ui/") or rel == "app/main.py"
+    in_gateway = rel.startswith("app/mlflow_gateway")
+    in_reports = rel.startswith("app/reports")
+    for name in sorted(names):
+        top = _top(name)
+        if top == "mlflow" and not in_gateway:
+            bad.append(f"{name}: only app/mlflow_gateway may import mlflow")
+        if top == "evidently" and not in_reports:
+            bad.append(f"{name}: only app/reports may import evidently")
+        if top == "streamlit" and not (ui or rel == "app/deps.py"):
+            bad.append(f"{name}: streamlit belongs to pages, app/ui, app/main.py and app/deps.py")
+        if ui:
+            if top in THIRD_PARTY_HEAVY:
+                bad.append(f"{name}: pages and UI pieces go through app.deps")
+            if top == "app" and not any(
+                _is(name, allowed)
+                for allowed in ("app.deps", "app.ui", "app.entities", "app.errors")
+            ):
+                bad.append(f"{name}: pages and UI may use app.deps, app.ui, app.entities, app.errors")
+            if top == "governance" and not any(
+                _is(name, allowed) for allowed in ("governance.errors", "governance.domain")
+            ):
+                bad.append(f"{name}: pages and UI may use governance.errors and governance.domain")
+        if rel == "app/deps.py" and top in THIRD_PARTY_HEAVY:
+            bad.append(f"{name}: app/deps.py only caches what bootstrap builds")
+        if (in_reports or rel == "app/analysis.py") and top in ("mlflow", "streamlit"):
+            bad.append(f"{name}: reports and analysis take DataFrames, not stores or UI")
+        if in_gateway and top in ("evidently", "streamlit"):
+            bad.append(f"{name}: the MLflow gateway stays free of UI and reports")
+        if rel.startswith("governance/"):
+            if top in ("streamlit", "mlflow", "app", "pages", "evidently"):
+                bad.append(f"{name}: governance/ imports neither UI, MLflow nor app/")
+            if rel in GOVERNANCE_PURE and not _pure_import_ok(rel, name):
+                bad.append(f"{name}: {rel} is standard library only")
+            if rel == "governance/service.py" and (
+                top in ("sqlalchemy", "alembic") or _is(name, "governance.orm") or _is(name, "governance.db")
+            ):
+                bad.append(f"{name}: the service layer sees only the abstract unit of work")
+            if top in ("sqlalchemy", "alembic") and not _matches(rel, GOVERNANCE_DB):
+                if rel != "governance/service.py":
+                    bad.append(f"{name}: SQLAlchemy lives in orm, repository, unit_of_work, db")
+    return bad
+
+
+@pytest.mark.parametrize("path", _product_files(), ids=_rel)
+def test_module_respects_the_import_rules(path: Path) -> None:
+    rel = _rel(path)
+    assert _violations(rel, _imports(path)) == []
+
+
+@pytest.mark.parametrize(
+    ("rel", "imported"),
+    [
+        ("pages/models.py", "mlflow"),
+        ("pages/models.py", "app.mlflow_gateway"),
+        ("pages/models.py", "governance.service"),
+        ("app/ui/tables.py", "sqlalchemy.orm"),
+        ("app/analysis.py", "streamlit"),
+        ("app/cli.py", "streamlit"),
+        ("app/reports.py", "mlflow"),
+        ("governance/domain.py", "sqlalchemy"),
+        ("governance/domain.py", "yaml"),
+        ("governance/audit.py", "governance.service"),
+        ("governance/service.py", "sqlalchemy.orm"),
+        ("governance/service.py", "app.settings"),
+        ("governance/repository.py", "mlflow"),
+        ("app/bootstrap.py", "evidently"),
+    ],
+)
+def test_the_rules_catch_a_forbidden_import(rel: str, imported: str) -> None:
+    assert _violations(rel, {imported}) != []
