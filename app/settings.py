@@ -153,8 +153,6 @@ class Settings:
             signing_key_path=Path(key).expanduser() if key else None,
             upload_max_mb=get_int("COUNTERSIGN_UPLOAD_MAX_MB", 200),
             cache_ttl_s=get_int("COUNTERSIGN_CACHE_TTL_S", 60),
-            lower_is_better=tuple(
-                s.strip().lower() for s in lower.split(",") if s.strip()
-            )
+            lower_is_better=tuple(s.strip().lower() for s in lower.split(",") if s.strip())
             or DEFAULT_LOWER_IS_BETTER,
         )

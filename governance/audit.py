@@ -47,7 +47,9 @@ def canonical_json(value: Any) -> str:
         ValueError: The value holds NaN or infinity, or is not JSON-serialisable.
     """
     _reject_non_finite(value)
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
 
 
 def sha256_hex(data: str | bytes) -> str:

@@ -1,4 +1,4 @@
-"""Domain errors. Raised low, translated once, high: a page shows `str(e)`, the CLI prints one line."""
+"""Domain errors: raised low, translated once, high (`st.error(str(e))`, or one CLI line)."""
 
 from __future__ import annotations
 

@@ -13,10 +13,21 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-GOVERNANCE_PURE = ("governance/domain.py", "governance/errors.py", "governance/ports.py",
-                   "governance/audit.py", "governance/policy.py")
-GOVERNANCE_DB = ("governance/orm.py", "governance/repository.py", "governance/unit_of_work.py",
-                 "governance/db.py", "governance/migrations/*", "governance/migrations/**/*")
+GOVERNANCE_PURE = (
+    "governance/domain.py",
+    "governance/errors.py",
+    "governance/ports.py",
+    "governance/audit.py",
+    "governance/policy.py",
+)
+GOVERNANCE_DB = (
+    "governance/orm.py",
+    "governance/repository.py",
+    "governance/unit_of_work.py",
+    "governance/db.py",
+    "governance/migrations/*",
+    "governance/migrations/**/*",
+)
 THIRD_PARTY_HEAVY = ("mlflow", "evidently", "sqlalchemy", "alembic")
 
 
@@ -84,7 +95,9 @@ def _violations(rel: str, names: set[str]) -> list[str]:
                 _is(name, allowed)
                 for allowed in ("app.deps", "app.ui", "app.entities", "app.errors")
             ):
-                bad.append(f"{name}: pages and UI may use app.deps, app.ui, app.entities, app.errors")
+                bad.append(
+                    f"{name}: pages and UI may use app.deps, app.ui, app.entities, app.errors"
+                )
             if top == "governance" and not any(
                 _is(name, allowed) for allowed in ("governance.errors", "governance.domain")
             ):
@@ -101,12 +114,17 @@ def _violations(rel: str, names: set[str]) -> list[str]:
             if rel in GOVERNANCE_PURE and not _pure_import_ok(rel, name):
                 bad.append(f"{name}: {rel} is standard library only")
             if rel == "governance/service.py" and (
-                top in ("sqlalchemy", "alembic") or _is(name, "governance.orm") or _is(name, "governance.db")
+                top in ("sqlalchemy", "alembic")
+                or _is(name, "governance.orm")
+                or _is(name, "governance.db")
             ):
                 bad.append(f"{name}: the service layer sees only the abstract unit of work")
-            if top in ("sqlalchemy", "alembic") and not _matches(rel, GOVERNANCE_DB):
-                if rel != "governance/service.py":
-                    bad.append(f"{name}: SQLAlchemy lives in orm, repository, unit_of_work, db")
+            if (
+                top in ("sqlalchemy", "alembic")
+                and not _matches(rel, GOVERNANCE_DB)
+                and rel != "governance/service.py"
+            ):
+                bad.append(f"{name}: SQLAlchemy lives in orm, repository, unit_of_work, db")
     return bad
 
 
