@@ -18,17 +18,19 @@ from types import TracebackType
 from typing import Any, Self
 
 from governance.audit import GENESIS_HASH, AuditRecord, seal
-from governance.context import Context
+from governance.context import Context, Reauthentication
 from governance.domain import (
     ADMIN,
     APPROVER,
     AUDITOR,
+    REAUTH_PASSWORD,
     REQUESTER,
     VIEWER,
     Decision,
     Execution,
     PromotionRequest,
     RequestKind,
+    SignOffResult,
     State,
     User,
     Vote,
@@ -483,3 +485,43 @@ def make_world(policy: Policy | None = None) -> World:
             created_at=T0,
         )
     return World(uow=uow, registry=registry, clock=clock, evidence=evidence, ctx=ctx)
+
+
+def reauth(password: str = PASSWORD) -> Reauthentication:
+    return Reauthentication(REAUTH_PASSWORD, password)
+
+
+def open_request(
+    world: World,
+    version: str = "2",
+    target: str = "champion",
+    actor: str = "rita",
+    model: str = "iris",
+) -> PromotionRequest:
+    from governance import service
+
+    return service.request_promotion(
+        world.uow, world.ctx, actor, model, version, target, "better on the holdout set"
+    )
+
+
+def vote(
+    world: World,
+    request: PromotionRequest,
+    actor: str,
+    decision: str = "approve",
+    comment: str = "looked at the evidence",
+    content_hash: str | None = None,
+) -> SignOffResult:
+    from governance import service
+
+    return service.sign_off(
+        world.uow,
+        world.ctx,
+        actor,
+        request.id,
+        decision=decision,
+        comment=comment,
+        reauth=reauth(),
+        content_hash=request.content_hash if content_hash is None else content_hash,
+    )
