@@ -9,6 +9,7 @@ cached reads so that pages stay thin and free of logic.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
@@ -24,7 +25,7 @@ from app.entities import (
     RegisteredModelInfo,
     RunSummary,
 )
-from app.errors import NotFound, UserFacingError
+from app.errors import InvalidQuery, NotFound, UserFacingError
 from app.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
@@ -89,7 +90,9 @@ def _cached(fn: Callable[P, R]) -> Callable[P, R]:
 
 @_cached
 def counts() -> dict[str, int]:
-    return dict(get_gateway().counts())
+    """Experiments, runs, registered models and versions in the store, by name."""
+    found = get_gateway().counts()
+    return dataclasses.asdict(found) if dataclasses.is_dataclass(found) else dict(found)
 
 
 @_cached
@@ -123,6 +126,18 @@ def recent_runs(n: int) -> list[RunSummary]:
 @_cached
 def runs(run_ids: tuple[str, ...]) -> list[RunSummary]:
     return list(get_gateway().get_runs(list(run_ids)))
+
+
+def known_runs(run_ids: tuple[str, ...]) -> tuple[list[RunSummary], list[str]]:
+    """The runs that exist (in order) and the ids that do not, e.g. from a pasted URL."""
+    found: list[RunSummary] = []
+    missing: list[str] = []
+    for run_id in run_ids:
+        try:
+            found.extend(runs((run_id,)))
+        except (NotFound, InvalidQuery):
+            missing.append(run_id)
+    return found, missing
 
 
 @_cached

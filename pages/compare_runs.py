@@ -9,15 +9,13 @@ from app.ui import charts, errors, query, tables
 
 def pick_runs() -> list[str]:
     wanted = query.get_list("runs")
-    known = {r.run_id: r for r in deps.recent_runs(50)}
-    if wanted:
-        known.update({r.run_id: r for r in deps.runs(tuple(wanted))})
-    missing = [r for r in wanted if r not in known]
+    found, missing = deps.known_runs(tuple(wanted))
+    known = {r.run_id: r for r in [*found, *deps.recent_runs(50)]}
     if missing:
         st.warning(f"Unknown run ids ignored: {', '.join(missing)}")
     return query.multiselect(
         "Runs",
-        list(dict.fromkeys([*wanted, *known])),
+        list(known),
         "runs",
         format_func=lambda r: f"{known[r].run_name} ({r[:8]})" if r in known else r,
         help="Pick runs here, or select them on the Experiments page.",
