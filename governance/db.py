@@ -28,7 +28,7 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
 
-from governance.errors import Conflict, GovernanceError, SchemaOutOfDate
+from governance.errors import Conflict, DuplicateVote, GovernanceError, SchemaOutOfDate
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # Our own version table: the governance schema may share a PostgreSQL database with MLflow,
@@ -38,16 +38,31 @@ VERSION_TABLE = "countersign_alembic_version"
 READ_ONLY = "countersign_read_only"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
-# Constraint names (set by the migration) -> what the user is told.
-_CONSTRAINT_MESSAGES = {
-    "pk_users": "a user with this name already exists",
-    "uq_promotion_requests_one_pending": (
-        "an open request for this model and target already exists"
+# Constraint names (set by the migration; PostgreSQL names them) and SQLite's column lists
+# -> what the user is told. Duplicate votes get their own class: the service answers them with
+# "already recorded".
+_CONSTRAINT_MESSAGES = (
+    (("pk_users", "users.name"), "a user with this name already exists"),
+    (
+        (
+            "uq_promotion_requests_one_pending",
+            "promotion_requests.model, promotion_requests.target_kind, promotion_requests.target",
+        ),
+        "an open request for this model and target already exists",
     ),
-    "uq_votes_request_approver": "this approver's vote is already recorded",
-    "uq_audit_events_prev_hash": "the audit chain refused a fork (two entries after one hash)",
-    "uq_audit_events_seq": "the audit chain refused a duplicate sequence number",
-}
+    (("pk_promotion_requests", "promotion_requests.id"), "a request with this id already exists"),
+    (("pk_decisions", "decisions.request_id"), "this request has already been decided"),
+    (
+        ("uq_executions_request_attempt", "executions.request_id, executions.attempt"),
+        "this execution attempt is already recorded",
+    ),
+    (
+        ("uq_audit_events_prev_hash", "audit_events.prev_hash"),
+        "the audit chain refused a fork (two entries after one hash)",
+    ),
+    (("pk_audit_events", "audit_events.seq"), "the audit chain refused a duplicate seq"),
+)
+_DUPLICATE_VOTE = ("uq_votes_request_approver", "votes.request_id, votes.approver")
 
 
 class DatabaseUnavailable(GovernanceError):
@@ -124,8 +139,10 @@ def translate(exc: SQLAlchemyError) -> GovernanceError:
     """The domain error for a driver error (the one mapping in the product)."""
     if isinstance(exc, IntegrityError):
         text = _message(exc)
-        for name, message in _CONSTRAINT_MESSAGES.items():
-            if name in text:
+        if any(name in text for name in _DUPLICATE_VOTE):
+            return DuplicateVote("already recorded: this approver has already signed this request")
+        for names, message in _CONSTRAINT_MESSAGES:
+            if any(name in text for name in names):
                 return Conflict(message)
         if "append-only" in text:
             return Conflict("the audit log is append-only: entries cannot be changed or deleted")

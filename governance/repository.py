@@ -1,295 +1,228 @@
-"""SQLAlchemy repositories: they take a session owned by the unit of work and return domain objects.
+"""SQLAlchemy implementations of the workflow repositories (see governance.ports).
 
-Nothing here commits: the unit of work owns the transaction.
+Each takes the session owned by the unit of work and returns domain objects, converted before
+the session closes. Nothing here commits. Writes are executed at once (not left to a later
+flush), so that statements reach the database in the order the service issued them, and
+uniqueness violations surface as domain errors at the call that caused them.
 """
 
 from __future__ import annotations
 
-import multiprocessing
-import os
-import threading
-from collections import namedtuple
-from collections.abc import Iterator, Mapping
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import fields, replace
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import Connection, Engine, func, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
-from sqlalchemy.pool import NullPool
 
-from governance.audit import GENESIS_HASH, AuditRecord, VerifyResult, seal, verify_chain
-from governance.db import READ_ONLY, make_engine, translate_errors
-from governance.orm import AuditEventRow, ChainHeadRow
+from governance.db import translate_errors
+from governance.domain import Decision, Execution, PromotionRequest, State, User, Vote
+from governance.errors import Conflict, NotFound
+from governance.orm import DecisionRow, ExecutionRow, RequestRow, UserRow, VoteRow
 
-VERIFY_BATCH = 20_000
-_AUDIT_COLUMNS = (
-    AuditEventRow.seq,
-    AuditEventRow.ts,
-    AuditEventRow.actor,
-    AuditEventRow.action,
-    AuditEventRow.object_type,
-    AuditEventRow.object_id,
-    AuditEventRow.payload,
-    AuditEventRow.payload_hash,
-    AuditEventRow.prev_hash,
-    AuditEventRow.entry_hash,
-    AuditEventRow.alg,
-)
+# Reads refresh rows already in the identity map: a conditional UPDATE may have changed them.
+_FRESH = {"populate_existing": True}
 
 
-def lock_chain_head(session: Session) -> tuple[int, str]:
-    """Take the write lock (row lock on PostgreSQL) and return the chain head (seq, hash).
+class SqlUserRepository:
+    """Users; never deleted, disabled instead."""
 
-    On SQLite the transaction already holds the database write lock (BEGIN IMMEDIATE); the
-    FOR UPDATE is dropped there by SQLAlchemy, which is exactly why BEGIN is ours.
-    """
-    row = session.execute(
-        select(ChainHeadRow.seq, ChainHeadRow.head_hash)
-        .where(ChainHeadRow.id == 1)
-        .with_for_update()
-    ).one()
-    return int(row.seq), str(row.head_hash)
-
-
-class SqlAuditLog:
-    """Appends sealed entries to the chain inside the caller's (locked) transaction."""
-
-    def __init__(self, session: Session, head: tuple[int, str] | None = None) -> None:
+    def __init__(self, session: Session) -> None:
         self._session = session
-        self._head = head
-        self._pending: list[AuditRecord] = []
 
-    def append(
-        self,
-        *,
-        moment: datetime,
-        actor: str,
-        action: str,
-        object_type: str,
-        object_id: str,
-        payload: Mapping[str, Any],
-    ) -> AuditRecord:
-        """Seal the next entry after the current head and stage it in this transaction.
+    def add(self, user: User) -> None:
+        """Insert a user; a taken name raises Conflict (the primary key decides)."""
+        with translate_errors(), self._session.begin_nested():
+            self._session.add(UserRow().fill(user))
+            self._session.flush()
 
-        Args:
-            moment: When it happened (timezone-aware).
-            actor: Who did it (a user name, or `system`).
-            action: What happened, e.g. `request.created`.
-            object_type: The kind of object, e.g. `request`.
-            object_id: The object's id as text.
-            payload: Details; serialised as canonical JSON and hashed.
-        """
-        if self._head is None:
-            self._head = lock_chain_head(self._session)
-        seq, prev_hash = self._head
-        record = seal(
-            prev_hash=prev_hash,
-            seq=seq + 1,
-            moment=moment,
-            actor=actor,
-            action=action,
-            object_type=object_type,
-            object_id=str(object_id),
-            payload=payload,
-        )
-        self._session.add(AuditEventRow.from_record(record))
-        self._head = (record.seq, record.entry_hash)
-        self._pending.append(record)
-        return record
+    def find(self, name: str) -> User | None:
+        """The user with this exact name, or None."""
+        row = self._session.get(UserRow, name, populate_existing=True)
+        return row.to_domain() if row is not None else None
 
-    def flush(self) -> None:
-        """Move the chain head row to the last staged entry (called before commit)."""
-        if not self._pending or self._head is None:
-            return
-        self._session.flush()
-        seq, head_hash = self._head
-        self._session.execute(
-            update(ChainHeadRow).where(ChainHeadRow.id == 1).values(seq=seq, head_hash=head_hash)
-        )
-        self._pending.clear()
+    def update(self, user: User) -> None:
+        """Store every field of an existing user."""
+        row = self._session.get(UserRow, user.name, populate_existing=True)
+        if row is None:
+            raise NotFound(f"no user named {user.name!r}")
+        with translate_errors():
+            row.fill(user)
+            self._session.flush()
 
-    def for_object(self, object_type: str, object_id: str) -> tuple[AuditRecord, ...]:
-        """Every entry about one object, oldest first."""
+    def list(self) -> tuple[User, ...]:
+        """Every user, by name."""
         rows = self._session.scalars(
-            select(AuditEventRow)
-            .where(AuditEventRow.object_type == object_type)
-            .where(AuditEventRow.object_id == str(object_id))
-            .order_by(AuditEventRow.seq)
+            select(UserRow).order_by(UserRow.name).execution_options(**_FRESH)
         )
-        return tuple(row.to_record() for row in rows)
+        return tuple(row.to_domain() for row in rows)
 
-    def latest(self, limit: int = 50) -> tuple[AuditRecord, ...]:
-        """The newest entries, newest first."""
+
+class SqlRequestRepository:
+    """Promotion requests with optimistic concurrency on `row_version`."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def add(self, request: PromotionRequest) -> None:
+        """Insert a request; the pending-per-target index refuses a second open one."""
+        with translate_errors(), self._session.begin_nested():
+            self._session.execute(insert(RequestRow), [RequestRow.values_of(request)])
+
+    def _row(self, request_id: str, *, for_update: bool = False) -> RequestRow:
+        query = select(RequestRow).where(RequestRow.id == str(request_id))
+        if for_update:
+            query = query.with_for_update()
+        row = self._session.scalars(query.execution_options(**_FRESH)).first()
+        if row is None:
+            raise NotFound(f"no promotion request {request_id}")
+        return row
+
+    def get(self, request_id: str) -> PromotionRequest:
+        """One request (unlocked). Raises NotFound."""
+        return self._row(request_id).to_domain()
+
+    def get_for_update(self, request_id: str) -> PromotionRequest:
+        """One request with its row locked to the end of the transaction (PostgreSQL)."""
+        return self._row(request_id, for_update=True).to_domain()
+
+    def update(self, request: PromotionRequest) -> None:
+        """Conditional UPDATE on the previous row_version; a lost race raises Conflict."""
+        values = RequestRow.values_of(request)
+        with translate_errors():
+            result = self._session.execute(
+                update(RequestRow)
+                .where(RequestRow.id == request.id)
+                .where(RequestRow.row_version == request.row_version - 1)
+                .values(values)
+                .execution_options(synchronize_session=False)
+            )
+        if getattr(result, "rowcount", 0) != 1:
+            current = self._session.scalars(
+                select(RequestRow.row_version).where(RequestRow.id == request.id)
+            ).first()
+            if current is None:
+                raise NotFound(f"no promotion request {request.id}")
+            raise Conflict(
+                f"request {request.id} was changed by someone else meanwhile: reload and retry"
+            )
+
+    def pending_for_target(
+        self, model: str, target_kind: str, target: str
+    ) -> PromotionRequest | None:
+        """The pending request (kind other than follow_up) for this target, if any."""
+        row = self._session.scalars(
+            select(RequestRow)
+            .where(RequestRow.model == model)
+            .where(RequestRow.target_kind == str(target_kind))
+            .where(RequestRow.target == target)
+            .where(RequestRow.state == State.PENDING.value)
+            .where(RequestRow.kind != "follow_up")
+            .execution_options(**_FRESH)
+        ).first()
+        return row.to_domain() if row is not None else None
+
+    def find(
+        self, *, state: str | None = None, model: str | None = None, limit: int | None = None
+    ) -> tuple[PromotionRequest, ...]:
+        """Requests filtered by state and/or model, newest first (ties: id)."""
+        query = select(RequestRow).order_by(RequestRow.created_at.desc(), RequestRow.id.desc())
+        if state is not None:
+            query = query.where(RequestRow.state == str(state))
+        if model is not None:
+            query = query.where(RequestRow.model == model)
+        if limit is not None:
+            query = query.limit(limit)
+        rows = self._session.scalars(query.execution_options(**_FRESH))
+        return tuple(row.to_domain() for row in rows)
+
+    def due_for_expiry(self, now: datetime) -> tuple[PromotionRequest, ...]:
+        """Pending requests whose expiry has passed, oldest first."""
         rows = self._session.scalars(
-            select(AuditEventRow).order_by(AuditEventRow.seq.desc()).limit(limit)
+            select(RequestRow)
+            .where(RequestRow.state == State.PENDING.value)
+            .where(RequestRow.expires_at <= now)
+            .order_by(RequestRow.expires_at, RequestRow.id)
+            .execution_options(**_FRESH)
         )
-        return tuple(row.to_record() for row in rows)
+        return tuple(row.to_domain() for row in rows)
 
 
-# verify_chain reads attributes only; a namedtuple row is several times cheaper to build than
-# the frozen AuditRecord, and that matters at 100,000 entries per second.
-_FastRecord = namedtuple("_FastRecord", [field.name for field in fields(AuditRecord)])  # type: ignore[misc]
-_SELECT_SQL = (
-    "SELECT seq, ts, actor, action, object_type, object_id, payload, payload_hash, prev_hash, "
-    "entry_hash, alg FROM audit_events WHERE seq >= {lo} AND seq <= {hi} ORDER BY seq LIMIT {n}"
-)
-PARALLEL_MIN_EVENTS = 50_000
+class SqlVoteRepository:
+    """Votes; unique on (request_id, approver), a repeat raises DuplicateVote."""
 
+    def __init__(self, session: Session) -> None:
+        self._session = session
 
-def stream_records(
-    conn: Connection, *, start_seq: int = 1, end_seq: int | None = None, batch: int = VERIFY_BATCH
-) -> Iterator[AuditRecord]:
-    """Entries in seq order, fetched in keyset-paginated batches (memory stays bounded).
+    def add(self, vote: Vote) -> None:
+        """Insert a vote inside a savepoint, so that a duplicate leaves the transaction usable."""
+        with translate_errors(), self._session.begin_nested():
+            self._session.add(VoteRow.from_domain(vote))
+            self._session.flush()
 
-    The rows come straight from the driver cursor: SQLAlchemy's Row objects cost more than the
-    hashing itself at this volume.
-    """
-    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    make = _FastRecord._make
-    lo, hi = int(start_seq), int(end_seq if end_seq is not None else 2**62)
-    try:
-        while lo <= hi:
-            # Only integers we computed go into the text: nothing user-supplied.
-            cursor.execute(_SELECT_SQL.format(lo=lo, hi=hi, n=int(batch)))
-            rows = cursor.fetchall()
-            if not rows:
-                return
-            yield from map(make, rows)
-            if len(rows) < batch:
-                return
-            lo = int(rows[-1][0]) + 1
-    finally:
-        cursor.close()
+    def get(self, request_id: str, approver: str) -> Vote | None:
+        """This approver's vote on this request, if any."""
+        row = self._session.scalars(
+            select(VoteRow)
+            .where(VoteRow.request_id == str(request_id))
+            .where(VoteRow.approver == approver)
+        ).first()
+        return row.to_domain() if row is not None else None
 
-
-def _snapshot_options(engine: Engine) -> dict[str, Any]:
-    options: dict[str, Any] = {READ_ONLY: True}
-    if engine.dialect.name == "postgresql":
-        options["isolation_level"] = "REPEATABLE READ"
-    return options
-
-
-def _verify_segment(url: str, lo: int, hi: int, start_prev_hash: str) -> VerifyResult:
-    """Verify seq lo..hi in a worker process, on an engine of its own (nothing shared)."""
-    engine = make_engine(url, poolclass=NullPool)
-    try:
-        with engine.connect() as conn, conn.execution_options(**_snapshot_options(engine)).begin():
-            result = verify_chain(
-                stream_records(conn, start_seq=lo, end_seq=hi),
-                start_prev_hash=start_prev_hash,
-                start_seq=lo,
-            )
-    finally:
-        engine.dispose()
-    if result.ok and result.count != hi - lo + 1:
-        return VerifyResult(
-            ok=False,
-            count=result.count,
-            first_seq=result.first_seq,
-            last_seq=result.last_seq,
-            head_hash=result.head_hash,
-            first_broken_seq=lo + result.count,
-            reason=f"expected seq {lo + result.count}, found none (entries were removed)",
+    def for_request(self, request_id: str) -> tuple[Vote, ...]:
+        """Every vote on the request in signing order."""
+        rows = self._session.scalars(
+            select(VoteRow)
+            .where(VoteRow.request_id == str(request_id))
+            .order_by(VoteRow.signed_at, VoteRow.id)
         )
-    return result
+        return tuple(row.to_domain() for row in rows)
 
 
-def _can_fork() -> bool:
-    # fork() is only safe when no other thread can hold a lock (CLI, benchmarks, jobs); inside
-    # the Streamlit server we stay in one process.
-    return hasattr(os, "fork") and threading.active_count() == 1
+class SqlDecisionRepository:
+    """At most one decision per request (the primary key decides)."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def add(self, decision: Decision) -> None:
+        """Insert the decision of a request; a second one raises Conflict."""
+        with translate_errors(), self._session.begin_nested():
+            self._session.add(DecisionRow.from_domain(decision))
+            self._session.flush()
+
+    def get(self, request_id: str) -> Decision | None:
+        """The decision of the request, if any."""
+        row = self._session.get(DecisionRow, str(request_id))
+        return row.to_domain() if row is not None else None
 
 
-def _verify_parallel(engine: Engine, last_seq: int, workers: int) -> VerifyResult:
-    """Split 1..last_seq into segments; segment k chains to the stored hash of its predecessor.
+class SqlExecutionRepository:
+    """Execution attempts; unique on (request_id, attempt)."""
 
-    Segment k-1 proves that entry's hash is right; segment k proves its first entry points at it:
-    together that is the whole chain, computed on several cores.
-    """
-    bounds = [1 + (last_seq * k) // workers for k in range(workers)] + [last_seq + 1]
-    with engine.connect() as conn, conn.execution_options(**_snapshot_options(engine)).begin():
-        rows = conn.execute(
-            select(AuditEventRow.seq, AuditEventRow.entry_hash).where(
-                AuditEventRow.seq.in_([b - 1 for b in bounds[1:-1]])
-            )
-        ).all()
-    stored = {int(seq): str(entry) for seq, entry in rows}
-    url = engine.url.render_as_string(hide_password=False)
-    context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(workers, mp_context=context) as pool:
-        futures = [
-            pool.submit(
-                _verify_segment,
-                url,
-                bounds[k],
-                bounds[k + 1] - 1,
-                GENESIS_HASH if k == 0 else stored.get(bounds[k] - 1, "missing"),
-            )
-            for k in range(workers)
-        ]
-        results = [future.result() for future in futures]
-    count = 0
-    for result in results:
-        if not result.ok:
-            return replace(result, count=count + result.count, first_seq=1)
-        count += result.count
-    return VerifyResult(
-        ok=True, count=count, first_seq=1, last_seq=last_seq, head_hash=results[-1].head_hash
-    )
+    def __init__(self, session: Session) -> None:
+        self._session = session
 
+    def add(self, execution: Execution) -> None:
+        """Insert one attempt; a repeated attempt number raises Conflict."""
+        with translate_errors(), self._session.begin_nested():
+            self._session.add(ExecutionRow.from_domain(execution))
+            self._session.flush()
 
-def verify_audit_log(
-    engine: Engine, *, workers: int | None = None, batch: int = VERIFY_BATCH
-) -> VerifyResult:
-    """Recompute the whole chain from the database and check the chain head against it.
+    def for_request(self, request_id: str) -> tuple[Execution, ...]:
+        """The attempts of one request by attempt number."""
+        rows = self._session.scalars(
+            select(ExecutionRow)
+            .where(ExecutionRow.request_id == str(request_id))
+            .order_by(ExecutionRow.attempt)
+        )
+        return tuple(row.to_domain() for row in rows)
 
-    Reads one consistent snapshot (REPEATABLE READ on PostgreSQL, a WAL read transaction on
-    SQLite) in batches, so memory does not grow with the log. Large logs are verified in
-    segments on several processes when that is safe (see `_can_fork`).
-
-    Args:
-        engine: The governance database.
-        workers: Processes to use; None picks up to four when the log is large.
-        batch: Rows per fetch.
-    """
-    with translate_errors():
-        with engine.connect() as conn, conn.execution_options(**_snapshot_options(engine)).begin():
-            head = conn.execute(
-                select(ChainHeadRow.seq, ChainHeadRow.head_hash).where(ChainHeadRow.id == 1)
-            ).one()
-            last = conn.execute(select(func.max(AuditEventRow.seq))).scalar() or 0
-            if workers is None:
-                big = last >= PARALLEL_MIN_EVENTS and _can_fork()
-                workers = min(4, os.cpu_count() or 1) if big else 1
-            result = None
-            if workers <= 1 or last < workers:
-                result = verify_chain(stream_records(conn, batch=batch))
-        if result is None:
-            result = _verify_parallel(engine, int(last), workers)
-    return _check_head(result, int(head.seq), str(head.head_hash))
-
-
-def _check_head(result: VerifyResult, head_seq: int, head_hash: str) -> VerifyResult:
-    if not result.ok:
-        return result
-    last_seq = result.last_seq or 0
-    if head_seq == last_seq and head_hash == result.head_hash:
-        return result
-    return VerifyResult(
-        ok=False,
-        count=result.count,
-        first_seq=result.first_seq,
-        last_seq=result.last_seq,
-        head_hash=result.head_hash,
-        first_broken_seq=last_seq if head_seq == last_seq else min(head_seq, last_seq) + 1,
-        reason=(
-            f"the chain head names seq {head_seq} ({head_hash[:12]}...) but the log ends at "
-            f"seq {last_seq} ({result.head_hash[:12]}...): entries were removed or added "
-            "around the lock"
-        ),
-    )
-
-
-__all__ = ["GENESIS_HASH", "SqlAuditLog", "lock_chain_head", "stream_records", "verify_audit_log"]
+    def successes(self, model: str | None = None) -> tuple[Execution, ...]:
+        """Every successful attempt (of one model, or all), oldest first."""
+        query = (
+            select(ExecutionRow)
+            .where(ExecutionRow.outcome == "succeeded")
+            .order_by(ExecutionRow.at, ExecutionRow.id)
+        )
+        if model is not None:
+            query = query.where(ExecutionRow.model == model)
+        return tuple(row.to_domain() for row in self._session.scalars(query))

@@ -109,7 +109,125 @@ def _create_audit_tables() -> None:
     op.bulk_insert(head, [{"id": 1, "seq": 0, "head_hash": GENESIS_HASH}])
 
 
+def _utc() -> sa.DateTime:
+    return sa.DateTime(timezone=True)
+
+
+def _create_workflow_tables() -> None:
+    op.create_table(
+        "users",
+        sa.Column("name", sa.String(128), nullable=False),
+        sa.Column("display_name", sa.String(200), nullable=False),
+        sa.Column("roles", sa.Text(), nullable=False),
+        sa.Column("password_hash", sa.Text(), nullable=False),
+        sa.Column("disabled", sa.Boolean(), nullable=False),
+        sa.Column("failed_logins", sa.Integer(), nullable=False),
+        sa.Column("locked_until", _utc(), nullable=True),
+        sa.Column("created_at", _utc(), nullable=True),
+        sa.PrimaryKeyConstraint("name", name="pk_users"),
+    )
+    op.create_table(
+        "promotion_requests",
+        sa.Column("id", sa.String(64), nullable=False),
+        sa.Column("model", sa.String(256), nullable=False),
+        sa.Column("version", sa.String(64), nullable=False),
+        sa.Column("target", sa.String(256), nullable=False),
+        sa.Column("target_kind", sa.String(16), nullable=False),
+        sa.Column("requester", sa.String(200), nullable=False),
+        sa.Column("justification", sa.Text(), nullable=False),
+        sa.Column("state", sa.String(32), nullable=False),
+        sa.Column("created_at", _utc(), nullable=False),
+        sa.Column("expires_at", _utc(), nullable=False),
+        sa.Column("policy_hash", sa.String(64), nullable=False),
+        sa.Column("evidence", sa.Text(), nullable=False),
+        sa.Column("evidence_hash", sa.String(64), nullable=False),
+        sa.Column("content_hash", sa.String(64), nullable=False),
+        sa.Column("kind", sa.String(32), nullable=False),
+        sa.Column("related_request_id", sa.String(64), nullable=True),
+        sa.Column("row_version", sa.Integer(), nullable=False),
+        sa.Column("updated_at", _utc(), nullable=True),
+        sa.PrimaryKeyConstraint("id", name="pk_promotion_requests"),
+    )
+    pending = sa.text("state = 'pending' AND kind <> 'follow_up'")
+    op.create_index(
+        "uq_promotion_requests_one_pending",
+        "promotion_requests",
+        ["model", "target_kind", "target"],
+        unique=True,
+        sqlite_where=pending,
+        postgresql_where=pending,
+    )
+    op.create_index(
+        "ix_promotion_requests_state_created_at", "promotion_requests", ["state", "created_at"]
+    )
+    op.create_index(
+        "ix_promotion_requests_model_created_at", "promotion_requests", ["model", "created_at"]
+    )
+    op.create_table(
+        "votes",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("request_id", sa.String(64), nullable=False),
+        sa.Column("approver", sa.String(128), nullable=False),
+        sa.Column("decision", sa.String(16), nullable=False),
+        sa.Column("comment", sa.Text(), nullable=False),
+        sa.Column("role_at_signing", sa.String(64), nullable=False),
+        sa.Column("signed_at", _utc(), nullable=False),
+        sa.Column("meaning", sa.Text(), nullable=False),
+        sa.Column("reauth_method", sa.String(64), nullable=False),
+        sa.Column("content_hash", sa.String(64), nullable=False),
+        sa.Column("signer_name", sa.String(200), nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_votes"),
+        sa.ForeignKeyConstraint(
+            ["request_id"],
+            ["promotion_requests.id"],
+            name="fk_votes_request_id_promotion_requests",
+        ),
+        sa.UniqueConstraint("request_id", "approver", name="uq_votes_request_approver"),
+    )
+    op.create_table(
+        "decisions",
+        sa.Column("request_id", sa.String(64), nullable=False),
+        sa.Column("outcome", sa.String(32), nullable=False),
+        sa.Column("decided_at", _utc(), nullable=False),
+        sa.Column("decided_by", sa.String(200), nullable=False),
+        sa.Column("approvers", sa.Text(), nullable=False),
+        sa.Column("quorum", sa.Integer(), nullable=False),
+        sa.Column("policy_hash", sa.String(64), nullable=False),
+        sa.Column("content_hash", sa.String(64), nullable=False),
+        sa.PrimaryKeyConstraint("request_id", name="pk_decisions"),
+        sa.ForeignKeyConstraint(
+            ["request_id"],
+            ["promotion_requests.id"],
+            name="fk_decisions_request_id_promotion_requests",
+        ),
+    )
+    op.create_table(
+        "executions",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("request_id", sa.String(64), nullable=False),
+        sa.Column("attempt", sa.Integer(), nullable=False),
+        sa.Column("outcome", sa.String(32), nullable=False),
+        sa.Column("at", _utc(), nullable=False),
+        sa.Column("actor", sa.String(200), nullable=False),
+        sa.Column("model", sa.String(256), nullable=False),
+        sa.Column("version", sa.String(64), nullable=False),
+        sa.Column("target", sa.String(256), nullable=False),
+        sa.Column("target_kind", sa.String(16), nullable=False),
+        sa.Column("previous_holder", sa.String(64), nullable=True),
+        sa.Column("detail", sa.Text(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_executions"),
+        sa.ForeignKeyConstraint(
+            ["request_id"],
+            ["promotion_requests.id"],
+            name="fk_executions_request_id_promotion_requests",
+        ),
+        sa.UniqueConstraint("request_id", "attempt", name="uq_executions_request_attempt"),
+    )
+    op.create_index("ix_executions_outcome_model", "executions", ["outcome", "model"])
+
+
 def upgrade() -> None:
+    _create_workflow_tables()
     _create_audit_tables()
     triggers = (
         _POSTGRES_TRIGGERS if op.get_bind().dialect.name == "postgresql" else _SQLITE_TRIGGERS
@@ -120,6 +238,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     bind = op.get_bind()
+    for table in ("executions", "decisions", "votes", "promotion_requests", "users"):
+        op.drop_table(table)
     if bind.dialect.name == "postgresql":
         op.execute("DROP TABLE audit_events CASCADE")
         op.execute("DROP TABLE audit_chain_head CASCADE")
