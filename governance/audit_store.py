@@ -121,7 +121,7 @@ class SqlAuditLog:
     def iterate(self, from_seq: int = 1) -> Iterator[AuditRecord]:
         """Entries with seq >= from_seq in ascending order, streamed in batches."""
         for row in stream_records(self._session.connection(), start_seq=from_seq):
-            yield AuditRecord(*row)
+            yield AuditRecord(*row)  # type: ignore[misc]
 
     def head(self) -> AuditRecord | None:
         """The entry with the highest seq, or None when the log is empty."""

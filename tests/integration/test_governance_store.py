@@ -112,7 +112,8 @@ def test_users_round_trip_and_a_duplicate_name_is_refused(store: SqlStore) -> No
     with store.unit_of_work(read_only=True) as uow:
         stored = uow.users.find("ann")
         assert stored == replace(user, disabled=True, failed_logins=2, locked_until=NOW)
-        assert stored is not None and stored.locked_until is not None
+        assert stored is not None
+        assert stored.locked_until is not None
         assert stored.locked_until.tzinfo is not None
         assert [u.name for u in uow.users.list()] == ["ann"]
         assert uow.users.find("ANN") is None
@@ -198,14 +199,20 @@ def test_leaving_without_commit_rolls_everything_back(store: SqlStore) -> None:
             actor="rita", action="request_created", object_type="request", object_id="r1",
             payload={}, at=NOW,
         )  # fmt: skip
-    with pytest.raises(RuntimeError), store.unit_of_work() as uow:
-        uow.users.add(User("ann", "Ann", ("approver",), "h"))
-        raise RuntimeError("boom")
+
+    def fail_midway() -> None:
+        with store.unit_of_work() as uow:
+            uow.users.add(User("ann", "Ann", ("approver",), "h"))
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        fail_midway()
     with store.unit_of_work(read_only=True) as uow:
         assert uow.requests.find() == ()
         assert uow.users.list() == ()
         assert uow.audit.head() is None
-    assert store.verify().ok and store.verify().count == 0
+    assert store.verify().ok
+    assert store.verify().count == 0
 
 
 def _append(store: SqlStore, n: int, actor: str) -> None:
