@@ -100,6 +100,8 @@ def write_bundle(
         raise InvalidInput(
             f"no audit events between {scope.since_ts or 'the start'} and {scope.until_ts or 'now'}"
         )
+    # Events appended while we export belong to the next export: the head read first bounds it.
+    span = (span[0], min(span[1], head_seq))
     snapshot = source.snapshot(scope)
     if scope.request_id is not None and not snapshot.requests:
         raise NotFound(f"request {scope.request_id} not found in scope")

@@ -18,7 +18,12 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO
 
+from app.export.model import Finding
 from governance.audit import AuditRecord, VerifyResult, verify_chain
+
+# Reconcile records what MLflow shows but the ledger never executed under this action.
+FINDING_ACTIONS = frozenset({"out_of_band_change"})
+MAX_FINDINGS = 1000
 
 RECORD_FIELDS = (
     "seq",
@@ -67,6 +72,7 @@ class EventStats:
     head: list[EventRow] = field(default_factory=list)
     tail: deque[EventRow] = field(default_factory=deque)
     files: dict[str, dict[str, object]] = field(default_factory=dict)
+    findings: list[Finding] = field(default_factory=list)
     verify: VerifyResult | None = None
 
     @property
@@ -193,6 +199,8 @@ def _count(stats: EventStats, rec: AuditRecord, mine: bool, sample: int) -> None
     stats.by_action[rec.action] += 1
     if not mine:
         return
+    if rec.action in FINDING_ACTIONS and len(stats.findings) < MAX_FINDINGS:
+        stats.findings.append(finding_from(rec))
     stats.in_scope += 1
     row = EventRow(
         rec.seq, rec.ts, rec.actor, rec.action, rec.object_type, rec.object_id, rec.entry_hash
@@ -241,3 +249,24 @@ def scope_matcher(
         return False
 
     return concerns
+
+
+def finding_from(rec: AuditRecord) -> Finding:
+    """An out-of-band finding read from its audit event's payload."""
+    try:
+        loaded = json.loads(rec.payload)
+    except ValueError:
+        loaded = {}
+    p = loaded if isinstance(loaded, dict) else {}
+    registry = p.get("registry_versions", p.get("actual", ""))
+    if isinstance(registry, list):
+        registry = ", ".join(str(v) for v in registry) or "none"
+    return Finding(
+        at=rec.ts,
+        model=str(p.get("model", "")),
+        kind=str(p.get("target_kind", p.get("kind", ""))),
+        target=str(p.get("target", rec.object_id)),
+        expected=str(p.get("ledger_version", p.get("expected", "")) or "none"),
+        actual=str(registry),
+        detail=f"seq {rec.seq}",
+    )

@@ -63,9 +63,10 @@ class Signature:
     signer: str
     printed_name: str
     role: str
-    meaning: str  # approve | reject | review ...
+    decision: str  # approve | reject
+    meaning: str  # the sentence the signature stands for
     signed_at: str  # UTC, audit timestamp form
-    reauth_method: str  # e.g. "password re-entered"
+    reauth_method: str  # e.g. "password"
     comment: str = ""
     content_hash: str = ""  # the request content the signature is bound to
 
@@ -89,7 +90,7 @@ class RequestRecord:
     state: str
     requester: str
     created_at: str
-    kind: str = "promotion"  # promotion | rollback | break_glass | follow_up
+    kind: str = "normal"  # normal | rollback | break_glass | follow_up
     target_kind: str = "alias"
     justification: str = ""
     run_author: str = ""
