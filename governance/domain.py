@@ -407,19 +407,25 @@ class Principal:
             raise NotAllowed(f"{self.name} may not {permission.value.replace('_', ' ')}")
 
 
-def signing_role(user_roles: tuple[str, ...], rule_roles: tuple[str, ...]) -> str | None:
-    """The role a user signs under for a rule, or None when they may not sign.
+def role_for(
+    permission: Permission, user_roles: tuple[str, ...], policy_roles: tuple[str, ...]
+) -> str | None:
+    """The role under which a user may act where the POLICY names the roles, or None.
 
-    The policy's approver roles decide; a built-in role signs only when the matrix grants it SIGN
-    (so a policy cannot make a viewer or auditor an approver), while custom policy roles such as
-    `risk` sign wherever the policy names them.
+    The policy decides (approver roles of a target, break-glass roles), but it can only narrow
+    the matrix for built-in roles: a built-in role counts only when the matrix grants it the
+    permission (so a policy cannot make a viewer an approver), while custom policy roles such as
+    `risk` count wherever the policy names them.
     """
     for role in user_roles:
-        if role in rule_roles and (
-            role not in ROLES or role in AUTHORISATION_MATRIX[Permission.SIGN]
-        ):
+        if role in policy_roles and (role not in ROLES or role in AUTHORISATION_MATRIX[permission]):
             return role
     return None
+
+
+def signing_role(user_roles: tuple[str, ...], rule_roles: tuple[str, ...]) -> str | None:
+    """The role a user signs under for a rule's approver roles, or None."""
+    return role_for(Permission.SIGN, user_roles, rule_roles)
 
 
 # --- results of the use cases (plain data, safe to show in pages) -----------------------------
