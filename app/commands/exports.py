@@ -79,7 +79,6 @@ def cmd_export(args: argparse.Namespace) -> int:
     from app.export.bundle import write_bundle
     from app.export.model import ExportScope
     from app.export.signing import load_private_key
-    from app.export.store_source import open_source
     from app.settings import Settings
 
     settings = Settings.from_env()
@@ -96,6 +95,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     if out.parent and not out.parent.is_dir():
         raise InvalidInput(f"{out.parent} is not a directory")
     tmp = out.with_name(out.name + ".partial")
+    from app.export.store_source import open_source  # the database only now
+
     with open_source(settings) as source:
         try:
             summary = write_bundle(source, scope, key, tmp)
@@ -121,15 +122,15 @@ def cmd_keygen(args: argparse.Namespace) -> int:
 
 
 def cmd_checkpoint(args: argparse.Namespace) -> int:
+    from app.export.bundle import chain_origin
     from app.export.model import utc_now
     from app.export.signing import load_private_key, signed_checkpoint
-    from app.export.store_source import open_source
     from app.settings import Settings
     from governance.audit import format_ts
 
     settings = Settings.from_env()
     key = load_private_key(settings.signing_key_path)
-    from app.export.bundle import chain_origin
+    from app.export.store_source import open_source
 
     with open_source(settings) as source:
         seq, head = source.chain_head()
