@@ -111,7 +111,7 @@ def write_bundle(
     concerns = scope_matcher(
         scope.models, frozenset(r.request_id for r in snapshot.requests), scope.filtered
     )
-    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=3) as zf:
         stats = write_events(zf, source.iter_events(*span), concerns)
         cp_bytes, cp_sig = signed_checkpoint(
             key,
