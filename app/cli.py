@@ -19,6 +19,7 @@ from governance.errors import GovernanceError
 COMMAND_MODULES: tuple[str, ...] = (
     "app.commands.demo",
     "app.commands.drift",
+    "app.commands.exports",
 )
 
 
