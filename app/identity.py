@@ -1,0 +1,262 @@
+"""Who is signed in: the three sign-in modes, session expiry and re-authentication at signing.
+
+Plain Python (no Streamlit): the UI hands in what it has (a typed user name and password, the
+OIDC claims of `st.user`, the request headers of `st.context.headers`) and gets a `Principal`
+back, or a one-line refusal. Accounts, roles, passwords and lockout live in the governance
+database and are reached only through the facade (`AccountDirectory` below), so every failed
+sign-in and every lockout is audited there.
+
+Modes (COUNTERSIGN_AUTH):
+- `local`: user name and password checked against the argon2 hash in the governance database.
+- `oidc`: Streamlit's `st.login` with an [auth] section in `.streamlit/secrets.toml`; the email
+  (or else the subject) of the ID token names the account; unknown identities become viewers or
+  are refused, as `COUNTERSIGN_OIDC_UNKNOWN` says.
+- `header`: a reverse proxy authenticates and passes the user name in a header. Only when
+  COUNTERSIGN_HEADER_AUTH_ENABLED is set, and only safe behind a proxy that strips any copy of
+  that header sent by the client (otherwise anyone can claim any name).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from app.entities import DemoAccount, Principal
+from app.errors import UserFacingError
+from app.settings import Settings
+
+REAUTH_PASSWORD = "password"  # noqa: S105 - the name of a method, not a secret
+REAUTH_OIDC = "oidc-recent-login"
+VIEWER = "viewer"
+ADMIN = "admin"
+FIRST_ADMIN_COMMAND = "python -m app.cli users add NAME --role admin --password-stdin"
+
+
+class IdentityRefused(UserFacingError):
+    """The identity cannot be admitted (unknown, disabled, or the mode is not enabled)."""
+
+
+class SessionExpired(UserFacingError):
+    """The session was idle longer than the configured timeout."""
+
+
+class ReauthRequired(UserFacingError):
+    """Signing needs a fresh proof of identity (a password, or a recent OIDC sign-in)."""
+
+
+@dataclass(frozen=True)
+class Account:
+    """What sign-in needs to know about a user of the governance database."""
+
+    username: str
+    role: str
+    active: bool = True
+    display_name: str = ""
+
+
+class AccountDirectory(Protocol):
+    """The accounts in the governance database, as the facade exposes them."""
+
+    def authenticate(self, username: str, password: str) -> Account:
+        """Check a password; lockout and auditing happen behind this call.
+
+        Raises:
+            AuthenticationFailed: Unknown user or wrong password (one message for both).
+            GovernanceError: The account is locked or disabled (the message says so).
+        """
+        ...
+
+    def find(self, username: str) -> Account | None:
+        """The account with this exact name, or None."""
+        ...
+
+    def has_active_admin(self) -> bool:
+        """Whether at least one enabled account has the admin role."""
+        ...
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def claim_time(claims: Mapping[str, Any]) -> datetime | None:
+    """When the identity provider last authenticated the person: `auth_time`, else `iat`."""
+    for key in ("auth_time", "iat"):
+        raw = claims.get(key)
+        if isinstance(raw, bool):
+            continue
+        if isinstance(raw, (int, float)):
+            return datetime.fromtimestamp(float(raw), UTC)
+        if isinstance(raw, str) and raw.strip().isdigit():
+            return datetime.fromtimestamp(int(raw.strip()), UTC)
+    return None
+
+
+def oidc_identity(claims: Mapping[str, Any]) -> str:
+    """The name an OIDC identity maps to: its email, else its subject; empty if neither."""
+    for key in ("email", "sub"):
+        value = claims.get(key)
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    return ""
+
+
+def header_value(headers: Mapping[str, str], name: str) -> str:
+    """A request header by case-insensitive name; the first value if a proxy sent a list."""
+    wanted = name.lower()
+    for key, value in headers.items():
+        if key.lower() == wanted:
+            return str(value).split(",")[0].strip()
+    return ""
+
+
+@dataclass
+class IdentityService:
+    """Resolves and keeps the signed-in identity for one deployment (built once per process).
+
+    Args:
+        settings: Auth mode, timeouts and the OIDC/header options.
+        directory: The accounts of the governance database (through the facade).
+        demo_accounts_source: The demo users to list on the sign-in page in demo mode.
+        clock: Returns the current UTC time; tests inject a fixed one.
+    """
+
+    settings: Settings
+    directory: AccountDirectory
+    demo_accounts_source: Callable[[], tuple[DemoAccount, ...]] = tuple
+    clock: Callable[[], datetime] = _utc_now
+
+    @property
+    def mode(self) -> str:
+        return self.settings.auth_mode
+
+    # -- sign-in ----------------------------------------------------------------------------
+
+    def sign_in_password(self, username: str, password: str) -> Principal:
+        """Local sign-in. Raises AuthenticationFailed (same text for unknown user and wrong
+        password), or another GovernanceError for a locked or disabled account."""
+        account = self.directory.authenticate(username.strip(), password)
+        now = self.clock()
+        return Principal(
+            username=account.username,
+            role=account.role,
+            method="local",
+            authenticated_at=now,
+            last_seen=now,
+            display_name=account.display_name,
+        )
+
+    def from_oidc(self, claims: Mapping[str, Any]) -> Principal:
+        """Map the claims of `st.user` (a signed-in OIDC identity) to an account and role."""
+        if self.mode != "oidc":
+            raise IdentityRefused("OIDC sign-in is not enabled (COUNTERSIGN_AUTH is not oidc)")
+        if not claims.get("is_logged_in", True):
+            raise IdentityRefused("You are not signed in with the identity provider.")
+        name = oidc_identity(claims)
+        if not name:
+            raise IdentityRefused("The identity provider sent neither an email nor a subject.")
+        now = self.clock()
+        signed_in = claim_time(claims) or now
+        display = str(claims.get("name") or name)
+        account = self.directory.find(name)
+        if account is None and name != claims.get("sub") and isinstance(claims.get("sub"), str):
+            account = self.directory.find(str(claims["sub"]))
+        if account is None:
+            if self.settings.oidc_unknown_role != VIEWER:
+                raise IdentityRefused(
+                    "Your identity has no Countersign account. Ask an administrator to add it."
+                )
+            return Principal(name, VIEWER, "oidc", signed_in, now, display, registered=False)
+        if not account.active:
+            raise IdentityRefused("This account is disabled. Ask an administrator.")
+        return Principal(account.username, account.role, "oidc", signed_in, now, display)
+
+    def from_headers(self, headers: Mapping[str, str]) -> Principal:
+        """Trust the reverse proxy's user header, only when header sign-in is enabled."""
+        if self.mode != "header" or not self.settings.header_auth_enabled:
+            raise IdentityRefused(
+                "Header sign-in is disabled: set COUNTERSIGN_AUTH=header and "
+                "COUNTERSIGN_HEADER_AUTH_ENABLED=1, and only behind a proxy that strips "
+                "client-sent copies of the header."
+            )
+        name = header_value(headers, self.settings.auth_header_name)
+        if not name:
+            raise IdentityRefused(
+                f"The reverse proxy did not send the {self.settings.auth_header_name} header."
+            )
+        account = self.directory.find(name)
+        if account is None or not account.active:
+            raise IdentityRefused("This user has no enabled Countersign account.")
+        now = self.clock()
+        return Principal(account.username, account.role, "header", now, now, account.display_name)
+
+    # -- the session ------------------------------------------------------------------------
+
+    @property
+    def session_timeout(self) -> timedelta:
+        return timedelta(minutes=self.settings.session_timeout_minutes)
+
+    def is_expired(self, principal: Principal) -> bool:
+        """Idle longer than the session timeout (a timeout of 0 or less never expires)."""
+        if self.settings.session_timeout_minutes <= 0:
+            return False
+        return self.clock() - principal.last_seen > self.session_timeout
+
+    def touch(self, principal: Principal) -> Principal:
+        """Record activity and re-read the account so a disabled user or a new role applies now.
+
+        Raises:
+            SessionExpired: The session was idle too long.
+            IdentityRefused: The account was disabled or removed since sign-in.
+        """
+        if self.is_expired(principal):
+            raise SessionExpired(
+                f"Your session expired after {self.settings.session_timeout_minutes} minutes "
+                "without activity. Please sign in again."
+            )
+        role = principal.role
+        if principal.registered:
+            account = self.directory.find(principal.username)
+            if account is None or not account.active:
+                raise IdentityRefused("This account is disabled. Ask an administrator.")
+            role = account.role
+        return replace(principal, role=role, last_seen=self.clock())
+
+    # -- re-authentication at signing -------------------------------------------------------
+
+    def oidc_login_is_recent(self, principal: Principal) -> bool:
+        """Whether the OIDC sign-in is younger than COUNTERSIGN_OIDC_REAUTH_MINUTES."""
+        age = self.clock() - principal.authenticated_at
+        return age <= timedelta(minutes=self.settings.oidc_reauth_minutes)
+
+    def signing_reauth_method(self, principal: Principal) -> str:
+        """How this person re-authenticates to sign: "password" or "oidc-recent-login".
+
+        Local and header users re-enter their password (checked by the facade with the vote);
+        OIDC users must have signed in at the provider within the configured minutes.
+
+        Raises:
+            ReauthRequired: An OIDC sign-in that is too old; sign in again, then sign.
+        """
+        if principal.method != "oidc":
+            return REAUTH_PASSWORD
+        if not self.oidc_login_is_recent(principal):
+            raise ReauthRequired(
+                f"Signing needs a sign-in younger than {self.settings.oidc_reauth_minutes} "
+                "minutes: sign in again with your identity provider, then sign."
+            )
+        return REAUTH_OIDC
+
+    # -- first run and demo -----------------------------------------------------------------
+
+    def needs_first_admin(self) -> bool:
+        """Local mode with no enabled admin: the app must explain how to create one."""
+        return self.mode == "local" and not self.directory.has_active_admin()
+
+    def demo_accounts(self) -> tuple[DemoAccount, ...]:
+        """The demo users with their demo passwords, in demo mode only; otherwise nothing."""
+        if not self.settings.demo_mode:
+            return ()
+        return tuple(self.demo_accounts_source())
