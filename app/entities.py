@@ -93,7 +93,7 @@ class RegisteredModelInfo:
 
 
 @dataclass(frozen=True)
-class Principal:
+class SignedInUser:
     """The signed-in person as the UI knows them; built by `app.identity`, kept in the session.
 
     `authenticated_at` is when the person last proved who they are (the password check, or the
@@ -102,7 +102,7 @@ class Principal:
     """
 
     username: str
-    role: str
+    roles: tuple[str, ...]
     method: str  # "local", "oidc" or "header"
     authenticated_at: datetime
     last_seen: datetime

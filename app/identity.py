@@ -1,7 +1,7 @@
 """Who is signed in: the three sign-in modes, session expiry and re-authentication at signing.
 
 Plain Python (no Streamlit): the UI hands in what it has (a typed user name and password, the
-OIDC claims of `st.user`, the request headers of `st.context.headers`) and gets a `Principal`
+OIDC claims of `st.user`, the request headers of `st.context.headers`) and gets a `SignedInUser`
 back, or a one-line refusal. Accounts, roles, passwords and lockout live in the governance
 database and are reached only through the facade (`AccountDirectory` below), so every failed
 sign-in and every lockout is audited there.
@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from app.entities import DemoAccount, Principal
+from app.entities import DemoAccount, SignedInUser
 from app.errors import UserFacingError
 from app.settings import Settings
 
@@ -51,7 +51,7 @@ class Account:
     """What sign-in needs to know about a user of the governance database."""
 
     username: str
-    role: str
+    roles: tuple[str, ...]
     active: bool = True
     display_name: str = ""
 
@@ -134,21 +134,21 @@ class IdentityService:
 
     # -- sign-in ----------------------------------------------------------------------------
 
-    def sign_in_password(self, username: str, password: str) -> Principal:
+    def sign_in_password(self, username: str, password: str) -> SignedInUser:
         """Local sign-in. Raises AuthenticationFailed (same text for unknown user and wrong
         password), or another GovernanceError for a locked or disabled account."""
         account = self.directory.authenticate(username.strip(), password)
         now = self.clock()
-        return Principal(
+        return SignedInUser(
             username=account.username,
-            role=account.role,
+            roles=account.roles,
             method="local",
             authenticated_at=now,
             last_seen=now,
             display_name=account.display_name,
         )
 
-    def from_oidc(self, claims: Mapping[str, Any]) -> Principal:
+    def from_oidc(self, claims: Mapping[str, Any]) -> SignedInUser:
         """Map the claims of `st.user` (a signed-in OIDC identity) to an account and role."""
         if self.mode != "oidc":
             raise IdentityRefused("OIDC sign-in is not enabled (COUNTERSIGN_AUTH is not oidc)")
@@ -168,12 +168,12 @@ class IdentityService:
                 raise IdentityRefused(
                     "Your identity has no Countersign account. Ask an administrator to add it."
                 )
-            return Principal(name, VIEWER, "oidc", signed_in, now, display, registered=False)
+            return SignedInUser(name, (VIEWER,), "oidc", signed_in, now, display, registered=False)
         if not account.active:
             raise IdentityRefused("This account is disabled. Ask an administrator.")
-        return Principal(account.username, account.role, "oidc", signed_in, now, display)
+        return SignedInUser(account.username, account.roles, "oidc", signed_in, now, display)
 
-    def from_headers(self, headers: Mapping[str, str]) -> Principal:
+    def from_headers(self, headers: Mapping[str, str]) -> SignedInUser:
         """Trust the reverse proxy's user header, only when header sign-in is enabled."""
         if self.mode != "header" or not self.settings.header_auth_enabled:
             raise IdentityRefused(
@@ -190,7 +190,9 @@ class IdentityService:
         if account is None or not account.active:
             raise IdentityRefused("This user has no enabled Countersign account.")
         now = self.clock()
-        return Principal(account.username, account.role, "header", now, now, account.display_name)
+        return SignedInUser(
+            account.username, account.roles, "header", now, now, account.display_name
+        )
 
     # -- the session ------------------------------------------------------------------------
 
@@ -198,13 +200,13 @@ class IdentityService:
     def session_timeout(self) -> timedelta:
         return timedelta(minutes=self.settings.session_timeout_minutes)
 
-    def is_expired(self, principal: Principal) -> bool:
+    def is_expired(self, principal: SignedInUser) -> bool:
         """Idle longer than the session timeout (a timeout of 0 or less never expires)."""
         if self.settings.session_timeout_minutes <= 0:
             return False
         return self.clock() - principal.last_seen > self.session_timeout
 
-    def touch(self, principal: Principal) -> Principal:
+    def touch(self, principal: SignedInUser) -> SignedInUser:
         """Record activity and re-read the account so a disabled user or a new role applies now.
 
         Raises:
@@ -216,22 +218,22 @@ class IdentityService:
                 f"Your session expired after {self.settings.session_timeout_minutes} minutes "
                 "without activity. Please sign in again."
             )
-        role = principal.role
+        roles = principal.roles
         if principal.registered:
             account = self.directory.find(principal.username)
             if account is None or not account.active:
                 raise IdentityRefused("This account is disabled. Ask an administrator.")
-            role = account.role
-        return replace(principal, role=role, last_seen=self.clock())
+            roles = account.roles
+        return replace(principal, roles=roles, last_seen=self.clock())
 
     # -- re-authentication at signing -------------------------------------------------------
 
-    def oidc_login_is_recent(self, principal: Principal) -> bool:
+    def oidc_login_is_recent(self, principal: SignedInUser) -> bool:
         """Whether the OIDC sign-in is younger than COUNTERSIGN_OIDC_REAUTH_MINUTES."""
         age = self.clock() - principal.authenticated_at
         return age <= timedelta(minutes=self.settings.oidc_reauth_minutes)
 
-    def signing_reauth_method(self, principal: Principal) -> str:
+    def signing_reauth_method(self, principal: SignedInUser) -> str:
         """How this person re-authenticates to sign: "password" or "oidc-recent-login".
 
         Local and header users re-enter their password (checked by the facade with the vote);

@@ -39,7 +39,7 @@ class FakeDirectory:
     accounts: dict[str, tuple[Account, str]] = field(default_factory=dict)
 
     def add(self, name: str, role: str, password: str = "pw-123456", active: bool = True) -> None:  # noqa: S107
-        self.accounts[name] = (Account(name, role, active), password)
+        self.accounts[name] = (Account(name, (role,), active), password)
 
     def authenticate(self, username: str, password: str) -> Account:
         entry = self.accounts.get(username)
@@ -52,7 +52,7 @@ class FakeDirectory:
         return entry[0] if entry else None
 
     def has_active_admin(self) -> bool:
-        return any(a.role == "admin" and a.active for a, _ in self.accounts.values())
+        return any("admin" in a.roles and a.active for a, _ in self.accounts.values())
 
 
 def make_settings(**overrides: object) -> Settings:
@@ -74,7 +74,11 @@ def make_service(**overrides: object) -> tuple[IdentityService, FakeDirectory, C
 def test_a_correct_password_signs_in_with_the_account_role() -> None:
     service, _, _ = make_service()
     principal = service.sign_in_password(" erin ", "pw-123456")
-    assert (principal.username, principal.role, principal.method) == ("erin", "approver", "local")
+    assert (principal.username, principal.roles, principal.method) == (
+        "erin",
+        ("approver",),
+        "local",
+    )
     assert principal.authenticated_at == T0
 
 
@@ -126,7 +130,7 @@ def test_a_role_change_applies_on_the_next_interaction() -> None:
     service, directory, _ = make_service()
     principal = service.sign_in_password("erin", "pw-123456")
     directory.add("erin", "auditor")
-    assert service.touch(principal).role == "auditor"
+    assert service.touch(principal).roles == ("auditor",)
 
 
 @pytest.mark.parametrize(
@@ -145,7 +149,11 @@ def test_header_sign_in_trusts_the_configured_header_case_insensitively() -> Non
         auth_mode="header", header_auth_enabled=True, auth_header_name="X-Auth-User"
     )
     principal = service.from_headers({"x-auth-user": "erin", "X-Forwarded-User": "vic"})
-    assert (principal.username, principal.role, principal.method) == ("erin", "approver", "header")
+    assert (principal.username, principal.roles, principal.method) == (
+        "erin",
+        ("approver",),
+        "header",
+    )
 
 
 @pytest.mark.parametrize(
@@ -176,9 +184,9 @@ def oidc_claims(**extra: object) -> dict[str, object]:
 def test_an_oidc_email_maps_to_the_account_of_that_name() -> None:
     service, _, _ = make_service(auth_mode="oidc")
     principal = service.from_oidc(oidc_claims(email="ann@example.org", name="Ann"))
-    assert (principal.username, principal.role, principal.method) == (
+    assert (principal.username, principal.roles, principal.method) == (
         "ann@example.org",
-        "requester",
+        ("requester",),
         "oidc",
     )
     assert principal.display_name == "Ann"
@@ -188,14 +196,14 @@ def test_an_oidc_email_maps_to_the_account_of_that_name() -> None:
 def test_an_oidc_subject_maps_when_there_is_no_email() -> None:
     service, directory, _ = make_service(auth_mode="oidc")
     directory.add("1234", "auditor")
-    assert service.from_oidc(oidc_claims()).role == "auditor"
+    assert service.from_oidc(oidc_claims()).roles == ("auditor",)
 
 
 def test_an_unknown_oidc_identity_becomes_a_viewer_when_settings_say_so() -> None:
     service, _, _ = make_service(auth_mode="oidc", oidc_unknown_role="viewer")
     principal = service.from_oidc(oidc_claims(email="stranger@example.org"))
-    assert (principal.role, principal.registered) == ("viewer", False)
-    assert service.touch(principal).role == "viewer"
+    assert (principal.roles, principal.registered) == (("viewer",), False)
+    assert service.touch(principal).roles == ("viewer",)
 
 
 def test_an_unknown_oidc_identity_is_refused_when_settings_say_so() -> None:
