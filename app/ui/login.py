@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app import deps
+from app.deps import IdentityService, get_identity
 from app.entities import SignedInUser
 from app.errors import UserFacingError
 from app.ui.guard import SESSION_KEY, current_user, escape_markdown
@@ -21,7 +21,7 @@ FIRST_ADMIN_COMMAND = "python -m app.cli users add NAME --role admin --password-
 
 def gate() -> SignedInUser:
     """Return the signed-in user, or draw the sign-in page for the configured mode and stop."""
-    identity = deps.get_identity()
+    identity = get_identity()
     user = current_user()
     if user is not None:
         try:
@@ -45,7 +45,7 @@ def gate() -> SignedInUser:
 
 def sign_out() -> None:
     """Forget the signed-in user (and the provider's session cookie in OIDC mode)."""
-    mode = deps.get_identity().mode
+    mode = get_identity().mode
     _forget("You are signed out.")
     if mode == "oidc":
         st.logout()
@@ -78,7 +78,7 @@ def _title() -> None:
         st.info(notice)
 
 
-def _local_sign_in(identity: deps.IdentityService) -> None:
+def _local_sign_in(identity: IdentityService) -> None:
     _title()
     if identity.needs_first_admin():
         st.warning("No administrator exists yet, so nobody can sign in.")
@@ -103,7 +103,7 @@ def _local_sign_in(identity: deps.IdentityService) -> None:
     _demo_accounts(identity)
 
 
-def _demo_accounts(identity: deps.IdentityService) -> None:
+def _demo_accounts(identity: IdentityService) -> None:
     accounts = identity.demo_accounts()
     if not accounts:
         return
@@ -117,7 +117,7 @@ def _demo_accounts(identity: deps.IdentityService) -> None:
     )
 
 
-def _oidc_sign_in(identity: deps.IdentityService) -> None:
+def _oidc_sign_in(identity: IdentityService) -> None:
     if st.user.get("is_logged_in"):
         try:
             user = identity.from_oidc(st.user.to_dict())
@@ -135,7 +135,7 @@ def _oidc_sign_in(identity: deps.IdentityService) -> None:
         st.login()
 
 
-def _header_sign_in(identity: deps.IdentityService) -> None:
+def _header_sign_in(identity: IdentityService) -> None:
     try:
         user = identity.from_headers(dict(st.context.headers))
     except (UserFacingError, GovernanceError) as exc:
@@ -153,7 +153,7 @@ def signing_reauth(user: SignedInUser) -> str | None:
     (an OIDC sign-in younger than the configured minutes). For an older OIDC sign-in it shows a
     "Sign in again" button and returns None: the caller must not offer the sign-off.
     """
-    identity = deps.get_identity()
+    identity = get_identity()
     try:
         return identity.signing_reauth_method(user)
     except UserFacingError as exc:
