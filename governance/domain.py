@@ -187,7 +187,9 @@ class PromotionRequest:
     `row_version` is the optimistic concurrency counter (the brief's "version" of the row; the
     name `version` is the model version). Every stored change increments it by one.
     `evidence` is the canonical JSON text of the evidence snapshot, `evidence_hash` its SHA-256,
-    and `content_hash` covers what a signer approves (see `content_hash_of`).
+    and `content_hash` covers what a signer approves (see `content_hash_of`). The content never
+    changes: refreshing stale evidence creates a new request that supersedes this one, so every
+    vote on a request signed the same content.
     """
 
     id: str
@@ -253,32 +255,6 @@ def transition(request: PromotionRequest, new_state: State, at: datetime) -> Pro
         )
     return replace(
         request, state=new_state.value, row_version=request.row_version + 1, updated_at=at
-    )
-
-
-def with_evidence(
-    request: PromotionRequest, evidence: str, evidence_hash: str, policy_hash: str, at: datetime
-) -> PromotionRequest:
-    """Return a pending request with refreshed evidence and content hash (row_version + 1)."""
-    if request.state != State.PENDING:
-        raise InvalidTransition(f"request {request.id} is {request.state}: evidence is frozen")
-    content = content_hash_of(
-        model=request.model,
-        version=request.version,
-        target=request.target,
-        target_kind=request.target_kind,
-        justification=request.justification,
-        evidence_hash=evidence_hash,
-        policy_hash=policy_hash,
-    )
-    return replace(
-        request,
-        evidence=evidence,
-        evidence_hash=evidence_hash,
-        policy_hash=policy_hash,
-        content_hash=content,
-        row_version=request.row_version + 1,
-        updated_at=at,
     )
 
 
@@ -352,8 +328,9 @@ class ExecutionOutcome(StrEnum):
 class Execution:
     """One attempt to apply an approved request to the registry.
 
-    `previous_holder` is the version that held the target just before a successful attempt (what
-    a rollback restores); None when the target was empty or the attempt failed.
+    `previous_holder` is the version that held the target when the first attempt read it (what a
+    rollback restores); None when the target was empty. A retry keeps the first attempt's value,
+    so a partly applied first attempt cannot make the candidate its own predecessor.
     """
 
     request_id: str
@@ -398,6 +375,7 @@ class AuditAction:
     POLICY_LOADED: Final = "policy_loaded"
     POLICY_REJECTED: Final = "policy_rejected"
     OUT_OF_BAND_CHANGE: Final = "out_of_band_change"
+    OUT_OF_BAND_CLEARED: Final = "out_of_band_cleared"
     AUDIT_VERIFIED: Final = "audit_verified"
 
 
@@ -427,3 +405,88 @@ class Principal:
     def require(self, permission: Permission) -> None:
         if permission not in self.permissions:
             raise NotAllowed(f"{self.name} may not {permission.value.replace('_', ' ')}")
+
+
+def role_for(
+    permission: Permission, user_roles: tuple[str, ...], policy_roles: tuple[str, ...]
+) -> str | None:
+    """The role under which a user may act where the POLICY names the roles, or None.
+
+    The policy decides (approver roles of a target, break-glass roles), but it can only narrow
+    the matrix for built-in roles: a built-in role counts only when the matrix grants it the
+    permission (so a policy cannot make a viewer an approver), while custom policy roles such as
+    `risk` count wherever the policy names them.
+    """
+    for role in user_roles:
+        if role in policy_roles and (role not in ROLES or role in AUTHORISATION_MATRIX[permission]):
+            return role
+    return None
+
+
+def signing_role(user_roles: tuple[str, ...], rule_roles: tuple[str, ...]) -> str | None:
+    """The role a user signs under for a rule's approver roles, or None."""
+    return role_for(Permission.SIGN, user_roles, rule_roles)
+
+
+# --- results of the use cases (plain data, safe to show in pages) -----------------------------
+
+
+@dataclass(frozen=True)
+class ExecutionResult:
+    """What `execute` did: `executed_now` False with state executed means it had been done."""
+
+    request: PromotionRequest
+    execution: Execution | None
+    executed_now: bool
+
+    @property
+    def succeeded(self) -> bool:
+        return self.request.state == State.EXECUTED
+
+
+@dataclass(frozen=True)
+class SignOffResult:
+    """What `sign_off` did. `already_recorded` True: a repeat vote, nothing changed."""
+
+    request: PromotionRequest
+    vote: Vote
+    already_recorded: bool
+    approvals: int
+    quorum: int
+    execution: ExecutionResult | None = None
+
+    @property
+    def message(self) -> str:
+        if self.already_recorded:
+            return "already recorded"
+        return f"{self.vote.decision} recorded ({self.approvals} of {self.quorum} approvals)"
+
+
+@dataclass(frozen=True)
+class BreakGlassResult:
+    request: PromotionRequest
+    follow_up: PromotionRequest
+    execution: ExecutionResult
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A difference between the registry and the ledger for one target."""
+
+    model: str
+    target_kind: str
+    target: str
+    registry_versions: tuple[str, ...]
+    ledger_version: str | None
+    newly_recorded: bool
+
+
+@dataclass(frozen=True)
+class RequestDetails:
+    request: PromotionRequest
+    votes: tuple[Vote, ...]
+    decision: Decision | None
+    executions: tuple[Execution, ...]
+    quorum: int
+    approvals: int
+    approver_roles: tuple[str, ...]

@@ -107,8 +107,10 @@ class PasswordHasher(Protocol):
 class RequestRepository(Protocol):
     """Promotion requests.
 
-    Invariant (a partial unique index in SQL): at most ONE request in state `pending` per
-    (model, target_kind, target), whatever its kind.
+    Invariant (a partial unique index in SQL, e.g. `WHERE state = 'pending' AND kind <>
+    'follow_up'`): at most ONE pending request per (model, target_kind, target) among the kinds
+    normal, break_glass and rollback. Follow-up reviews of a break-glass change are excluded: they
+    move nothing, so any number may be pending.
     """
 
     def add(self, request: PromotionRequest) -> None:
@@ -118,7 +120,7 @@ class RequestRepository(Protocol):
         supersedes the old pending request, then adds the new one).
 
         Raises:
-            Conflict: The id exists, or another request is pending for the same
+            Conflict: The id exists, or another non-follow-up request is pending for the same
                 (model, target_kind, target).
         """
         ...
@@ -148,7 +150,7 @@ class RequestRepository(Protocol):
     def pending_for_target(
         self, model: str, target_kind: str, target: str
     ) -> PromotionRequest | None:
-        """The pending request for this target, if any (at most one exists)."""
+        """The pending request (kind other than follow_up) for this target, if any."""
         ...
 
     def find(
