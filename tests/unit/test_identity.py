@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,6 +22,9 @@ from app.identity import (
     header_value,
 )
 from app.settings import Settings
+from app.ui.navigation import PAGES as PAGE_SPECS
+from app.ui.navigation import PageSpec, visible_pages
+from governance.domain import AUTHORISATION_MATRIX, ROLES, Permission, is_allowed
 from governance.errors import AuthenticationFailed
 
 T0 = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
@@ -298,3 +302,74 @@ def test_demo_users_cover_every_role_and_approvers_are_not_run_authors() -> None
     assert roles == ["admin", "approver", "approver", "auditor", "requester"]
     approvers = {u.username for u in DEMO_USERS if u.role == "approver"}
     assert approvers.isdisjoint({"alice", "bob", "carol"})
+
+
+# --- the authorisation matrix, per page and per action -------------------------------------
+
+EXPECTED_ACTIONS = {
+    # permission: roles that hold it (viewer, requester, approver, admin, auditor)
+    Permission.VIEW: {"viewer", "requester", "approver", "admin", "auditor"},
+    Permission.REQUEST: {"requester", "admin"},
+    Permission.SIGN: {"approver"},
+    Permission.EXECUTE: {"requester", "approver", "admin"},
+    Permission.BREAK_GLASS: {"admin"},
+    Permission.ADMIN_USERS: {"admin"},
+    Permission.READ_AUDIT: {"admin", "auditor"},
+    Permission.EXPORT_AUDIT: {"admin", "auditor"},
+    Permission.RECONCILE: {"admin", "auditor"},
+}
+EXPECTED_PAGES = {
+    "overview.py": Permission.VIEW,
+    "experiments.py": Permission.VIEW,
+    "compare_runs.py": Permission.VIEW,
+    "models.py": Permission.VIEW,
+    "compare_versions.py": Permission.VIEW,
+    "drift.py": Permission.VIEW,
+    "feature_importance.py": Permission.VIEW,
+    "promotions.py": Permission.REQUEST,
+    "approvals.py": Permission.SIGN,
+    "audit.py": Permission.READ_AUDIT,
+    "admin.py": Permission.ADMIN_USERS,
+}
+PAGES_DIR = Path(__file__).resolve().parents[2] / "pages"
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("permission", list(Permission))
+def test_each_role_holds_exactly_the_permissions_of_the_matrix(
+    role: str, permission: Permission
+) -> None:
+    assert is_allowed((role,), permission) is (role in EXPECTED_ACTIONS[permission])
+
+
+def _page_guard(path: Path) -> Permission | None:
+    """The permission a page's module-level `guard.require(...)` asks for (None: no guard)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in tree.body:
+        call = node.value if isinstance(node, ast.Expr) else None
+        if not isinstance(call, ast.Call) or not isinstance(call.func, ast.Attribute):
+            continue
+        if call.func.attr == "require" and ast.unparse(call.func.value) == "guard":
+            if not call.args:
+                return Permission.VIEW
+            return Permission[ast.unparse(call.args[0]).removeprefix("Permission.")]
+    return None
+
+
+@pytest.mark.parametrize("path", sorted(PAGES_DIR.glob("*.py")), ids=lambda p: p.name)
+def test_every_page_checks_its_permission_before_anything_else(path: Path) -> None:
+    assert _page_guard(path) is EXPECTED_PAGES[path.name]
+
+
+@pytest.mark.parametrize("spec", PAGE_SPECS, ids=lambda s: s.file)
+def test_the_menu_roles_of_a_page_are_those_of_its_guard(spec: PageSpec) -> None:
+    permission = EXPECTED_PAGES[spec.file]
+    menu_roles = set(spec.roles) or set(ROLES)
+    assert menu_roles == set(AUTHORISATION_MATRIX[permission])
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_the_menu_shows_a_role_exactly_the_pages_it_may_open(role: str) -> None:
+    existing = [s for s in PAGE_SPECS if s.path.is_file()]
+    shown = {s.file for s in visible_pages(roles=(role,), pages=existing)}
+    assert shown == {s.file for s in existing if is_allowed((role,), EXPECTED_PAGES[s.file])}
