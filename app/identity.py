@@ -194,6 +194,20 @@ class IdentityService:
             account.username, account.roles, "header", now, now, account.display_name
         )
 
+    def lockout_notice(self, failures: int) -> str | None:
+        """What to say after `failures` failed sign-ins in a row in this browser session.
+
+        The service locks the account itself (and says nothing about it, so that the answer
+        never reveals whether a user exists); this notice depends only on the count typed here.
+        """
+        if failures < self.settings.lockout_attempts:
+            return None
+        return (
+            f"Too many failed sign-ins: after {self.settings.lockout_attempts} failures an "
+            f"account is locked for {self.settings.lockout_minutes} minutes. Try again later, "
+            "or ask an administrator to reset the password."
+        )
+
     # -- the session ------------------------------------------------------------------------
 
     @property

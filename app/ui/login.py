@@ -16,6 +16,7 @@ from app.ui.guard import SESSION_KEY, current_user, escape_markdown
 from governance.errors import GovernanceError
 
 NOTICE_KEY = "countersign_sign_in_notice"
+FAILURES_KEY = "countersign_sign_in_failures"
 FIRST_ADMIN_COMMAND = "python -m app.cli users add NAME --role admin --password-stdin"
 
 
@@ -93,11 +94,18 @@ def _local_sign_in(identity: IdentityService) -> None:
         password = st.text_input("Password", type="password", autocomplete="current-password")
         submitted = st.form_submit_button("Log in", type="primary")
     if submitted:
+        failures: dict[str, int] = st.session_state.setdefault(FAILURES_KEY, {})
         try:
             user = identity.sign_in_password(username, password)
         except (UserFacingError, GovernanceError) as exc:
+            key = username.strip().lower()
+            failures[key] = failures.get(key, 0) + 1
             st.error(str(exc))
+            notice = identity.lockout_notice(failures[key])
+            if notice:
+                st.warning(notice)
         else:
+            failures.pop(username.strip().lower(), None)
             _accept(user)
             st.rerun()
     _demo_accounts(identity)

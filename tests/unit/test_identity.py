@@ -304,6 +304,17 @@ def test_demo_users_cover_every_role_and_approvers_are_not_run_authors() -> None
     assert approvers.isdisjoint({"alice", "bob", "carol"})
 
 
+@pytest.mark.parametrize(("failures", "shown"), [(0, False), (2, False), (3, True), (9, True)])
+def test_the_lockout_notice_appears_from_the_configured_number_of_failures(
+    failures: int, shown: bool
+) -> None:
+    service, _, _ = make_service(lockout_attempts=3, lockout_minutes=15)
+    notice = service.lockout_notice(failures)
+    assert (notice is not None) is shown
+    if notice:
+        assert "locked for 15 minutes" in notice
+
+
 # --- the authorisation matrix, per page and per action -------------------------------------
 
 EXPECTED_ACTIONS = {
