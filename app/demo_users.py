@@ -8,6 +8,8 @@ both a requester and a run author, which shows the author rule refusing her own 
 
 from __future__ import annotations
 
+from typing import Any
+
 from app.entities import DemoAccount
 
 DEMO_USERS: tuple[DemoAccount, ...] = (
@@ -22,3 +24,23 @@ DEMO_USERS: tuple[DemoAccount, ...] = (
 def demo_accounts() -> tuple[DemoAccount, ...]:
     """The demo users, for the sign-in page in demo mode."""
     return DEMO_USERS
+
+
+def ensure_demo_users(facade: Any) -> tuple[str, ...]:
+    """Create the demo users that do not exist yet, as the CLI operator; returns their names.
+
+    Idempotent: an existing user (even one changed or disabled since) is left as it is.
+    """
+    from app.identity import FacadeDirectory
+    from governance.domain import CLI_OPERATOR
+
+    directory = FacadeDirectory(facade)
+    created = []
+    for account in DEMO_USERS:
+        if directory.find(account.username) is None:
+            display = f"{account.username.capitalize()} (demo {account.role})"
+            facade.create_user(
+                CLI_OPERATOR, account.username, [account.role], account.password, display
+            )
+            created.append(account.username)
+    return tuple(created)

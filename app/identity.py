@@ -276,3 +276,48 @@ class IdentityService:
         if not self.settings.demo_mode:
             return ()
         return tuple(self.demo_accounts_source())
+
+
+def account_of(user: Any) -> Account:
+    """Our view of a governance `User` (never its password hash)."""
+    return Account(
+        username=user.name,
+        roles=tuple(user.roles),
+        active=not user.disabled,
+        display_name=user.display_name,
+    )
+
+
+class FacadeDirectory:
+    """The accounts of the governance database, through the governance facade.
+
+    Password checks (with lockout and audit events) are the facade's `authenticate`. Looking up
+    who is signed in is a plain read of the users table, done on every interaction so that a
+    disabled account or a changed role applies at once; it changes nothing and needs no actor.
+    """
+
+    def __init__(self, facade: Any) -> None:
+        self._facade = facade
+
+    def authenticate(self, username: str, password: str) -> Account:
+        return account_of(self._facade.authenticate(username, password))
+
+    def _users(self) -> Any:
+        return self._facade.store.unit_of_work(read_only=True)
+
+    def find(self, username: str) -> Account | None:
+        with self._users() as uow:
+            user = uow.users.find(username)
+        return account_of(user) if user is not None else None
+
+    def has_active_admin(self) -> bool:
+        with self._users() as uow:
+            users = uow.users.list()
+        return any(ADMIN in u.roles and not u.disabled for u in users)
+
+
+def build_identity(settings: Settings, facade: Any) -> IdentityService:
+    """The identity service of one process, over the governance facade."""
+    from app.demo_users import demo_accounts
+
+    return IdentityService(settings, FacadeDirectory(facade), demo_accounts)
