@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 import app.deps as deps
-from app.ui import errors, navigation, pickers, query, tables
+from app.ui import errors, guard, navigation, pickers, query, tables
 
 
 def main() -> None:
@@ -83,4 +83,5 @@ def main() -> None:
     )
 
 
+guard.require()
 errors.run_page(main)

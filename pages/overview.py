@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 import app.deps as deps
-from app.ui import errors, navigation
+from app.ui import errors, guard, navigation
 
 
 def models_frame() -> pd.DataFrame:
@@ -56,4 +56,5 @@ def main() -> None:
         navigation.link("compare_runs.py", "Compare the latest runs", query={"runs": ",".join(ids)})
 
 
+guard.require()
 errors.run_page(main)
