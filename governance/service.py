@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from governance.audit import VerifyResult, verify_chain
+from governance.breakglass import break_glass
 from governance.context import Context, Reauthentication, authorise, refuse
 from governance.domain import (
     AuditAction,
@@ -22,17 +23,12 @@ from governance.domain import (
 )
 from governance.errors import NotFound, PolicyError
 from governance.execution import execute, provenance_tags, reconcile
+from governance.lifecycle import cancel, expire_due, refresh_evidence, request_rollback
 from governance.policy import Policy, load_policy_file
 from governance.ports import Clock, UnitOfWork
-from governance.signing import break_glass, sign_off
+from governance.signing import sign_off
 from governance.users import authenticate, create_user, disable_user, list_users, reset_password
-from governance.workflow import (
-    cancel,
-    expire_due,
-    refresh_evidence,
-    request_promotion,
-    request_rollback,
-)
+from governance.workflow import request_promotion
 
 __all__ = [
     "Context",
