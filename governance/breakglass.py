@@ -19,8 +19,8 @@ from governance.domain import (
 from governance.errors import GovernanceError, InvalidInput, NotAllowed
 from governance.execution import apply_decision
 from governance.ports import UnitOfWork
-from governance.signing import decide, request_event
-from governance.workflow import capture_or_refuse, check_target, open_request
+from governance.signing import decide
+from governance.workflow import capture_or_refuse, check_target, open_request, request_event
 
 
 def break_glass(
@@ -92,7 +92,9 @@ def break_glass(
             kind=RequestKind.FOLLOW_UP,
             related=request.id,
         )
-        request_event(uow, actor, AuditAction.FOLLOW_UP_OPENED, follow_up, reviews=request.id)
+        request_event(
+            uow, actor, AuditAction.FOLLOW_UP_OPENED, follow_up, ctx.clock.now(), reviews=request.id
+        )
         uow.commit()
     outcome = apply_decision(uow, ctx, actor, request.id)
     return BreakGlassResult(request=outcome.request, follow_up=follow_up, execution=outcome)

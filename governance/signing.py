@@ -36,7 +36,7 @@ from governance.execution import apply_decision
 from governance.policy import Rule
 from governance.ports import UnitOfWork
 from governance.users import PasswordCheck, record_password_check, verify_password
-from governance.workflow import capture_or_refuse
+from governance.workflow import capture_or_refuse, request_event
 
 
 def sign_off(
@@ -124,7 +124,7 @@ def sign_off(
         if request.state == State.PENDING and request.expires_at <= now:
             request = transition(request, State.EXPIRED, now)
             uow.requests.update(request)
-            request_event(uow, actor, AuditAction.REQUEST_EXPIRED, request)
+            request_event(uow, actor, AuditAction.REQUEST_EXPIRED, request, now)
         role = signing_role(user.roles, rule.approver_roles)
         problem = _problem(
             request, user, role, rule, vote_decision, comment, content_hash, fresh, ctx
@@ -148,7 +148,7 @@ def sign_off(
         except DuplicateVote:
             uow.rollback()  # a concurrent double submit won the race: answer as a repeat
             return _repeat(uow, request, uow.votes.get(request_id, actor) or vote, rule)
-        request_event(uow, actor, AuditAction.VOTE_RECORDED, request, **_vote_payload(vote))
+        request_event(uow, actor, AuditAction.VOTE_RECORDED, request, now, **_vote_payload(vote))
         request, approvals = _count(uow, ctx, actor, request, rule, vote_decision)
         uow.commit()
     result = SignOffResult(request, vote, False, approvals, rule.quorum)
@@ -277,6 +277,7 @@ def decide(
         actor,
         action,
         request,
+        decision.decided_at,
         outcome=outcome,
         approvers=list(signers),
         quorum=quorum,
@@ -302,16 +303,3 @@ def _vote_payload(vote: Vote) -> dict[str, object]:
         "content_hash": vote.content_hash,
         "signed_at": vote.signed_at.isoformat(),
     }
-
-
-def request_event(
-    uow: UnitOfWork, actor: str, action: str, request: PromotionRequest, **payload: object
-) -> None:
-    uow.audit.append(
-        actor=actor,
-        action=action,
-        object_type=ObjectType.REQUEST,
-        object_id=request.id,
-        payload={"state": request.state, **payload},
-        at=request.updated_at or request.created_at,
-    )
