@@ -21,6 +21,7 @@ from governance.errors import (
     InvalidInput,
     InvalidTransition,
     NotAllowed,
+    NotFound,
 )
 from governance.ports import UnitOfWork
 from governance.workflow import capture_or_refuse, new_request, open_request, request_event
@@ -41,8 +42,11 @@ def refresh_evidence(
     """
     with uow:
         authorise(uow, ctx, actor, None, "refresh_evidence", ObjectType.REQUEST, request_id)
-        old = uow.requests.get(request_id)
         problem: GovernanceError | None = None
+        try:
+            old = uow.requests.get(request_id)
+        except NotFound as exc:
+            refuse(uow, ctx, actor, "refresh_evidence", ObjectType.REQUEST, request_id, exc)
         if actor != old.requester and not _may_request(uow, actor):
             problem = NotAllowed(f"{actor} may not refresh request {request_id}")
         elif old.state != State.PENDING or old.kind == RequestKind.FOLLOW_UP:
@@ -63,8 +67,8 @@ def refresh_evidence(
         return old
     with uow:
         if not evidence.gates_passed:
-            exc = GateFailed("policy gates failed: " + "; ".join(evidence.failed_gates))
-            refuse(uow, ctx, actor, "refresh_evidence", ObjectType.REQUEST, request_id, exc)
+            failed = GateFailed("policy gates failed: " + "; ".join(evidence.failed_gates))
+            refuse(uow, ctx, actor, "refresh_evidence", ObjectType.REQUEST, request_id, failed)
         current = uow.lock_request(request_id)
         if current.state != State.PENDING:
             exc2 = InvalidTransition(f"request {request_id} is {current.state}")

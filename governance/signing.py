@@ -35,7 +35,7 @@ from governance.evidence import Evidence
 from governance.execution import apply_decision
 from governance.policy import Rule
 from governance.ports import UnitOfWork
-from governance.users import PasswordCheck, record_password_check, verify_password
+from governance.signin import PasswordCheck, record_password_check, verify_password
 from governance.workflow import capture_or_refuse, request_event
 
 
