@@ -374,6 +374,8 @@ class AuditAction:
 
     USER_CREATED: Final = "user_created"
     USER_DISABLED: Final = "user_disabled"
+    USER_ENABLED: Final = "user_enabled"
+    USER_ROLES_CHANGED: Final = "user_roles_changed"
     PASSWORD_RESET: Final = "password_reset"  # noqa: S105
     LOGIN_SUCCEEDED: Final = "login_succeeded"
     LOGIN_FAILED: Final = "login_failed"
