@@ -18,6 +18,14 @@ from typing import Any, Final
 from governance.audit import canonical_json, sha256_hex
 from governance.errors import InvalidInput, InvalidTransition, NotAllowed
 
+
+def _plain_strings(obj: Any) -> None:
+    """Store StrEnum members as plain str, so records compare, pickle and persist as text."""
+    for name, value in vars(obj).items():
+        if isinstance(value, StrEnum):
+            object.__setattr__(obj, name, value.value)
+
+
 # --- roles and the authorisation matrix -------------------------------------------------------
 
 VIEWER: Final = "viewer"
@@ -211,6 +219,9 @@ class PromotionRequest:
     row_version: int = 1
     updated_at: datetime | None = None
 
+    def __post_init__(self) -> None:
+        _plain_strings(self)
+
     @property
     def is_open(self) -> bool:
         return self.state in OPEN_STATES
@@ -289,6 +300,9 @@ class Vote:
     content_hash: str
     signer_name: str = ""
 
+    def __post_init__(self) -> None:
+        _plain_strings(self)
+
 
 def vote_meaning(decision: VoteDecision, request: PromotionRequest) -> str:
     """The sentence a signature stands for, stored with the vote."""
@@ -318,6 +332,9 @@ class Decision:
     policy_hash: str
     content_hash: str
 
+    def __post_init__(self) -> None:
+        _plain_strings(self)
+
 
 class ExecutionOutcome(StrEnum):
     SUCCEEDED = "succeeded"
@@ -344,6 +361,9 @@ class Execution:
     target_kind: str
     previous_holder: str | None = None
     detail: str = ""
+
+    def __post_init__(self) -> None:
+        _plain_strings(self)
 
 
 # --- audit vocabulary ---------------------------------------------------------------------------

@@ -45,6 +45,16 @@ def execute(uow: UnitOfWork, ctx: Context, actor: str, request_id: str) -> Execu
     """
     with uow:
         authorise(uow, ctx, actor, Permission.EXECUTE, "execute", ObjectType.REQUEST, request_id)
+    return apply_decision(uow, ctx, actor, request_id)
+
+
+def apply_decision(uow: UnitOfWork, ctx: Context, actor: str, request_id: str) -> ExecutionResult:
+    """`execute` without the permission check: the follow-through of a decision just taken.
+
+    sign_off and break_glass call it after committing the decision, so the signer who completes
+    the quorum need not hold the execute permission (a custom policy role, for instance).
+    """
+    with uow:
         request = uow.requests.get(request_id)
         if request.state == State.EXECUTED:
             return ExecutionResult(request, None, executed_now=False)

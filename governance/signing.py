@@ -37,7 +37,7 @@ from governance.errors import (
     StaleEvidence,
 )
 from governance.evidence import Evidence
-from governance.execution import execute
+from governance.execution import apply_decision
 from governance.policy import Rule
 from governance.ports import UnitOfWork
 from governance.users import check_password
@@ -154,7 +154,7 @@ def sign_off(
         uow.commit()
     result = SignOffResult(request, vote, False, approvals, rule.quorum)
     if request.state == State.APPROVED and request.kind != RequestKind.FOLLOW_UP:
-        outcome = execute(uow, ctx, actor, request_id)
+        outcome = apply_decision(uow, ctx, actor, request_id)
         result = replace(result, request=outcome.request, execution=outcome)
     return result
 
@@ -389,5 +389,5 @@ def break_glass(
         )
         _event(uow, actor, AuditAction.FOLLOW_UP_OPENED, follow_up, reviews=request.id)
         uow.commit()
-    outcome = execute(uow, ctx, actor, request.id)
+    outcome = apply_decision(uow, ctx, actor, request.id)
     return BreakGlassResult(request=outcome.request, follow_up=follow_up, execution=outcome)
