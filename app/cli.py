@@ -16,7 +16,7 @@ from app.settings import SettingsError
 from governance.errors import GovernanceError
 
 # Modules that register commands; each exposes `register(registry: CommandRegistry)`.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("app.commands.demo",)
 
 
 class CommandRegistry:

@@ -90,3 +90,31 @@ class RegisteredModelInfo:
     latest_versions: tuple[ModelVersionInfo, ...]
     creation_time: datetime | None = None
     last_updated_time: datetime | None = None
+
+
+@dataclass(frozen=True)
+class StoreHealth:
+    """Whether the MLflow store answers; `message` is one line for the user when it does not."""
+
+    ok: bool
+    tracking_uri: str  # without password
+    registry_uri: str
+    backend: str  # "sql", "http" or another URI scheme
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class StoreCounts:
+    experiments: int
+    runs: int
+    models: int
+    versions: int
+
+
+@dataclass(frozen=True)
+class ArtifactInfo:
+    """One entry of a run's artifact tree; `path` is relative to the run's artifact root."""
+
+    path: str
+    is_dir: bool
+    file_size: int | None = None
