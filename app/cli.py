@@ -16,7 +16,11 @@ from app.settings import SettingsError
 from governance.errors import GovernanceError
 
 # Modules that register commands; each exposes `register(registry: CommandRegistry)`.
-COMMAND_MODULES: tuple[str, ...] = ("app.commands.drift",)
+COMMAND_MODULES: tuple[str, ...] = (
+    "app.commands.demo",
+    "app.commands.drift",
+    "app.commands.exports",
+)
 
 
 class CommandRegistry:

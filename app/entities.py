@@ -92,6 +92,34 @@ class RegisteredModelInfo:
     last_updated_time: datetime | None = None
 
 
+@dataclass(frozen=True)
+class StoreHealth:
+    """Whether the MLflow store answers; `message` is one line for the user when it does not."""
+
+    ok: bool
+    tracking_uri: str  # without password
+    registry_uri: str
+    backend: str  # "sql", "http" or another URI scheme
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class StoreCounts:
+    experiments: int
+    runs: int
+    models: int
+    versions: int
+
+
+@dataclass(frozen=True)
+class ArtifactInfo:
+    """One entry of a run's artifact tree; `path` is relative to the run's artifact root."""
+
+    path: str
+    is_dir: bool
+    file_size: int | None = None
+
+
 # --- Drift and feature importance (app/reports) ---------------------------------------------
 
 
@@ -195,3 +223,31 @@ class FeatureImportance:
 
     def top_k(self, k: int) -> tuple[str, ...]:
         return tuple(name for name, _ in self.ranked()[:k])
+
+
+@dataclass(frozen=True)
+class SignedInUser:
+    """The signed-in person as the UI knows them; built by `app.identity`, kept in the session.
+
+    `authenticated_at` is when the person last proved who they are (the password check, or the
+    identity provider's `auth_time`/`iat`); `last_seen` moves on every interaction and drives the
+    inactivity expiry.
+    """
+
+    username: str
+    roles: tuple[str, ...]
+    method: str  # "local", "oidc" or "header"
+    authenticated_at: datetime
+    last_seen: datetime
+    display_name: str = ""
+    registered: bool = True  # False for an unknown OIDC identity admitted as a viewer
+
+
+@dataclass(frozen=True)
+class DemoAccount:
+    """A demo user shown on the sign-in page in demo mode only (not a secret: demo data)."""
+
+    username: str
+    role: str
+    password: str
+    note: str = ""

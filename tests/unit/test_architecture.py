@@ -25,6 +25,7 @@ GOVERNANCE_DB = (
     "governance/repository.py",
     "governance/unit_of_work.py",
     "governance/db.py",
+    "governance/audit_store.py",
     "governance/migrations/*",
     "governance/migrations/**/*",
 )

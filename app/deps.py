@@ -1,0 +1,237 @@
+"""The only place with Streamlit caches: what bootstrap builds, and cached reads keyed by query.
+
+Reads are cached with `st.cache_data` for `settings.cache_ttl_s` seconds, keyed by their
+arguments and by the store they read, so a different tracking URI never sees stale entries.
+The cache wrappers are made on first use because the TTL comes from Settings, and nothing may
+read the environment at import time. Derived views (comparisons) call `app.analysis` on the
+cached reads so that pages stay thin and free of logic.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+
+import pandas as pd
+import streamlit as st
+
+from app import analysis, bootstrap
+from app.entities import (
+    DatasetInfo,
+    ExperimentInfo,
+    ModelVersionInfo,
+    RegisteredModelInfo,
+    RunSummary,
+)
+from app.errors import InvalidQuery, NotFound, UserFacingError
+from app.settings import Settings, SettingsError
+
+if TYPE_CHECKING:
+    from app.entities import RunsPage
+    from app.mlflow_gateway import MlflowGateway
+
+# What a page shows as one line with st.error instead of a traceback.
+USER_ERRORS: tuple[type[Exception], ...] = (UserFacingError, SettingsError)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+_WRAPPERS: dict[str, Callable[..., Any]] = {}
+
+
+@st.cache_resource(show_spinner=False)
+def get_settings() -> Settings:
+    """The settings of this process (environment plus .streamlit/secrets.toml)."""
+    return Settings.from_env()
+
+
+@st.cache_resource(show_spinner=False)
+def get_gateway() -> MlflowGateway:
+    """One MLflow gateway per process, built by the composition root."""
+    return bootstrap.build_gateway(get_settings())
+
+
+def clear_caches() -> None:
+    """Forget every cached read and resource (after a write, or between tests)."""
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    _WRAPPERS.clear()
+
+
+def _store_key() -> str:
+    settings = get_settings()
+    return f"{settings.tracking_uri}|{settings.registry_uri}"
+
+
+def _cached(fn: Callable[P, R]) -> Callable[P, R]:
+    """`st.cache_data` with the TTL from Settings, keyed by the store and the arguments."""
+
+    def keyed(store: str, *args: Any) -> Any:
+        del store  # part of the cache key only
+        return fn(*args)  # type: ignore[call-arg]
+
+    keyed.__qualname__ = keyed.__name__ = f"cached_{fn.__name__}"
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        inner = _WRAPPERS.get(fn.__name__)
+        if inner is None:
+            ttl = get_settings().cache_ttl_s
+            inner = st.cache_data(ttl=ttl, show_spinner=False)(keyed)
+            _WRAPPERS[fn.__name__] = inner
+        return inner(_store_key(), *args)  # type: ignore[no-any-return]
+
+    return wrapper
+
+
+# ---- reads (one gateway call each) -------------------------------------------------------
+
+
+@_cached
+def counts() -> dict[str, int]:
+    """Experiments, runs, registered models and versions in the store, by name."""
+    found = get_gateway().counts()
+    return dataclasses.asdict(found) if dataclasses.is_dataclass(found) else dict(found)
+
+
+@_cached
+def experiments() -> list[ExperimentInfo]:
+    return list(get_gateway().list_experiments())
+
+
+@_cached
+def runs_page(
+    experiment_ids: tuple[str, ...],
+    filter_string: str,
+    order_by: tuple[str, ...],
+    page_size: int,
+    page_token: str | None,
+) -> RunsPage:
+    """One server-side page of runs: never all runs to show the first page."""
+    return get_gateway().search_runs_page(
+        list(experiment_ids),
+        filter_string=filter_string,
+        order_by=list(order_by) or None,
+        page_size=page_size,
+        page_token=page_token,
+    )
+
+
+@_cached
+def recent_runs(n: int) -> list[RunSummary]:
+    return list(get_gateway().recent_runs(n))
+
+
+@_cached
+def runs(run_ids: tuple[str, ...]) -> list[RunSummary]:
+    return list(get_gateway().get_runs(list(run_ids)))
+
+
+def known_runs(run_ids: tuple[str, ...]) -> tuple[list[RunSummary], list[str]]:
+    """The runs that exist (in order) and the ids that do not, e.g. from a pasted URL."""
+    found: list[RunSummary] = []
+    missing: list[str] = []
+    for run_id in run_ids:
+        try:
+            found.extend(runs((run_id,)))
+        except (NotFound, InvalidQuery):
+            missing.append(run_id)
+    return found, missing
+
+
+@_cached
+def metric_history(run_ids: tuple[str, ...], keys: tuple[str, ...]) -> pd.DataFrame:
+    return get_gateway().metric_history(list(run_ids), list(keys))
+
+
+@_cached
+def run_datasets(run_id: str) -> list[DatasetInfo]:
+    return list(get_gateway().run_datasets(run_id))
+
+
+@_cached
+def registered_models() -> list[RegisteredModelInfo]:
+    return list(get_gateway().list_registered_models())
+
+
+@_cached
+def versions(model: str) -> list[ModelVersionInfo]:
+    return list(get_gateway().list_versions(model))
+
+
+@_cached
+def version_by_alias(model: str, alias: str) -> ModelVersionInfo | None:
+    """The version holding `alias`, or None when nobody holds it."""
+    try:
+        return get_gateway().version_by_alias(model, alias)
+    except NotFound:
+        return None
+
+
+@_cached
+def version_signature(model: str, version: str) -> dict[str, Any]:
+    return dict(get_gateway().version_signature(model, version) or {})
+
+
+# ---- derived views (cached reads + app.analysis) -----------------------------------------
+
+
+def run_comparison(run_ids: tuple[str, ...], differences: bool) -> pd.DataFrame:
+    """Params, metrics and tags of the runs side by side, optionally only what differs."""
+    frame = analysis.runs_side_by_side(runs(run_ids))
+    return analysis.differences_only(frame) if differences else frame
+
+
+def runs_wide(run_ids: tuple[str, ...]) -> pd.DataFrame:
+    """One row per run with numeric params and metrics, for parallel coordinates and scatter."""
+    return analysis.runs_wide(runs(run_ids))
+
+
+def numeric_columns(frame: pd.DataFrame) -> list[str]:
+    return analysis.numeric_columns(frame)
+
+
+def runs_frame(items: list[RunSummary]) -> pd.DataFrame:
+    return analysis.runs_frame(items)
+
+
+def history(run_labels: dict[str, str], keys: tuple[str, ...]) -> pd.DataFrame:
+    """Metric histories of the runs with legend labels and seconds since each run's start."""
+    frame = metric_history(tuple(run_labels), keys)
+    return analysis.history_for_plot(frame, run_labels)
+
+
+def version_review(model: str, chosen: tuple[str, ...]) -> analysis.VersionReview:
+    """The comparison of `chosen` versions of `model`; the first one is the baseline."""
+    by_number = {v.version: v for v in versions(model)}
+    missing = [v for v in chosen if v not in by_number]
+    if missing:
+        raise NotFound(f"Model {model!r} has no version {', '.join(missing)}")
+    selected = [by_number[v] for v in chosen]
+    run_ids = tuple(v.run_id for v in selected if v.run_id)
+    source_runs = {r.run_id: r for r in runs(run_ids)} if run_ids else {}
+    return analysis.version_review(
+        selected,
+        source_runs,
+        {v.version: version_signature(model, v.version) for v in selected},
+        {v.version: run_datasets(v.run_id) if v.run_id else [] for v in selected},
+        get_settings().lower_is_better,
+    )
+
+
+def metrics_across_versions(model: str) -> pd.DataFrame:
+    """Every version's source-run metrics, in version order (label, metric, value)."""
+    items = sorted(versions(model), key=lambda v: int(v.version))
+    run_ids = tuple(v.run_id for v in items if v.run_id)
+    by_run = {r.run_id: r for r in runs(run_ids)} if run_ids else {}
+    return analysis.metrics_across(
+        {
+            f"v{v.version}": dict(by_run[v.run_id].metrics) if v.run_id in by_run else {}
+            for v in items
+        }
+    )
+
+
+def differences_only(frame: pd.DataFrame) -> pd.DataFrame:
+    return analysis.differences_only(frame)

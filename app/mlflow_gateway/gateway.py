@@ -1,0 +1,325 @@
+"""MlflowGateway: the read side of the product over MLflow tracking and the Model Registry.
+
+Every method returns our own entities (or DataFrames) and raises only the product's
+user-facing errors: StoreUnavailable, InvalidQuery, NotFound.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from app.entities import (
+    ArtifactInfo,
+    DatasetInfo,
+    ExperimentInfo,
+    ModelVersionInfo,
+    RegisteredModelInfo,
+    RunsPage,
+    RunSummary,
+    StoreCounts,
+    StoreHealth,
+)
+from app.errors import InvalidQuery, NotFound
+from app.mlflow_gateway._support import (
+    apply_fast_fail_env,
+    mlflow_errors,
+    ms_to_dt,
+    redact,
+    to_dataset,
+    to_experiment,
+    to_run_summary,
+    to_version,
+)
+from app.mlflow_gateway.runs_table import RunsTableService
+from app.settings import Settings
+
+MAX_PAGE_SIZE = 1000
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+class MlflowGateway:
+    """Reads experiments, runs and registered models from the configured MLflow store."""
+
+    def __init__(self, settings: Settings) -> None:
+        apply_fast_fail_env()
+        from mlflow import MlflowClient
+
+        self.settings = settings
+        self.tracking_uri = settings.tracking_uri
+        self.registry_uri = settings.registry_uri
+        # URIs set on the client only: global MLflow state would leak between stores and tests.
+        self._client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.registry_uri)
+        self._runs_table = RunsTableService(self._client, settings)
+        self._authors: dict[str, str] = {}
+
+    @property
+    def backend(self) -> str:
+        scheme = self.tracking_uri.split(":", 1)[0].split("+", 1)[0].lower()
+        if scheme in ("sqlite", "postgresql", "mysql", "mssql"):
+            return "sql"
+        if scheme in ("http", "https"):
+            return "http"
+        return scheme or "file"
+
+    def _errors(self, what: str = "") -> Any:
+        return mlflow_errors(self.tracking_uri, what)
+
+    def _registry_errors(self, what: str = "") -> Any:
+        return mlflow_errors(self.registry_uri, what)
+
+    # ---- store -------------------------------------------------------------------------------
+
+    def health(self) -> StoreHealth:
+        """Whether the tracking and registry stores answer. Never raises.
+
+        Returns:
+            StoreHealth with ok=False and a one-line message when a store cannot be read.
+        """
+        from app.errors import UserFacingError
+
+        try:
+            with self._errors():
+                self._client.search_experiments(max_results=1)
+            with self._registry_errors():
+                self._client.search_registered_models(max_results=1)
+        except UserFacingError as exc:
+            return StoreHealth(
+                False, redact(self.tracking_uri), redact(self.registry_uri), self.backend, str(exc)
+            )
+        return StoreHealth(True, redact(self.tracking_uri), redact(self.registry_uri), self.backend)
+
+    def counts(self) -> StoreCounts:
+        """Number of active experiments, active runs, registered models and model versions."""
+        experiments = self.list_experiments()
+        runs = self._runs_table.count_runs([e.experiment_id for e in experiments])
+        with self._registry_errors():
+            models = self._paged(self._client.search_registered_models, max_results=1000)
+            versions = self._paged(self._client.search_model_versions, max_results=10000)
+        return StoreCounts(len(experiments), runs, len(models), len(versions))
+
+    @staticmethod
+    def _paged(call: Any, **kwargs: Any) -> list[Any]:
+        items: list[Any] = []
+        token = None
+        while True:
+            page = call(page_token=token, **kwargs)
+            items.extend(page)
+            token = page.token
+            if not token:
+                return items
+
+    # ---- experiments and runs ----------------------------------------------------------------
+
+    def list_experiments(self) -> tuple[ExperimentInfo, ...]:
+        """Active experiments, by name."""
+        with self._errors():
+            exps = self._paged(self._client.search_experiments, max_results=1000)
+        return tuple(sorted((to_experiment(e) for e in exps), key=lambda e: e.name.lower()))
+
+    def search_runs_page(
+        self,
+        experiment_ids: Sequence[str],
+        filter_string: str = "",
+        order_by: Sequence[str] | None = None,
+        page_size: int = 100,
+        page_token: str | None = None,
+    ) -> RunsPage:
+        """One page of runs, filtered and sorted by the server (never all runs).
+
+        Args:
+            experiment_ids: Experiments to search.
+            filter_string: An MLflow search filter, e.g. "metrics.rmse < 1 and params.depth = '3'".
+            order_by: MLflow order clauses, e.g. ["metrics.rmse ASC"]; default newest first.
+            page_size: Rows per page (1..1000).
+            page_token: The `next_token` of the previous page.
+
+        Raises:
+            InvalidQuery: The filter or sort clause is not valid MLflow syntax.
+            StoreUnavailable: The store cannot be reached.
+        """
+        if not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise InvalidQuery(f"page size must be between 1 and {MAX_PAGE_SIZE}")
+        with self._errors():
+            page = self._client.search_runs(
+                experiment_ids=list(experiment_ids),
+                filter_string=filter_string.strip(),
+                order_by=list(order_by) if order_by else None,
+                max_results=page_size,
+                page_token=page_token or None,
+            )
+        return RunsPage(tuple(to_run_summary(r) for r in page), page.token or None)
+
+    def recent_runs(self, n: int = 10) -> tuple[RunSummary, ...]:
+        """The n most recently started runs across all active experiments."""
+        ids = [e.experiment_id for e in self.list_experiments()]
+        if not ids:
+            return ()
+        return self.search_runs_page(ids, order_by=["attributes.start_time DESC"], page_size=n).runs
+
+    def get_runs(self, run_ids: Iterable[str]) -> tuple[RunSummary, ...]:
+        """The given runs, in the given order. Raises NotFound for an unknown id."""
+        out = []
+        for run_id in run_ids:
+            with self._errors(f"run {run_id}"):
+                out.append(to_run_summary(self._client.get_run(run_id)))
+        return tuple(out)
+
+    def runs_table(self, experiment_ids: Sequence[str]) -> tuple[pd.DataFrame, str]:
+        """Every active run of the experiments with all params, metrics and tags.
+
+        Returns:
+            (table, path): columns run_id, run_name, status, user, start_time, end_time,
+            experiment_id, then `params.X`, `metrics.X`, `tags.X`; `path` names what served it:
+            "sql" (read-only SQL over MLflow's tables), "api", "api-incremental" or "memory".
+        """
+        with self._errors():
+            return self._runs_table.table([str(e) for e in experiment_ids])
+
+    def metric_history(self, run_ids: Iterable[str], keys: Iterable[str]) -> pd.DataFrame:
+        """Every logged value of the metrics: columns run_id, key, value, step, timestamp (UTC)."""
+        rows = []
+        keys = list(keys)
+        for run_id in run_ids:
+            for key in keys:
+                with self._errors(f"run {run_id}"):
+                    history = self._client.get_metric_history(run_id, key)
+                rows.extend(
+                    (run_id, m.key, float(m.value), int(m.step), m.timestamp) for m in history
+                )
+        frame = pd.DataFrame(rows, columns=["run_id", "key", "value", "step", "timestamp"])
+        frame["timestamp"] = pd.to_datetime(frame["timestamp"].astype("int64"), unit="ms", utc=True)
+        return frame.sort_values(["run_id", "key", "step", "timestamp"], ignore_index=True)
+
+    def run_datasets(self, run_id: str) -> tuple[DatasetInfo, ...]:
+        """Data sets logged on the run with `mlflow.log_input` (lineage)."""
+        with self._errors(f"run {run_id}"):
+            run = self._client.get_run(run_id)
+        inputs = getattr(run, "inputs", None)
+        return tuple(to_dataset(d) for d in (inputs.dataset_inputs if inputs else []))
+
+    def list_artifacts(self, run_id: str, path: str = "") -> tuple[ArtifactInfo, ...]:
+        """The artifacts directly under `path` of the run."""
+        with self._errors(f"run {run_id}"):
+            items = self._client.list_artifacts(run_id, path or None)
+        return tuple(ArtifactInfo(i.path, bool(i.is_dir), i.file_size) for i in items)
+
+    def download_artifact(self, run_id: str, path: str, dst_dir: Path) -> Path:
+        """Download one artifact (file or folder) of the run into dst_dir and return its path."""
+        Path(dst_dir).mkdir(parents=True, exist_ok=True)
+        with self._errors(f"artifact {path!r} of run {run_id}"):
+            return Path(self._client.download_artifacts(run_id, path, str(dst_dir)))
+
+    # ---- registry ----------------------------------------------------------------------------
+
+    def _author(self, run_id: str) -> str:
+        if not run_id:
+            return ""
+        if run_id not in self._authors:
+            from mlflow.exceptions import MlflowException
+
+            try:
+                with self._errors():
+                    run = self._client.get_run(run_id)
+                self._authors[run_id] = run.info.user_id or run.data.tags.get("mlflow.user", "")
+            except (NotFound, MlflowException):
+                return ""
+        return self._authors[run_id]
+
+    def _version(self, mv: Any) -> ModelVersionInfo:
+        return to_version(mv, self._author(mv.run_id or ""))
+
+    def _model(self, rm: Any) -> RegisteredModelInfo:
+        return RegisteredModelInfo(
+            name=rm.name,
+            description=rm.description or "",
+            tags=dict(rm.tags or {}),
+            aliases={a: str(v) for a, v in (rm.aliases or {}).items()},
+            latest_versions=tuple(self._version(v) for v in (rm.latest_versions or [])),
+            creation_time=ms_to_dt(rm.creation_timestamp),
+            last_updated_time=ms_to_dt(rm.last_updated_timestamp),
+        )
+
+    def list_registered_models(self) -> tuple[RegisteredModelInfo, ...]:
+        """Every registered model with its aliases and latest version per stage."""
+        with self._registry_errors():
+            models = self._paged(self._client.search_registered_models, max_results=1000)
+        return tuple(sorted((self._model(m) for m in models), key=lambda m: m.name.lower()))
+
+    def get_registered_model(self, name: str) -> RegisteredModelInfo:
+        """One registered model. Raises NotFound."""
+        with self._registry_errors(f"model {name!r}"):
+            return self._model(self._client.get_registered_model(name))
+
+    def list_versions(self, name: str) -> tuple[ModelVersionInfo, ...]:
+        """All versions of the model, newest first. Raises NotFound for an unknown model."""
+        model = self.get_registered_model(name)
+        with self._registry_errors(f"model {name!r}"):
+            versions = self._paged(
+                self._client.search_model_versions,
+                filter_string=f"name = {_quote(name)}",
+                max_results=10000,
+            )
+        # search_model_versions leaves aliases out; the registered model has them.
+        by_version: dict[str, list[str]] = {}
+        for alias, number in model.aliases.items():
+            by_version.setdefault(number, []).append(alias)
+        out = [self._version(v) for v in versions]
+        out = [replace(v, aliases=tuple(sorted(by_version.get(v.version, ())))) for v in out]
+        return tuple(sorted(out, key=lambda v: -int(v.version)))
+
+    def get_version(self, name: str, version: str) -> ModelVersionInfo:
+        """One model version. Raises NotFound."""
+        with self._registry_errors(f"model {name!r} version {version}"):
+            return self._version(self._client.get_model_version(name, str(version)))
+
+    def version_by_alias(self, name: str, alias: str) -> ModelVersionInfo:
+        """The version an alias points to. Raises NotFound when the alias is not set."""
+        with self._registry_errors(f"alias {alias!r} of model {name!r}"):
+            return self._version(self._client.get_model_version_by_alias(name, alias))
+
+    def version_signature(self, name: str, version: str) -> dict[str, Any]:
+        """The logged model's signature: {"inputs": [...], "outputs": [...], "params": [...]}.
+
+        Columns are dicts with at least "name" and "type"; the dict is empty when the model was
+        logged without a signature.
+        """
+        import json
+
+        import yaml
+
+        with self._registry_errors(f"model {name!r} version {version}"):
+            mv = self._client.get_model_version(name, str(version))
+            mlmodel = self._read_mlmodel(mv)
+        signature = (yaml.safe_load(mlmodel) or {}).get("signature") or {}
+        out: dict[str, Any] = {}
+        for part in ("inputs", "outputs", "params"):
+            raw = signature.get(part)
+            if raw:
+                out[part] = json.loads(raw) if isinstance(raw, str) else raw
+        return out
+
+    def _read_mlmodel(self, mv: Any) -> str:
+        import tempfile
+
+        from mlflow.artifacts import download_artifacts
+
+        model_id = getattr(mv, "model_id", None)
+        if not model_id and (mv.source or "").startswith("models:/m-"):
+            model_id = mv.source[len("models:/") :].split("/", 1)[0]
+        # MLflow 3 versions point at a LoggedModel; older ones at a run artifact path.
+        base = self._client.get_logged_model(model_id).artifact_location if model_id else mv.source
+        with tempfile.TemporaryDirectory() as tmp:
+            local = download_artifacts(
+                artifact_uri=base.rstrip("/") + "/MLmodel",
+                dst_path=tmp,
+                tracking_uri=self.tracking_uri,
+            )
+            return Path(local).read_text(encoding="utf-8")

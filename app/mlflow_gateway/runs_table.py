@@ -1,0 +1,247 @@
+"""The all-runs table (every param, metric and tag of every run), fast at 10,000 runs.
+
+Three ways to serve it, chosen per call:
+
+- "sql": read-only SQL over MLflow's own tables when the tracking store is a database we can
+  reach at a verified schema revision (see `_sql.py`).
+- "api" / "api-incremental": MLflow's search API otherwise (HTTP stores, unknown revisions).
+  Finished runs are kept in a local Parquet cache under `settings.cache_dir`; a refresh asks
+  only for runs started recently (new) and runs that were not finished last time.
+- "memory": the same call repeated with nothing new is answered from memory. For SQL stores
+  "nothing new" means an unchanged change marker (run count, latest start and end time) and
+  an entry younger than `settings.cache_ttl_s`; tags or metrics added to an already finished
+  run therefore show up after that TTL at the latest.
+
+Known limit of the API path: a run deleted after it was cached stays until the cache file
+under `cache_dir/runs_table/` is removed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from app.mlflow_gateway._frames import FINISHED, build_table, long_frame, runs_frame
+from app.mlflow_gateway._sql import SqlRunsReader
+from app.settings import Settings
+
+log = logging.getLogger(__name__)
+
+KINDS = ("runs", "params", "metrics", "tags")
+# Runs may be created by clients whose clocks lag ours: look back this far for "new" runs.
+NEW_RUN_WINDOW_MS = 10 * 60 * 1000
+API_PAGE = 10000
+
+
+class RunsTableService:
+    """Serves `MlflowGateway.runs_table` and keeps its caches."""
+
+    def __init__(self, client: Any, settings: Settings) -> None:
+        self._client = client
+        self._settings = settings
+        self._sql = SqlRunsReader(settings.tracking_uri)
+        # key -> (marker, built_at, table) for the SQL path; key -> long frames for the API path
+        self._memory: dict[tuple[str, ...], tuple[Any, float, pd.DataFrame]] = {}
+        self._frames: dict[tuple[str, ...], dict[str, pd.DataFrame]] = {}
+        self._api_tables: dict[tuple[str, ...], pd.DataFrame] = {}
+
+    @property
+    def sql_available(self) -> bool:
+        return self._sql.usable()
+
+    def count_runs(self, experiment_ids: Sequence[str]) -> int:
+        if not experiment_ids:
+            return 0
+        if self._sql.usable():
+            return self._sql.count(experiment_ids)
+        return len(self.table(experiment_ids)[0])
+
+    def table(
+        self, experiment_ids: Sequence[str], force_api: bool = False
+    ) -> tuple[pd.DataFrame, str]:
+        """The all-runs table of the experiments and the path that served it."""
+        key = tuple(sorted({str(e) for e in experiment_ids}))
+        if not key:
+            return build_table(*_empty_frames()), "memory"
+        if not force_api and self._sql.usable():
+            try:
+                return self._sql_table(key)
+            except Exception as exc:  # a failing fast path must not take the page down
+                log.warning("runs table: SQL fast path failed, using the API: %s", exc)
+        return self._api_table(key)
+
+    # ---- SQL ---------------------------------------------------------------------------------
+
+    def _sql_table(self, key: tuple[str, ...]) -> tuple[pd.DataFrame, str]:
+        marker = self._sql.marker(key)
+        cached = self._memory.get(key)
+        if (
+            cached
+            and cached[0] == marker
+            and time.monotonic() - cached[1] < self._settings.cache_ttl_s
+        ):
+            return cached[2].copy(), "memory"
+        frames = self._sql.read(key)
+        table = build_table(frames["runs"], frames["params"], frames["metrics"], frames["tags"])
+        self._memory[key] = (marker, time.monotonic(), table)
+        return table.copy(), "sql"
+
+    # ---- API ---------------------------------------------------------------------------------
+
+    def _api_table(self, key: tuple[str, ...]) -> tuple[pd.DataFrame, str]:
+        frames = self._frames.get(key) or self._load(key)
+        if frames is None:
+            frames = _to_frames(self._search(list(key), ""))
+            path = "api"
+        else:
+            changed, fresh = self._refresh(key, frames)
+            cached = self._api_tables.get(key)
+            if not changed and cached is not None:
+                return cached.copy(), "memory"
+            frames = _merge(frames, fresh) if changed else frames
+            path = "api-incremental"
+        self._frames[key] = frames
+        table = build_table(frames["runs"], frames["params"], frames["metrics"], frames["tags"])
+        self._api_tables[key] = table
+        self._save(key, frames)
+        return table.copy(), path
+
+    def _search(self, experiment_ids: list[str], filter_string: str) -> list[Any]:
+        runs: list[Any] = []
+        token = None
+        while True:
+            page = self._client.search_runs(
+                experiment_ids=experiment_ids,
+                filter_string=filter_string,
+                max_results=API_PAGE,
+                page_token=token,
+            )
+            runs.extend(page)
+            token = page.token
+            if not token:
+                return runs
+
+    def _refresh(
+        self, key: tuple[str, ...], frames: dict[str, pd.DataFrame]
+    ) -> tuple[bool, dict[str, pd.DataFrame]]:
+        cached = frames["runs"]
+        starts = pd.to_numeric(cached["start_ms"], errors="coerce")
+        since = int(starts.max()) - NEW_RUN_WINDOW_MS if starts.notna().any() else 0
+        fetched = {
+            r.info.run_id: r for r in self._search(list(key), f"attributes.start_time >= {since}")
+        }
+        pending = [
+            run_id
+            for run_id, status in zip(cached["run_id"], cached["status"], strict=True)
+            if status not in FINISHED and run_id not in fetched
+        ]
+        for i in range(0, len(pending), 100):
+            ids = ", ".join(f"'{r}'" for r in pending[i : i + 100])
+            for run in self._search(list(key), f"attributes.run_id IN ({ids})"):
+                fetched[run.info.run_id] = run
+        fresh = _to_frames(list(fetched.values()))
+        known = {
+            (r, s, e)
+            for r, s, e in zip(cached["run_id"], cached["status"], cached["end_ms"], strict=True)
+        }
+        changed = (
+            any(
+                (r, s, e) not in known or s not in FINISHED
+                for r, s, e in zip(
+                    fresh["runs"]["run_id"],
+                    fresh["runs"]["status"],
+                    fresh["runs"]["end_ms"],
+                    strict=True,
+                )
+            )
+            or len(pending) > 0
+        )
+        return changed, fresh
+
+    # ---- local cache of finished runs -----------------------------------------------------------
+
+    def _cache_dir(self, key: tuple[str, ...]) -> Path:
+        digest = hashlib.sha256(
+            json.dumps([self._settings.tracking_uri, list(key)]).encode()
+        ).hexdigest()[:24]
+        return self._settings.cache_dir / "runs_table" / digest
+
+    def _load(self, key: tuple[str, ...]) -> dict[str, pd.DataFrame] | None:
+        folder = self._cache_dir(key)
+        try:
+            frames = {k: pd.read_parquet(folder / f"{k}.parquet") for k in KINDS}
+        except (OSError, ValueError):
+            return None
+        frames["runs"] = runs_frame(frames["runs"].itertuples(index=False, name=None))
+        for kind in ("params", "metrics", "tags"):
+            frames[kind] = long_frame(frames[kind].itertuples(index=False, name=None))
+        return frames
+
+    def _save(self, key: tuple[str, ...], frames: dict[str, pd.DataFrame]) -> None:
+        # Only finished runs are worth keeping: unfinished ones are asked for again anyway.
+        finished = frames["runs"][frames["runs"]["status"].isin(FINISHED)]
+        ids = set(finished["run_id"])
+        folder = self._cache_dir(key)
+        tmp = folder.with_name(folder.name + ".tmp")
+        try:
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir(parents=True, exist_ok=True)
+            _for_parquet(finished, ("start_ms", "end_ms")).to_parquet(tmp / "runs.parquet")
+            for kind in ("params", "metrics", "tags"):
+                part = frames[kind][frames[kind]["run_id"].isin(ids)]
+                _for_parquet(part, (), metric=kind == "metrics").to_parquet(tmp / f"{kind}.parquet")
+            shutil.rmtree(folder, ignore_errors=True)
+            tmp.rename(folder)
+        except OSError as exc:  # a read-only data dir costs speed, never the answer
+            log.warning("runs table: cannot write the cache in %s: %s", folder, exc)
+
+
+def _for_parquet(
+    frame: pd.DataFrame, int_cols: tuple[str, ...], metric: bool = False
+) -> pd.DataFrame:
+    out = frame.copy()
+    for col in out.columns:
+        if col in int_cols:
+            out[col] = pd.to_numeric(out[col], errors="coerce").astype("Int64")
+        elif metric and col == "value":
+            out[col] = out[col].astype("float64")
+        else:
+            out[col] = out[col].map(lambda v: None if v is None else str(v)).astype(object)
+    return out.reset_index(drop=True)
+
+
+def _empty_frames() -> tuple[pd.DataFrame, ...]:
+    return (runs_frame([]), long_frame([]), long_frame([]), long_frame([]))
+
+
+def _to_frames(runs: list[Any]) -> dict[str, pd.DataFrame]:
+    infos = [r.info for r in runs]
+    return {
+        "runs": runs_frame(
+            (i.run_id, i.run_name, i.status, i.user_id, i.start_time, i.end_time, i.experiment_id)
+            for i in infos
+        ),
+        "params": long_frame((r.info.run_id, k, v) for r in runs for k, v in r.data.params.items()),
+        "metrics": long_frame(
+            (r.info.run_id, k, float(v)) for r in runs for k, v in r.data.metrics.items()
+        ),
+        "tags": long_frame((r.info.run_id, k, v) for r in runs for k, v in r.data.tags.items()),
+    }
+
+
+def _merge(old: dict[str, pd.DataFrame], new: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    replaced = set(new["runs"]["run_id"])
+    return {
+        kind: pd.concat(
+            [old[kind][~old[kind]["run_id"].isin(replaced)], new[kind]], ignore_index=True
+        )
+        for kind in KINDS
+    }
