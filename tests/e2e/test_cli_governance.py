@@ -86,10 +86,6 @@ def refused(result: tuple[int, str, str]) -> str:
     return err.strip()
 
 
-def as_user(name: str, password: str = PASSWORD) -> dict[str, object]:
-    return {"stdin": password + "\n"}
-
-
 def test_the_cli_runs_the_whole_flow_and_refuses_every_forbidden_step(
     cli: Cli, empty_db_url: str, mlflow_store: str
 ) -> None:
@@ -114,11 +110,18 @@ def test_the_cli_runs_the_whole_flow_and_refuses_every_forbidden_step(
     assert {u["name"]: tuple(u["roles"]) for u in listed["users"]} == people
     assert "password" not in json.dumps(listed).replace("password_", "")
 
-    create = ("request", "create", "--model", model, "--target", "champion")
-    why = ("--justification", "better accuracy", "--password-stdin")
-    assert "no model" in refused(cli(*create, "--version", "9", *why, "--as", "rita", **as_user("rita")))  # fmt: skip
-    assert "no model" in refused(cli("request", "create", "--model", "nope", "--version", "1", "--target", "champion", *why, "--as", "rita", **as_user("rita")))  # fmt: skip
-    created = json.loads(ok(cli(*create, "--version", "2", *why, "--as", "rita", "--json", **as_user("rita"))))  # fmt: skip
+    def as_rita(*args: str) -> tuple[int, str, str]:
+        return cli(*args, "--as", "rita", "--password-stdin", stdin=PASSWORD + "\n")
+
+    def create(version: str, name: str = model) -> tuple[int, str, str]:
+        return as_rita(
+            *("request", "create", "--model", name, "--version", version),
+            *("--target", "champion", "--justification", "better accuracy", "--json"),
+        )
+
+    assert "no model" in refused(create("9"))
+    assert "no model" in refused(create("1", "nope"))
+    created = json.loads(ok(create("2")))
     rid = created["id"]
     assert (created["state"], created["model"], created["version"]) == ("pending", model, "2")
 
@@ -132,7 +135,8 @@ def test_the_cli_runs_the_whole_flow_and_refuses_every_forbidden_step(
     assert "requester" in refused(sign("approve", "rita"))  # self-approval
     assert "author" in refused(sign("approve", "bob"))  # approval by the version's author
     refused(sign("approve", "vic"))  # wrong role
-    assert "requester" in refused(cli("request", "cancel", rid, "--as", "ann", "--password-stdin", **as_user("ann")))  # fmt: skip
+    cancel = ("request", "cancel", rid, "--password-stdin")
+    assert "requester" in refused(cli(*cancel, "--as", "ann", stdin=PASSWORD + "\n"))
     assert cli("request", "wait", rid, "--timeout", "0.2", "--interval", "0.1")[0] == 2
 
     first = ok(sign("approve", "ann"))
@@ -158,11 +162,11 @@ def test_the_cli_runs_the_whole_flow_and_refuses_every_forbidden_step(
     )
     listed_requests = json.loads(ok(cli("request", "list", "--state", "executed", "--json")))
     assert [r["id"] for r in listed_requests["requests"]] == [rid]
-    assert "executed" in refused(cli("request", "cancel", rid, "--as", "rita", "--password-stdin", **as_user("rita")))  # fmt: skip
+    assert "executed" in refused(as_rita("request", "cancel", rid))
     assert "executed" in refused(sign("reject", "dee"))  # invalid transition
 
-    other = json.loads(ok(cli(*create, "--version", "3", *why, "--as", "rita", "--json", **as_user("rita"))))  # fmt: skip
-    ok(cli("request", "cancel", other["id"], "--as", "rita", "--password-stdin", **as_user("rita")))
+    other = json.loads(ok(create("3")))
+    ok(as_rita("request", "cancel", other["id"]))
     assert cli("request", "wait", other["id"], "--timeout", "5")[0] == 1
 
     verified = json.loads(ok(cli("audit", "verify", "--json")))
