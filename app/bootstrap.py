@@ -12,6 +12,7 @@ from app.settings import Settings
 
 if TYPE_CHECKING:
     from app.mlflow_gateway import MlflowGateway
+    from app.monitoring import Monitoring
 
 
 def build_gateway(settings: Settings) -> MlflowGateway:
@@ -26,3 +27,16 @@ def build_gateway(settings: Settings) -> MlflowGateway:
     from app.mlflow_gateway import MlflowGateway
 
     return MlflowGateway(settings)
+
+
+def build_monitoring(settings: Settings, gateway: MlflowGateway) -> Monitoring:
+    """Drift and feature-importance reports for model versions (also the EvidenceSource).
+
+    Args:
+        settings: The application settings (cache dir, upload limit).
+        gateway: The MLflow gateway that reads artifacts and versions.
+    """
+    from app.monitoring import Monitoring
+    from app.reports.jobs import ReportJobs
+
+    return Monitoring(settings, gateway, ReportJobs(workers=1))
