@@ -99,8 +99,8 @@ def exported(world, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def test_the_flow_executed_the_promotion(world):
-    assert world["registry"].aliases[("iris", "champion")] == "2"
+def test_the_ledger_executed_the_promotion(world):
+    assert ("set_alias", "iris", "champion", "2") in world["registry"].calls
 
 
 def test_the_export_of_a_real_store_verifies_offline(world, exported: Path, capsys):
@@ -122,6 +122,8 @@ def test_the_pdf_names_the_request_its_signers_and_their_manifestations(world, e
         assert user in text
     assert "password" in text  # the re-authentication method of each signature
     assert "held" in text  # separation of duties: neither requester nor author approved
+    # the out-of-band move found by reconcile: ledger says 2, the registry says 1
+    assert "iris alias champion 2 1" in text
 
 
 def test_the_jsonl_carries_the_store_s_records_exactly(world, exported: Path):
