@@ -19,7 +19,7 @@ from pypdf import PdfReader
 from app.bootstrap import build_governance, upgrade_governance_db
 from app.cli import main
 from app.export import ExportScope, load_private_key, load_public_key, verify_bundle
-from app.export.store_source import export_bundle_bytes
+from app.export.api import audit_bundle_for, export_bundle_bytes
 from app.settings import Settings
 from governance.domain import CLI_OPERATOR
 from governance.errors import NotAllowed
@@ -139,7 +139,8 @@ def test_an_auditor_exports_from_the_page_path_and_a_requester_is_refused(world)
     facade = world["facade"]
     key = load_private_key(Path(world["env"]["COUNTERSIGN_SIGNING_KEY"]))
     scope = ExportScope(request_id=world["request"].id)
-    data = export_bundle_bytes(facade, "frank", scope, key)
+    settings = Settings.from_env(world["env"])
+    data = audit_bundle_for(settings, facade, "frank", request_id=world["request"].id)
     check = verify_bundle(io.BytesIO(data), key.public_key())
     assert check.events > 0
     manifest = json.loads(zipfile.ZipFile(io.BytesIO(data)).read("manifest.json"))
