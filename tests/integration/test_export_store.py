@@ -1,6 +1,7 @@
-"""End to end on the real store: a SQLite governance database after `db upgrade`, a real flow
-through the facade (users, a request, two password-re-entered approvals, execution), then the
-export through the CLI and an offline verification with nothing but the zip and the public key.
+"""End to end on the real store: a governance database (SQLite, and PostgreSQL when
+COUNTERSIGN_TEST_PG_URL is set) after `db upgrade`, a real flow through the facade (users, a
+request, two password-re-entered approvals, execution, a reconcile finding), then the export
+through the CLI and an offline verification with nothing but the zip and the public key.
 
 The model registry is the in-memory fake of the governance tests: the export never reads MLflow.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import uuid
 import zipfile
 from pathlib import Path
 
@@ -28,12 +30,34 @@ from tests.unit.fakes import FakeRegistry
 PASSWORD = "correct horse battery"
 
 
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+def db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    """A fresh governance database of this module's own, on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'governance.db'}"
+        return
+    import psycopg
+
+    base = str(request.getfixturevalue("pg_url"))
+    admin = base.replace("postgresql+psycopg://", "postgresql://", 1)
+    name = f"cs_export_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{base.rpartition('/')[0]}/{name}"
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory):
+def world(db_url: str, tmp_path_factory: pytest.TempPathFactory):
     folder = tmp_path_factory.mktemp("export-e2e")
     env = {
         "COUNTERSIGN_DATA_DIR": str(folder),
-        "COUNTERSIGN_DB_URL": f"sqlite:///{folder / 'governance.db'}",
+        "COUNTERSIGN_DB_URL": db_url,
         "COUNTERSIGN_SIGNING_KEY": str(folder / "signing.pem"),
     }
     assert (
