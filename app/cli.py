@@ -18,11 +18,9 @@ from governance.errors import GovernanceError
 # Modules that register commands; each exposes `register(registry: CommandRegistry)`.
 COMMAND_MODULES: tuple[str, ...] = (
     "app.commands.demo",
-COMMAND_MODULES: tuple[str, ...] = (
     "app.commands.drift",
     "app.commands.exports",
     "app.commands.governance",
-)
 )
 
 
