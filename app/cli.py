@@ -20,6 +20,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "app.commands.demo",
     "app.commands.drift",
     "app.commands.exports",
+    "app.commands.governance",
 )
 
 
