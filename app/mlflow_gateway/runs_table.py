@@ -23,7 +23,7 @@ import json
 import logging
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +44,8 @@ API_PAGE = 10000
 class RunsTableService:
     """Serves `MlflowGateway.runs_table` and keeps its caches."""
 
-    def __init__(self, client: Any, settings: Settings) -> None:
-        self._client = client
+    def __init__(self, client: Callable[[], Any], settings: Settings) -> None:
+        self._get_client = client
         self._settings = settings
         self._sql = SqlRunsReader(settings.tracking_uri)
         # key -> (marker, built_at, table) for the SQL path; key -> long frames for the API path
@@ -118,7 +118,7 @@ class RunsTableService:
         runs: list[Any] = []
         token = None
         while True:
-            page = self._client.search_runs(
+            page = self._get_client().search_runs(
                 experiment_ids=experiment_ids,
                 filter_string=filter_string,
                 max_results=API_PAGE,
