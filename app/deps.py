@@ -157,7 +157,15 @@ def registered_models() -> list[RegisteredModelInfo]:
 
 @_cached
 def versions(model: str) -> list[ModelVersionInfo]:
-    return list(get_gateway().list_versions(model))
+    """All versions of the model, each with the aliases it holds."""
+    items = list(get_gateway().list_versions(model))
+    if any(v.aliases for v in items):
+        return items
+    # MLflow's version search leaves aliases out; the registered model knows who holds which.
+    held: dict[str, list[str]] = {}
+    for alias, number in get_gateway().get_registered_model(model).aliases.items():
+        held.setdefault(str(number), []).append(alias)
+    return [dataclasses.replace(v, aliases=tuple(sorted(held.get(v.version, [])))) for v in items]
 
 
 @_cached
@@ -171,7 +179,12 @@ def version_by_alias(model: str, alias: str) -> ModelVersionInfo | None:
 
 @_cached
 def version_signature(model: str, version: str) -> dict[str, Any]:
-    return dict(get_gateway().version_signature(model, version) or {})
+    """The version's signature; empty when none was logged or its MLmodel file is missing."""
+    try:
+        return dict(get_gateway().version_signature(model, version) or {})
+    except NotFound:
+        # A lost or unreadable MLmodel must not take the whole review screen down.
+        return {}
 
 
 # ---- derived views (cached reads + app.analysis) -----------------------------------------
