@@ -30,6 +30,8 @@ from app.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
     from app.entities import RunsPage
+    from app.facade import GovernanceFacade
+    from app.identity import IdentityService
     from app.mlflow_gateway import MlflowGateway
 
 # What a page shows as one line with st.error instead of a traceback.
@@ -50,6 +52,20 @@ def get_settings() -> Settings:
 def get_gateway() -> MlflowGateway:
     """One MLflow gateway per process, built by the composition root."""
     return bootstrap.build_gateway(get_settings())
+
+
+@st.cache_resource(show_spinner=False)
+def get_governance() -> GovernanceFacade:
+    """One governance facade per process (the same one the CLI builds per command)."""
+    return bootstrap.build_governance(get_settings())
+
+
+@st.cache_resource(show_spinner=False)
+def get_identity() -> IdentityService:
+    """Sign-in for this process: the configured mode over the governance accounts."""
+    from app.identity import build_identity
+
+    return build_identity(get_settings(), get_governance())
 
 
 def clear_caches() -> None:

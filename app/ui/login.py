@@ -7,13 +7,18 @@ takes effect at once), and draws the "Log out" button in the sidebar.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import streamlit as st
 
-from app.deps import IdentityService, get_identity
+from app.deps import get_identity
 from app.entities import SignedInUser
 from app.errors import UserFacingError
 from app.ui.guard import SESSION_KEY, current_user, escape_markdown
 from governance.errors import GovernanceError
+
+if TYPE_CHECKING:
+    from app.deps import IdentityService
 
 NOTICE_KEY = "countersign_sign_in_notice"
 FAILURES_KEY = "countersign_sign_in_failures"
