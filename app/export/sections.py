@@ -95,6 +95,12 @@ class DutyCheck:
     def held(self) -> bool:
         return not self.conflicts
 
+    @property
+    def verdict(self) -> str:
+        if self.conflicts:
+            return "VIOLATED: " + "; ".join(self.conflicts)
+        return "held" if self.approvers else "held (no approvals recorded)"
+
 
 def duty_checks(requests: tuple[RequestRecord, ...]) -> tuple[DutyCheck, ...]:
     """Neither the requester nor the version's run author may appear among the approvers."""
@@ -186,6 +192,12 @@ class ReportContext:
 Table = tuple[tuple[str, ...], list[tuple[object, ...]]]
 
 
+def short_ts(ts: str) -> str:
+    """An audit timestamp to the second for narrow table columns ("2026-11-02 09:03:01");
+    the exact value stays in the facts tables and in the machine-readable files."""
+    return ts[:19].replace("T", " ") if len(ts) >= 19 and ts[10] == "T" else ts
+
+
 def request_title(req: RequestRecord) -> str:
     return (
         f"Request {req.request_id}: {req.model} version {req.version} to "
@@ -199,7 +211,7 @@ def request_facts(req: RequestRecord) -> list[tuple[str, str]]:
         ("Requested by", f"{req.requester} at {req.created_at}"),
         ("Justification", req.justification),
         ("Source run author", req.run_author or "unknown"),
-        ("Quorum", str(req.quorum)),
+        ("Quorum", str(req.quorum) if req.quorum else "n/a (not decided by quorum)"),
         ("Decision", f"{req.decision or 'none'} {req.decided_at}".strip()),
         ("Policy hash", req.policy_hash),
         ("Evidence hash", req.evidence_hash),
@@ -232,7 +244,7 @@ def signatures_table(req: RequestRecord) -> Table:
             s.role,
             s.decision,
             s.meaning,
-            s.signed_at,
+            short_ts(s.signed_at),
             s.reauth_method,
             s.comment,
             s.content_hash,
@@ -243,7 +255,7 @@ def signatures_table(req: RequestRecord) -> Table:
 
 
 def executions_table(req: RequestRecord) -> Table:
-    rows = [(x.at, x.outcome, x.actor, x.detail) for x in req.executions]
+    rows = [(short_ts(x.at), x.outcome, x.actor, x.detail) for x in req.executions]
     return ("At (UTC)", "Outcome", "Actor", "Detail"), rows
 
 
@@ -259,7 +271,7 @@ def versions_table(snap: GovernanceSnapshot) -> Table:
 def history_table(snap: GovernanceSnapshot) -> Table:
     headers = ("At (UTC)", "Model", "Kind", "Target", "Version", "Previous", "Request", "Actor")
     rows = [
-        (t.at, t.model, t.kind, t.target, t.version, t.previous, t.request_id, t.actor)
+        (short_ts(t.at), t.model, t.kind, t.target, t.version, t.previous, t.request_id, t.actor)
         for t in snap.target_history
     ]
     return headers, rows
@@ -287,7 +299,10 @@ def special_requests_table(snap: GovernanceSnapshot) -> Table:
 def findings_table(ctx: ReportContext) -> Table:
     headers = ("At (UTC)", "Model", "Kind", "Target", "Ledger says", "Registry says", "Detail")
     findings = (*ctx.snapshot.findings, *ctx.stats.findings)
-    rows = [(f.at, f.model, f.kind, f.target, f.expected, f.actual, f.detail) for f in findings]
+    rows = [
+        (short_ts(f.at), f.model, f.kind, f.target, f.expected, f.actual, f.detail)
+        for f in findings
+    ]
     return headers, rows
 
 
@@ -298,7 +313,7 @@ def duties_table(ctx: ReportContext) -> Table:
             d.requester,
             d.run_author or "unknown",
             ", ".join(d.approvers),
-            "held" if d.held else "VIOLATED: " + "; ".join(d.conflicts),
+            d.verdict,
         )
         for d in ctx.duties
     ]
@@ -307,7 +322,7 @@ def duties_table(ctx: ReportContext) -> Table:
 
 def events_table(ctx: ReportContext) -> Table:
     rows = [
-        (r.seq, r.ts, r.actor, r.action, f"{r.object_type} {r.object_id}", r.entry_hash)
+        (r.seq, short_ts(r.ts), r.actor, r.action, f"{r.object_type} {r.object_id}", r.entry_hash)
         for r in ctx.event_rows
     ]
     return ("Seq", "At (UTC)", "Actor", "Action", "Object", "Entry hash"), rows
