@@ -16,14 +16,19 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import xxhash
 
 from app.entities import ColumnDrift, DriftConfig, DriftResult
 from app.reports.verdict import compute_drift, config_hash, evidently_version
 
 
 def frame_digest(frame: pd.DataFrame) -> str:
-    """A content hash of a frame: names, dtypes and values (the index is not part of the data)."""
-    h = hashlib.sha256()  # hardware-accelerated here: ~1.5 GB/s
+    """A content hash of a frame: names, dtypes and values (the index is not part of the data).
+
+    XXH3-128 runs at memory speed (80 MB in ~15 ms), which keeps a cache hit on 100k x 50
+    frames well under 0.2 s; it is a content key, not a security boundary.
+    """
+    h = xxhash.xxh3_128()
     header = [[str(c) for c in frame.columns], [str(t) for t in frame.dtypes], list(frame.shape)]
     h.update(json.dumps(header).encode("utf-8"))
     for name in frame.columns:
