@@ -21,6 +21,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "app.commands.drift",
     "app.commands.exports",
     "app.commands.governance",
+    "app.commands.webhooks",
+    "app.commands.metrics",
 )
 
 

@@ -1,4 +1,4 @@
-"""Opening and closing promotion requests: request, refresh, cancel, expire, roll back."""
+"""Opening promotion requests: evidence capture, gates, and superseding the open request."""
 
 from __future__ import annotations
 
