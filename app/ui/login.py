@@ -139,6 +139,13 @@ def _demo_accounts(identity: IdentityService) -> None:
 
 
 def _oidc_sign_in(identity: IdentityService) -> None:
+    if "is_logged_in" not in st.user:  # Streamlit adds the key only when [auth] is configured
+        _title()
+        st.error(
+            "OIDC sign-in is selected (COUNTERSIGN_AUTH=oidc) but .streamlit/secrets.toml has "
+            "no [auth] section. See the README, section Signing in."
+        )
+        return
     if st.user.get("is_logged_in"):
         try:
             user = identity.from_oidc(st.user.to_dict())

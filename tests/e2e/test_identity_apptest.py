@@ -174,3 +174,25 @@ def test_demo_mode_lists_the_demo_users_with_their_passwords(
         table = at.table[0].value
         assert set(table["Username"]) == {"alice", "erin", "frank", "admin", "audrey"}
         assert "alice-demo-pass" in set(table["Password"])
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"COUNTERSIGN_AUTH": "header"}, "Header sign-in is disabled"),
+        (
+            {"COUNTERSIGN_AUTH": "header", "COUNTERSIGN_HEADER_AUTH_ENABLED": "1"},
+            "did not send the X-Forwarded-User header",
+        ),
+        ({"COUNTERSIGN_AUTH": "oidc"}, "no [auth] section"),
+    ],
+    ids=["header-not-enabled", "header-missing", "oidc-not-configured"],
+)
+def test_other_modes_refuse_to_open_without_their_set_up(
+    gov_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, extra: dict[str, str], message: str
+) -> None:
+    for _ in _use({**gov_env, **extra}, monkeypatch):
+        at = start()
+        assert any(message in e for e in _errors(at)), _errors(at)
+        assert not at.text_input
+        assert "Log out" not in _labels(at)
