@@ -370,7 +370,7 @@ def _page_guard(path: Path) -> Permission | None:
     """The permission a page's module-level `guard.require(...)` asks for (None: no guard)."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
     for node in tree.body:
-        call = node.value if isinstance(node, ast.Expr) else None
+        call = node.value if isinstance(node, (ast.Expr, ast.Assign)) else None
         if not isinstance(call, ast.Call) or not isinstance(call.func, ast.Attribute):
             continue
         if call.func.attr == "require" and ast.unparse(call.func.value) == "guard":
