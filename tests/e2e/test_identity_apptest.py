@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.e2e.identity_env import ACCOUNTS, ROOT, build_governance_db, cli
+from tests.e2e.identity_env import ACCOUNTS, ROOT, build_governance_db, cli, identity_env
 
 MAIN = str(ROOT / "app" / "main.py")
 ADMIN_PAGE = str(ROOT / "pages" / "admin.py")
@@ -196,3 +196,12 @@ def test_other_modes_refuse_to_open_without_their_set_up(
         assert any(message in e for e in _errors(at)), _errors(at)
         assert not at.text_input
         assert "Log out" not in _labels(at)
+
+
+def test_a_database_without_its_schema_gets_a_message_not_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for _ in _use(identity_env(tmp_path), monkeypatch):
+        at = start()
+        assert any("db upgrade" in e for e in _errors(at)), _errors(at)
+        assert not at.text_input
