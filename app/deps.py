@@ -187,6 +187,14 @@ def version_signature(model: str, version: str) -> dict[str, Any]:
         return {}
 
 
+@_cached
+def runs_table(experiment_ids: tuple[str, ...]) -> tuple[pd.DataFrame, str]:
+    """Every run of the experiments with all params, metrics and tags, and the path that
+    served it (SQL fast path, API, incremental API cache)."""
+    table, path = get_gateway().runs_table(list(experiment_ids))
+    return analysis.numeric_params(table), path
+
+
 # ---- derived views (cached reads + app.analysis) -----------------------------------------
 
 
