@@ -46,7 +46,7 @@ def get_settings() -> Settings:
     return Settings.from_env()
 
 
-@st.cache_resource(show_spinner=False)
+@st.cache_resource(show_spinner="Connecting to the MLflow store...")
 def get_gateway() -> MlflowGateway:
     """One MLflow gateway per process, built by the composition root."""
     return bootstrap.build_gateway(get_settings())
@@ -78,7 +78,7 @@ def _cached(fn: Callable[P, R]) -> Callable[P, R]:
         inner = _WRAPPERS.get(fn.__name__)
         if inner is None:
             ttl = get_settings().cache_ttl_s
-            inner = st.cache_data(ttl=ttl, show_spinner=False)(keyed)
+            inner = st.cache_data(ttl=ttl, show_spinner="Reading from MLflow...")(keyed)
             _WRAPPERS[fn.__name__] = inner
         return inner(_store_key(), *args)  # type: ignore[no-any-return]
 
