@@ -24,6 +24,8 @@ from governance.audit import AuditRecord, VerifyResult, verify_chain
 # Reconcile records what MLflow shows but the ledger never executed under this action.
 FINDING_ACTIONS = frozenset({"out_of_band_change"})
 MAX_FINDINGS = 1000
+# Policy loads and chain checks bear on every request and model, whatever the scope.
+CHAIN_WIDE = frozenset({"policy", "audit"})
 
 RECORD_FIELDS = (
     "seq",
@@ -221,6 +223,8 @@ def scope_matcher(
     by_request_only = not models
 
     def concerns(rec: AuditRecord) -> bool:
+        if rec.object_type in CHAIN_WIDE:
+            return True
         if rec.object_id in request_ids and "request" in rec.object_type:
             return True
         payload: dict[str, object] = {}

@@ -186,4 +186,11 @@ class ReportContext:
             ("Signature", f"{cp['alg']}, key id {cp['key_id']}"),
             ("Public key (raw, base64)", i.public_key_b64),
             ("Checkpoint signature", i.checkpoint_signature),
+            (
+                "Authenticity of this report",
+                "report.pdf, report.html, events.jsonl, events.csv and the checkpoint are "
+                "listed with their SHA-256 in manifest.json, which is signed with the key "
+                "above (manifest.sig); check with `python -m app.cli audit verify-bundle "
+                "BUNDLE.zip --public-key KEY.pub`, which needs neither the database nor MLflow.",
+            ),
         ]

@@ -173,7 +173,7 @@ def test_an_auditor_exports_from_the_page_path_and_a_requester_is_refused(world)
         io.StringIO(zipfile.ZipFile(io.BytesIO(data)).read("events.csv").decode())
     )
     marked = {r["action"] for r in rows if r["in_scope"] == "1"}
-    assert {"request_created", "vote_recorded"} <= marked
+    assert {"request_created", "vote_recorded", "policy_loaded"} <= marked
     assert "user_created" not in marked
     with pytest.raises(NotAllowed):
         export_bundle_bytes(facade, "rita", scope, key)
