@@ -165,14 +165,20 @@ def write_events(
             yield rec
 
     stream = passing()
-    first = next(stream, None)
-    if first is not None:
-        stats.verify = verify_chain(
-            _prepend(first, stream), start_prev_hash=first.prev_hash, start_seq=first.seq
-        )
-        for _ in stream:  # a broken chain is still exported in full: it is the evidence
-            pass
-    flush()
+    try:
+        first = next(stream, None)
+        if first is not None:
+            stats.verify = verify_chain(
+                _prepend(first, stream), start_prev_hash=first.prev_hash, start_seq=first.seq
+            )
+            for _ in stream:  # a broken chain is still exported in full: it is the evidence
+                pass
+        flush()
+    except BaseException:
+        # Close both streams so that the zip can close and the original error surfaces.
+        jsonl.close()
+        csv_out.close()
+        raise
     stats.files["events.jsonl"] = jsonl.close()
     stats.files["events.csv"] = csv_out.copy_into(zf)
     return stats

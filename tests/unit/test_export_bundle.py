@@ -291,3 +291,17 @@ def test_a_large_payload_survives_the_csv_round_trip(key: Ed25519PrivateKey):
     )
     data = build_bundle(MemorySource([big], sample_snapshot()), ExportScope(), key)
     assert _verify(data, key).startswith("OK: 1 events")
+
+
+class _FailingSource(MemorySource):
+    def iter_events(self, from_seq: int, to_seq: int):
+        for rec in super().iter_events(from_seq, to_seq):
+            if rec.seq == 7:
+                raise RuntimeError("database went away")
+            yield rec
+
+
+def test_a_store_failure_mid_export_surfaces_as_itself(key: Ed25519PrivateKey):
+    source = _FailingSource(make_chain(20), sample_snapshot())
+    with pytest.raises(RuntimeError, match="database went away"):
+        build_bundle(source, ExportScope(), key)
