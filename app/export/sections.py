@@ -8,8 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from app.export.events import EventRow, EventStats
+from app.export.events import EventStats
 from app.export.model import ExportScope, GovernanceSnapshot, RequestRecord
+from governance.audit import AuditRecord
 
 SECTIONS = (
     ("1", "Scope"),
@@ -147,7 +148,7 @@ class ReportContext:
     integrity: Integrity
 
     @property
-    def event_rows(self) -> tuple[EventRow, ...]:
+    def event_rows(self) -> tuple[AuditRecord, ...]:
         return (*self.stats.head, *self.stats.tail)
 
     @property
