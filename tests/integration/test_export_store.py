@@ -196,3 +196,35 @@ def test_checkpoint_signs_the_current_head(world, capsys, monkeypatch):
 
     body = canonical_json(printed["checkpoint"]).encode()
     assert signature_valid(public, body, printed["signature"])
+
+
+def test_a_filtered_period_export_through_the_cli_verifies(world, tmp_path: Path, monkeypatch):
+    for key, value in world["env"].items():
+        monkeypatch.setenv(key, value)
+    with world["facade"].store.unit_of_work(read_only=True) as uow:
+        created = next(r for r in uow.audit.iterate(1) if r.action == "request_created")
+    day = created.ts[:10]
+    out = tmp_path / "iris.zip"
+    args = [
+        "audit",
+        "export",
+        "--out",
+        str(out),
+        "--model",
+        "iris",
+        "--since",
+        created.ts,
+        "--until",
+        day,
+    ]
+    assert main(args) == 0
+    check = verify_bundle(out, load_public_key(world["folder"] / "signing.pub"))
+    assert check.first_seq == created.seq
+    rows = list(csv.DictReader(io.StringIO(zipfile.ZipFile(out).read("events.csv").decode())))
+    assert all(r["in_scope"] == "1" for r in rows if r["action"] == "vote_recorded")
+    assert (
+        main(
+            ["audit", "export", "--out", str(out), "--since", "2001-01-01", "--until", "2001-01-02"]
+        )
+        == 1
+    )
