@@ -13,6 +13,8 @@ from app.settings import Settings
 
 if TYPE_CHECKING:
     from app.facade import GovernanceFacade
+    from app.mlflow_gateway import MlflowGateway
+    from app.monitoring import Monitoring
     from governance.ports import Clock, EvidenceSource, ModelRegistry, PasswordHasher
 
 # Argon2id at the first of OWASP's recommended settings (m = 19 MiB, t = 2, p = 1): a sign-off
@@ -98,3 +100,30 @@ def build_governance(
         lockout_duration=timedelta(minutes=settings.lockout_minutes),
     )
     return GovernanceFacade(store=store, context=context)
+
+
+def build_gateway(settings: Settings) -> MlflowGateway:
+    """The read (and registry) gateway over the configured MLflow tracking and registry stores.
+
+    Args:
+        settings: The application settings (tracking and registry URIs, data dir).
+
+    Returns:
+        A gateway that returns our entities, never MLflow objects.
+    """
+    from app.mlflow_gateway import MlflowGateway
+
+    return MlflowGateway(settings)
+
+
+def build_monitoring(settings: Settings, gateway: MlflowGateway) -> Monitoring:
+    """Drift and feature-importance reports for model versions (also the EvidenceSource).
+
+    Args:
+        settings: The application settings (cache dir, upload limit).
+        gateway: The MLflow gateway that reads artifacts and versions.
+    """
+    from app.monitoring import Monitoring
+    from app.reports.jobs import ReportJobs
+
+    return Monitoring(settings, gateway, ReportJobs(workers=1))

@@ -18,8 +18,11 @@ from governance.errors import GovernanceError
 # Modules that register commands; each exposes `register(registry: CommandRegistry)`.
 COMMAND_MODULES: tuple[str, ...] = (
     "app.commands.demo",
-    "app.commands.governance",
+    "app.commands.drift",
     "app.commands.exports",
+    "app.commands.governance",
+    "app.commands.webhooks",
+    "app.commands.metrics",
 )
 
 
