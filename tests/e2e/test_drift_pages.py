@@ -109,3 +109,47 @@ def test_an_upload_that_does_not_fit_the_reference_is_one_clear_error(store: Pat
 def test_a_model_without_logged_data_says_so(store: Path) -> None:
     at = page("drift", model="no-such-model")
     assert not at.exception
+
+
+def test_importance_compares_versions_from_artifact_and_model(store: Path) -> None:
+    at = page("feature_importance", model="tumor-classifier", versions="1,3")
+    no_failure(at)
+    caption = " ".join(c.value for c in at.caption)
+    assert "v1: model (impurity)" in caption  # v1 logged no artifact: the model's own
+    assert "v3: artifact (impurity)" in caption
+    labels = [m.label for m in at.metric]
+    assert "Top-5 overlap, v1 to v3" in labels
+    table = next(d.value for d in at.dataframe if "rank shift" in d.value.columns)
+    assert {"v1", "v3", "rank v1", "rank v3"} <= set(table.columns)
+
+
+def test_importance_answers_which_important_features_drifted(store: Path) -> None:
+    at = page("feature_importance", model="diabetes-progression", versions="3")
+    no_failure(at)
+    frame = next(d.value for d in at.dataframe if "important" in d.value.columns)
+    assert {"feature", "importance", "rank", "drifted", "drift score"} <= set(frame.columns)
+    drifted_top = set(frame.loc[frame["important"] & frame["drifted"], "feature"])
+    shown = " ".join(w.value for w in at.warning) + " ".join(s.value for s in at.success)
+    for feature in drifted_top:
+        assert feature in shown
+
+
+def test_the_evidence_source_summarises_a_version_s_drift_and_importance(store: Path) -> None:
+    import json
+
+    from app.bootstrap import build_gateway, build_monitoring
+    from app.settings import Settings
+
+    settings = Settings.from_env()
+    monitoring = build_monitoring(settings, build_gateway(settings))
+    drift = monitoring.drift_summary("diabetes-progression", "3")
+    assert drift is not None
+    assert 0 < drift["share_drifted"] <= 1
+    assert {"age", "bmi", "sex"} <= set(drift["drifted_columns"])
+    assert set(drift["drifted_important_features"]) <= set(drift["drifted_columns"])
+    again = monitoring.drift_summary("diabetes-progression", "3")
+    assert json.dumps(again, sort_keys=True) == json.dumps(drift, sort_keys=True)
+    importance = monitoring.importance_summary("diabetes-progression", "3")
+    assert importance is not None
+    assert importance["compared_with_version"] == "2"
+    assert monitoring.drift_summary("diabetes-progression", "99") is None
