@@ -20,6 +20,9 @@ COMMAND_MODULES: tuple[str, ...] = (
     "app.commands.demo",
     "app.commands.drift",
     "app.commands.exports",
+    "app.commands.governance",
+    "app.commands.webhooks",
+    "app.commands.metrics",
 )
 
 

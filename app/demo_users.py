@@ -44,3 +44,30 @@ def ensure_demo_users(facade: Any) -> tuple[str, ...]:
             )
             created.append(account.username)
     return tuple(created)
+
+
+def seed_demo_users(settings: Any) -> None:
+    """`seed-demo`'s part for users: create the demo users in the governance database.
+
+    Prints the names and roles created, never a password. A database whose schema is not there
+    yet is left alone with a note (run `python -m app.cli db upgrade`, then seed again).
+    """
+    import sys
+
+    from app.bootstrap import build_governance
+    from governance.errors import SchemaOutOfDate
+
+    try:
+        facade = build_governance(settings)
+    except SchemaOutOfDate as exc:
+        print(f"demo users not created: {exc}", file=sys.stderr)
+        return
+    try:
+        created = ensure_demo_users(facade)
+    finally:
+        facade.dispose()
+    roles = {a.username: a.role for a in DEMO_USERS}
+    if created:
+        print("demo users created: " + ", ".join(f"{n} ({roles[n]})" for n in created))
+    else:
+        print("demo users exist: nothing to do")

@@ -19,20 +19,27 @@ import streamlit as st
 
 from app import analysis, bootstrap
 from app.entities import (
+    ActivityEvent,
     DatasetInfo,
     DriftConfig,
     DriftResult,
+    EvidencePreview,
     ExperimentInfo,
     FeatureImportance,
     ModelVersionInfo,
+    OutOfBandFlag,
     RegisteredModelInfo,
     RunSummary,
+    SigningEligibility,
 )
 from app.errors import InvalidQuery, NotFound, UserFacingError
 from app.settings import Settings, SettingsError
+from governance.domain import REAUTH_OIDC_RECENT_LOGIN, RequestDetails
 
 if TYPE_CHECKING:
     from app.entities import RunsPage
+    from app.facade import GovernanceFacade
+    from app.identity import IdentityService
     from app.mlflow_gateway import MlflowGateway
     from app.monitoring import Monitoring
     from app.reports.jobs import JobState
@@ -55,6 +62,20 @@ def get_settings() -> Settings:
 def get_gateway() -> MlflowGateway:
     """One MLflow gateway per process, built by the composition root."""
     return bootstrap.build_gateway(get_settings())
+
+
+@st.cache_resource(show_spinner=False)
+def get_governance() -> GovernanceFacade:
+    """One governance facade per process (the same one the CLI builds per command)."""
+    return bootstrap.build_governance(get_settings())
+
+
+@st.cache_resource(show_spinner=False)
+def get_identity() -> IdentityService:
+    """Sign-in for this process: the configured mode over the governance accounts."""
+    from app.identity import build_identity
+
+    return build_identity(get_settings(), get_governance())
 
 
 def clear_caches() -> None:
@@ -162,7 +183,15 @@ def registered_models() -> list[RegisteredModelInfo]:
 
 @_cached
 def versions(model: str) -> list[ModelVersionInfo]:
-    return list(get_gateway().list_versions(model))
+    """All versions of the model, each with the aliases it holds."""
+    items = list(get_gateway().list_versions(model))
+    if any(v.aliases for v in items):
+        return items
+    # MLflow's version search leaves aliases out; the registered model knows who holds which.
+    held: dict[str, list[str]] = {}
+    for alias, number in get_gateway().get_registered_model(model).aliases.items():
+        held.setdefault(str(number), []).append(alias)
+    return [dataclasses.replace(v, aliases=tuple(sorted(held.get(v.version, [])))) for v in items]
 
 
 @_cached
@@ -176,7 +205,12 @@ def version_by_alias(model: str, alias: str) -> ModelVersionInfo | None:
 
 @_cached
 def version_signature(model: str, version: str) -> dict[str, Any]:
-    return dict(get_gateway().version_signature(model, version) or {})
+    """The version's signature; empty when none was logged or its MLmodel file is missing."""
+    try:
+        return dict(get_gateway().version_signature(model, version) or {})
+    except NotFound:
+        # A lost or unreadable MLmodel must not take the whole review screen down.
+        return {}
 
 
 # ---- derived views (cached reads + app.analysis) -----------------------------------------
@@ -377,3 +411,97 @@ def drifted_important(result: DriftResult, importance: FeatureImportance, k: int
     from app.reports.importance import drifted_important as which
 
     return which(result, importance, k)
+
+
+# ---- governance reads (over the facade built once in bootstrap) --------------------------
+
+
+def after_write() -> None:
+    """Forget cached reads after a mutation: an executed promotion moves aliases and stages."""
+    st.cache_data.clear()
+
+
+def evidence_preview(actor: str, model: str, version: str, target: str) -> EvidencePreview:
+    """The evidence a request for (model, version, target) would capture now; records nothing."""
+    from app import governance_views
+
+    return governance_views.preview_evidence(get_governance(), actor, model, version, target)
+
+
+def request_details(actor: str, request_id: str) -> RequestDetails:
+    """One request with its votes, decision, executions and quorum progress."""
+    return get_governance().get_request(actor, request_id)
+
+
+def requests(actor: str, *, state: str | None = None, model: str | None = None) -> list[Any]:
+    """Promotion requests newest first (PromotionRequest), optionally filtered."""
+    return list(get_governance().list_requests(actor, state=state, model=model))
+
+
+def signing_eligibility(
+    actor: str, roles: tuple[str, ...], details: RequestDetails
+) -> SigningEligibility:
+    """Whether the user may sign this request now, and why."""
+    from app import governance_views
+
+    return governance_views.eligibility(get_governance(), actor, roles, details)
+
+
+def signing_inbox(
+    actor: str, roles: tuple[str, ...]
+) -> list[tuple[RequestDetails, SigningEligibility]]:
+    """The pending requests the user may sign, oldest first."""
+    from app import governance_views
+
+    return governance_views.inbox(get_governance(), actor, roles)
+
+
+def audit_events(actor: str, **filters: Any) -> list[ActivityEvent]:
+    """Audit entries newest first; filters: model, who, action, since, until, limit, feed_only."""
+    from app import governance_views
+
+    return governance_views.audit_events(get_governance(), actor, **filters)
+
+
+def activity(actor: str, model: str = "", limit: int = 30) -> list[ActivityEvent]:
+    """The activity feed (requests, votes, executions, registry findings), newest first."""
+    return audit_events(actor, model=model, limit=limit, feed_only=True)
+
+
+def out_of_band(actor: str, model: str = "") -> list[OutOfBandFlag]:
+    """Open out-of-band changes found by reconcile."""
+    from app import governance_views
+
+    return governance_views.out_of_band(get_governance(), actor, model)
+
+
+def policy_hash() -> str:
+    """The hash of the policy in force."""
+    return get_governance().policy.hash
+
+
+def oidc_reauthentication() -> Any:
+    """The re-authentication an OIDC signer presents (the identity layer checked its age)."""
+    from governance.service import Reauthentication
+
+    return Reauthentication(REAUTH_OIDC_RECENT_LOGIN)
+
+
+def verify_audit(actor: str) -> Any:
+    """Recompute the audit chain (recorded as an audit_verified event); a VerifyResult."""
+    return get_governance().verify_audit(actor)
+
+
+def audit_bundle(actor: str, models: tuple[str, ...] = (), request_id: str = "") -> bytes:
+    """The signed, offline-verifiable audit bundle (zip) for `actor` (admin or auditor).
+
+    Raises:
+        SigningKeyError: COUNTERSIGN_SIGNING_KEY is unset or unusable.
+        NotAllowed: The actor may not export.
+    """
+    from app.export import ExportScope, load_private_key
+    from app.export.store_source import export_bundle_bytes
+
+    key = load_private_key(get_settings().signing_key_path)
+    scope = ExportScope(models=models, request_id=request_id or None)
+    return export_bundle_bytes(get_governance(), actor, scope, key)

@@ -58,6 +58,18 @@ class Permission(StrEnum):
     RECONCILE = "reconcile"  # compare the registry with the ledger and record differences
 
 
+PERMISSION_VERBS: Final[Mapping[Permission, str]] = {
+    Permission.VIEW: "view requests and models",
+    Permission.REQUEST: "request promotions",
+    Permission.SIGN: "sign promotion requests",
+    Permission.EXECUTE: "execute approved requests",
+    Permission.BREAK_GLASS: "break glass",
+    Permission.ADMIN_USERS: "administer users",
+    Permission.READ_AUDIT: "read the audit log",
+    Permission.EXPORT_AUDIT: "export the audit log",
+    Permission.RECONCILE: "reconcile the registry with the ledger",
+}
+
 AUTHORISATION_MATRIX: Final[Mapping[Permission, frozenset[str]]] = {
     Permission.VIEW: frozenset(ROLES),
     Permission.REQUEST: frozenset({REQUESTER, ADMIN}),
@@ -374,6 +386,8 @@ class AuditAction:
 
     USER_CREATED: Final = "user_created"
     USER_DISABLED: Final = "user_disabled"
+    USER_ENABLED: Final = "user_enabled"
+    USER_ROLES_CHANGED: Final = "user_roles_changed"
     PASSWORD_RESET: Final = "password_reset"  # noqa: S105
     LOGIN_SUCCEEDED: Final = "login_succeeded"
     LOGIN_FAILED: Final = "login_failed"
@@ -423,8 +437,9 @@ class Principal:
     permissions: frozenset[Permission] = field(default_factory=frozenset)
 
     def require(self, permission: Permission) -> None:
+        """Raise NotAllowed unless the principal holds the permission."""
         if permission not in self.permissions:
-            raise NotAllowed(f"{self.name} may not {permission.value.replace('_', ' ')}")
+            raise NotAllowed(f"{self.name} is not allowed to {PERMISSION_VERBS[permission]}")
 
 
 def role_for(

@@ -383,3 +383,33 @@ class ExecutionRow(Base):
             previous_holder=execution.previous_holder,
             detail=execution.detail,
         )
+
+
+class WebhookCursorRow(Base):
+    """How far the webhook dispatcher has read the audit log for one endpoint (URL hash)."""
+
+    __tablename__ = "webhook_cursors"
+
+    endpoint_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    last_seq: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class WebhookOutboxRow(Base):
+    """One notification of one audit event to one endpoint, with its delivery state."""
+
+    __tablename__ = "webhook_outbox"
+
+    endpoint_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    delivery_id: Mapped[str] = mapped_column(String(36), unique=True)
+    action: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))  # pending, sending, delivered, failed
+    attempts: Mapped[int] = mapped_column(Integer)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_error: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index(None, "status", "next_attempt_at"),)

@@ -168,7 +168,7 @@ class VoteRepository(Protocol):
     """Votes. Unique on (request_id, approver): the database is the last guard."""
 
     def add(self, vote: Vote) -> None:
-        """Insert a vote.
+        """Insert a vote, flushing at once so that a duplicate is detected HERE, not at commit.
 
         Raises:
             DuplicateVote: This approver already voted on this request (a subclass of

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from governance.audit import VerifyResult, verify_chain
+from governance.breakglass import break_glass
 from governance.context import Context, Reauthentication, authorise, refuse
 from governance.domain import (
     AuditAction,
@@ -22,17 +23,20 @@ from governance.domain import (
 )
 from governance.errors import NotFound, PolicyError
 from governance.execution import execute, provenance_tags, reconcile
+from governance.lifecycle import cancel, expire_due, refresh_evidence, request_rollback
 from governance.policy import Policy, load_policy_file
 from governance.ports import Clock, UnitOfWork
-from governance.signing import break_glass, sign_off
-from governance.users import authenticate, create_user, disable_user, list_users, reset_password
-from governance.workflow import (
-    cancel,
-    expire_due,
-    refresh_evidence,
-    request_promotion,
-    request_rollback,
+from governance.signin import authenticate
+from governance.signing import sign_off
+from governance.users import (
+    create_user,
+    disable_user,
+    enable_user,
+    list_users,
+    reset_password,
+    set_roles,
 )
+from governance.workflow import request_promotion
 
 __all__ = [
     "Context",
@@ -42,6 +46,7 @@ __all__ = [
     "cancel",
     "create_user",
     "disable_user",
+    "enable_user",
     "execute",
     "expire_due",
     "get_request",
@@ -54,6 +59,7 @@ __all__ = [
     "request_promotion",
     "request_rollback",
     "reset_password",
+    "set_roles",
     "sign_off",
     "verify_audit",
 ]

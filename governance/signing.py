@@ -8,11 +8,9 @@ from governance.context import Context, Reauthentication, authorise, refuse, req
 from governance.domain import (
     REAUTH_PASSWORD,
     AuditAction,
-    BreakGlassResult,
     Decision,
     DecisionOutcome,
     ObjectType,
-    Permission,
     PromotionRequest,
     RequestKind,
     SignOffResult,
@@ -20,10 +18,7 @@ from governance.domain import (
     User,
     Vote,
     VoteDecision,
-    role_for,
     signing_role,
-    target_kind_for,
-    target_object_id,
     transition,
     vote_meaning,
 )
@@ -40,8 +35,8 @@ from governance.evidence import Evidence
 from governance.execution import apply_decision
 from governance.policy import Rule
 from governance.ports import UnitOfWork
-from governance.users import check_password
-from governance.workflow import capture_or_refuse, check_target, open_request
+from governance.signin import PasswordCheck, record_password_check, verify_password
+from governance.workflow import capture_or_refuse, request_event
 
 
 def sign_off(
@@ -82,7 +77,7 @@ def sign_off(
     """
     attempted = f"sign_off:{decision}"
     with uow:
-        authorise(uow, ctx, actor, None, attempted, ObjectType.REQUEST, request_id)
+        _, signer = authorise(uow, ctx, actor, None, attempted, ObjectType.REQUEST, request_id)
         try:
             vote_decision = VoteDecision(decision)
             request = uow.requests.get(request_id)
@@ -93,6 +88,10 @@ def sign_off(
                 else InvalidInput(f"bad decision {decision!r}")
             )
             refuse(uow, ctx, actor, attempted, ObjectType.REQUEST, request_id, error)
+    # The slow parts (argon2, registry reads) run outside the locking transaction.
+    check = (
+        verify_password(ctx, signer, reauth.password) if reauth.method == REAUTH_PASSWORD else None
+    )
     fresh: Evidence | None = None
     if (
         vote_decision is VoteDecision.APPROVE
@@ -114,7 +113,7 @@ def sign_off(
         if user is None:
             nobody = NotAllowed("a signature needs a named person")
             refuse(uow, ctx, actor, attempted, ObjectType.REQUEST, request_id, nobody)
-        user = _reauthenticate(uow, ctx, user, reauth, attempted, request_id)
+        user = _reauthenticate(uow, ctx, user, reauth, check, attempted, request_id)
         request = uow.lock_request(request_id)
         rule = ctx.policy.rule_for(request.model, request.target, request.kind)
         existing = uow.votes.get(request_id, actor)
@@ -125,7 +124,7 @@ def sign_off(
         if request.state == State.PENDING and request.expires_at <= now:
             request = transition(request, State.EXPIRED, now)
             uow.requests.update(request)
-            _event(uow, actor, AuditAction.REQUEST_EXPIRED, request)
+            request_event(uow, actor, AuditAction.REQUEST_EXPIRED, request, now)
         role = signing_role(user.roles, rule.approver_roles)
         problem = _problem(
             request, user, role, rule, vote_decision, comment, content_hash, fresh, ctx
@@ -149,7 +148,7 @@ def sign_off(
         except DuplicateVote:
             uow.rollback()  # a concurrent double submit won the race: answer as a repeat
             return _repeat(uow, request, uow.votes.get(request_id, actor) or vote, rule)
-        _event(uow, actor, AuditAction.VOTE_RECORDED, request, **_vote_payload(vote))
+        request_event(uow, actor, AuditAction.VOTE_RECORDED, request, now, **_vote_payload(vote))
         request, approvals = _count(uow, ctx, actor, request, rule, vote_decision)
         uow.commit()
     result = SignOffResult(request, vote, False, approvals, rule.quorum)
@@ -164,15 +163,15 @@ def _reauthenticate(
     ctx: Context,
     user: User,
     reauth: Reauthentication,
+    check: PasswordCheck | None,
     attempted: str,
     request_id: str,
 ) -> User:
-    method = (reauth.method or "").strip()
-    if not method:
+    if not (reauth.method or "").strip():
         exc = InvalidInput("a signature needs re-authentication")
         refuse(uow, ctx, user.name, attempted, ObjectType.REQUEST, request_id, exc)
-    if method == REAUTH_PASSWORD:
-        return check_password(uow, ctx, user, reauth.password, "signing")
+    if check is not None:
+        return record_password_check(uow, ctx, user, check, "signing")
     return user
 
 
@@ -248,11 +247,11 @@ def _count(
     request = transition(request, state, now)
     uow.requests.update(request)
     signers = (actor,) if decision is VoteDecision.REJECT else approvers
-    _decide(uow, ctx, actor, request, outcome, signers, rule.quorum, action)
+    decide(uow, ctx, actor, request, outcome, signers, rule.quorum, action)
     return request, len(approvers)
 
 
-def _decide(
+def decide(
     uow: UnitOfWork,
     ctx: Context,
     actor: str,
@@ -273,11 +272,12 @@ def _decide(
         content_hash=request.content_hash,
     )
     uow.decisions.add(decision)
-    _event(
+    request_event(
         uow,
         actor,
         action,
         request,
+        decision.decided_at,
         outcome=outcome,
         approvers=list(signers),
         quorum=quorum,
@@ -303,91 +303,3 @@ def _vote_payload(vote: Vote) -> dict[str, object]:
         "content_hash": vote.content_hash,
         "signed_at": vote.signed_at.isoformat(),
     }
-
-
-def _event(
-    uow: UnitOfWork, actor: str, action: str, request: PromotionRequest, **payload: object
-) -> None:
-    uow.audit.append(
-        actor=actor,
-        action=action,
-        object_type=ObjectType.REQUEST,
-        object_id=request.id,
-        payload={"state": request.state, **payload},
-        at=request.updated_at or request.created_at,
-    )
-
-
-def break_glass(
-    uow: UnitOfWork,
-    ctx: Context,
-    actor: str,
-    model: str,
-    version: str,
-    target: str,
-    justification: str,
-) -> BreakGlassResult:
-    """Promote at once, outside the quorum; marked as break-glass, with a follow-up review.
-
-    Gates are evaluated and recorded but do not block. The follow-up review request (kind
-    follow_up) needs `break_glass.follow_up_quorum` approvals and moves nothing.
-
-    Raises:
-        NotAllowed: The actor holds no break-glass role of the policy (admin by default).
-        InvalidInput: Blank justification, bad target, or the version already holds the target.
-        UnknownModel, RegistryUnavailable.
-    """
-    obj = target_object_id(model, target_kind_for(target or "?"), target)
-    with uow:
-        _, user = authorise(uow, ctx, actor, None, "break_glass", ObjectType.TARGET, obj)
-        try:
-            if user is None or not role_for(
-                Permission.BREAK_GLASS, user.roles, ctx.policy.break_glass_roles
-            ):
-                raise NotAllowed(f"{actor} may not break glass")
-            target = check_target(target)
-            justification = require_text(justification, "a justification")
-        except GovernanceError as exc:
-            refuse(uow, ctx, actor, "break_glass", ObjectType.TARGET, obj, exc)
-    evidence = capture_or_refuse(
-        uow,
-        ctx,
-        actor,
-        "break_glass",
-        model=model,
-        version=version,
-        target=target,
-        kind="break_glass",
-    )
-    with uow:
-        if evidence.current_version == version:
-            exc2 = InvalidInput(f"{model} version {version} already holds {target}")
-            refuse(uow, ctx, actor, "break_glass", ObjectType.TARGET, obj, exc2)
-        request = open_request(
-            uow, ctx, actor, evidence, justification, kind=RequestKind.BREAK_GLASS
-        )
-        request = transition(request, State.APPROVED, ctx.clock.now())
-        uow.requests.update(request)
-        _decide(
-            uow,
-            ctx,
-            actor,
-            request,
-            DecisionOutcome.BREAK_GLASS,
-            (actor,),
-            0,
-            AuditAction.BREAK_GLASS,
-        )
-        follow_up = open_request(
-            uow,
-            ctx,
-            actor,
-            evidence,
-            f"Follow-up review of break-glass request {request.id}: {justification}",
-            kind=RequestKind.FOLLOW_UP,
-            related=request.id,
-        )
-        _event(uow, actor, AuditAction.FOLLOW_UP_OPENED, follow_up, reviews=request.id)
-        uow.commit()
-    outcome = apply_decision(uow, ctx, actor, request.id)
-    return BreakGlassResult(request=outcome.request, follow_up=follow_up, execution=outcome)

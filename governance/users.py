@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import NoReturn
 
-from governance.context import ANONYMOUS, Context, authorise, refuse
+from governance.context import Context, authorise, refuse
 from governance.domain import (
+    ADMIN,
     AuditAction,
     ObjectType,
     Permission,
@@ -16,7 +16,6 @@ from governance.domain import (
     validate_user_name,
 )
 from governance.errors import (
-    AuthenticationFailed,
     Conflict,
     GovernanceError,
     InvalidInput,
@@ -129,6 +128,62 @@ def disable_user(uow: UnitOfWork, ctx: Context, actor: str, name: str) -> User:
         return user
 
 
+def enable_user(uow: UnitOfWork, ctx: Context, actor: str, name: str) -> User:
+    """Enable a disabled user again and lift any lockout. Enabling twice is a no-op.
+
+    Raises:
+        NotAllowed: The actor may not administer users.
+        NotFound: No such user.
+    """
+    with uow:
+        user = _target_user(uow, ctx, actor, "enable_user", name)
+        if not user.disabled:
+            return user
+        user = replace(user, disabled=False, failed_logins=0, locked_until=None)
+        uow.users.update(user)
+        _user_event(uow, ctx, actor, AuditAction.USER_ENABLED, name, {})
+        uow.commit()
+        return user
+
+
+def set_roles(uow: UnitOfWork, ctx: Context, actor: str, name: str, roles: Sequence[str]) -> User:
+    """Replace a user's roles.
+
+    Raises:
+        NotAllowed: The actor may not administer users, or would remove their own admin role.
+        NotFound: No such user.
+        InvalidInput: No role, or an unknown one.
+    """
+    with uow:
+        user = _target_user(uow, ctx, actor, "set_roles", name)
+        wanted = tuple(dict.fromkeys(roles))
+        try:
+            validate_roles(wanted, ctx.policy.roles_named())
+            if name == actor and ADMIN in user.roles and ADMIN not in wanted:
+                raise NotAllowed("you cannot remove your own admin role")
+        except GovernanceError as exc:
+            refuse(uow, ctx, actor, "set_roles", ObjectType.USER, name, exc)
+        payload = {"before": list(user.roles), "after": list(wanted)}
+        user = replace(user, roles=wanted)
+        uow.users.update(user)
+        _user_event(uow, ctx, actor, AuditAction.USER_ROLES_CHANGED, name, payload)
+        uow.commit()
+        return user
+
+
+def _user_event(
+    uow: UnitOfWork, ctx: Context, actor: str, action: str, name: str, payload: Mapping[str, object]
+) -> None:
+    uow.audit.append(
+        actor=actor,
+        action=action,
+        object_type=ObjectType.USER,
+        object_id=name,
+        payload=payload,
+        at=ctx.clock.now(),
+    )
+
+
 def reset_password(uow: UnitOfWork, ctx: Context, actor: str, name: str, password: str) -> None:
     """Set a new password and lift any lockout.
 
@@ -167,89 +222,3 @@ def list_users(uow: UnitOfWork, ctx: Context, actor: str) -> tuple[User, ...]:
     with uow:
         authorise(uow, ctx, actor, Permission.ADMIN_USERS, "list_users", ObjectType.USER, "*")
         return uow.users.list()
-
-
-def authenticate(uow: UnitOfWork, ctx: Context, name: str, password: str) -> User:
-    """Check a user name and password; lock the account after too many failures.
-
-    Unknown user, disabled user, locked account and wrong password all raise the same
-    AuthenticationFailed message, so the answer reveals nothing. Each failure and each lockout is
-    audited.
-
-    Raises:
-        AuthenticationFailed: For every failure.
-    """
-    with uow:
-        user = uow.users.find(name)
-        if user is None or user.disabled:
-            ctx.hasher.hash(password or "x")  # spend the same time as a real check
-            _login_failed(uow, ctx, name, "unknown user" if user is None else "disabled")
-        check_password(uow, ctx, user, password, "sign in")
-        uow.audit.append(
-            actor=user.name,
-            action=AuditAction.LOGIN_SUCCEEDED,
-            object_type=ObjectType.SESSION,
-            object_id=user.name,
-            payload={},
-            at=ctx.clock.now(),
-        )
-        uow.commit()
-        return uow.users.find(name) or user
-
-
-def check_password(
-    uow: UnitOfWork, ctx: Context, user: User, password: str | None, purpose: str
-) -> User:
-    """Verify a password inside the caller's transaction, with lockout; stores the counters.
-
-    On success the failure counter is reset (and the hash upgraded if the hasher asks). On
-    failure the counter and lockout are committed with their audit events, then
-    AuthenticationFailed is raised.
-    """
-    now = ctx.clock.now()
-    if user.is_locked(now):
-        _login_failed(uow, ctx, user.name, "locked", purpose)
-    if not password or not ctx.hasher.verify(user.password_hash, password):
-        failed = user.failed_logins + 1
-        locked = failed >= ctx.lockout_attempts
-        uow.users.update(
-            replace(
-                user,
-                failed_logins=0 if locked else failed,
-                locked_until=now + ctx.lockout_duration if locked else user.locked_until,
-            )
-        )
-        if locked:
-            uow.audit.append(
-                actor=ANONYMOUS,
-                action=AuditAction.USER_LOCKED,
-                object_type=ObjectType.USER,
-                object_id=user.name,
-                payload={"failures": failed, "until": (now + ctx.lockout_duration).isoformat()},
-                at=now,
-            )
-        _login_failed(uow, ctx, user.name, "wrong password", purpose)
-    if user.failed_logins or user.locked_until or ctx.hasher.needs_rehash(user.password_hash):
-        new_hash = (
-            ctx.hasher.hash(password)
-            if ctx.hasher.needs_rehash(user.password_hash)
-            else user.password_hash
-        )
-        user = replace(user, failed_logins=0, locked_until=None, password_hash=new_hash)
-        uow.users.update(user)
-    return user
-
-
-def _login_failed(
-    uow: UnitOfWork, ctx: Context, name: str, reason: str, purpose: str = "sign in"
-) -> NoReturn:
-    uow.audit.append(
-        actor=ANONYMOUS,
-        action=AuditAction.LOGIN_FAILED,
-        object_type=ObjectType.USER,
-        object_id=name[:128],
-        payload={"reason": reason, "purpose": purpose},
-        at=ctx.clock.now(),
-    )
-    uow.commit()
-    raise AuthenticationFailed()

@@ -33,12 +33,14 @@ def main() -> None:
         "Filter runs", "filter", placeholder="metrics.rmse < 50", help=FILTER_HELP
     )
     c_sort, c_dir, c_size = st.columns([3, 1, 1])
-    page_size = int(c_size.selectbox("Runs per page", [25, 50, 100, 200], index=2))
+    page_size = int(
+        c_size.selectbox("Runs per page", [10, 25, 50, 100, 200], index=3, key="runs_page_size")
+    )
     # Sortable keys come from the first page of this search (cached), never from all runs.
     sample = deps.runs_frame(list(deps.runs_page(exp_ids, filter_string, (), page_size, None).runs))
     keys = ATTRIBUTES + [c for c in sample.columns if c.startswith(("metrics.", "params."))]
-    sort_key = c_sort.selectbox("Sort by", keys)
-    descending = c_dir.toggle("Descending", value=True)
+    sort_key = c_sort.selectbox("Sort by", keys, key="runs_sort")
+    descending = c_dir.toggle("Descending", value=True, key="runs_descending")
     order = (order_clause(sort_key, descending),)
 
     token, _ = paging.current_token((exp_ids, filter_string, order, page_size))

@@ -15,6 +15,9 @@ import pytest
 
 PG_ENV = "COUNTERSIGN_TEST_PG_URL"
 
+# Real MLflow stores and a real `mlflow server`: demo_data_dir, demo_settings, mlflow_server_uri.
+pytest_plugins = ["tests.fixtures_mlflow"]
+
 
 def _admin_dsn(url: str) -> str:
     # SQLAlchemy URL -> libpq URL for psycopg

@@ -97,6 +97,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     tmp = out.with_name(out.name + ".partial")
     from app.export.store_source import open_source  # the database only now
 
+    # The CLI runs as the operator principal (system:cli), which may export by the matrix.
     with open_source(settings) as source:
         try:
             summary = write_bundle(source, scope, key, tmp)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from html import escape
 
-from app.export import sections as s
+from app.export import tables as s
 from app.export.model import RequestRecord
 from app.export.sections import SECTIONS, ReportContext
 
@@ -19,7 +19,7 @@ h1{font-size:1.6rem}h2{border-bottom:2px solid #d0d7de;padding-bottom:.2rem;marg
 table{border-collapse:collapse;margin:.5rem 0 1rem;width:100%}
 th,td{border:1px solid #d0d7de;padding:.25rem .45rem;text-align:left;vertical-align:top;
 font-size:.85rem;overflow-wrap:anywhere}
-th{background:#f6f8fa}
+th{background:#f6f8fa}table.kv th{width:16rem}
 .ok{color:#1a7f37;font-weight:600}.bad{color:#cf222e;font-weight:600}
 .req{border:1px solid #d0d7de;border-radius:6px;padding:.2rem 1rem;margin:1rem 0}
 """
@@ -40,7 +40,7 @@ def _table(table: s.Table) -> str:
 
 def _pairs(rows: Iterable[tuple[str, str]]) -> str:
     body = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in rows)
-    return f"<table><tbody>{body}</tbody></table>"
+    return f'<table class="kv"><tbody>{body}</tbody></table>'
 
 
 def _h2(number: str) -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from fpdf import FPDF, FontFace
 
-from app.export import sections as s
+from app.export import tables as s
 from app.export.model import RequestRecord
 from app.export.sections import SECTIONS, ReportContext
 
@@ -80,8 +80,8 @@ def _para(pdf: _Report, text: str) -> None:
     pdf.ln(1)
 
 
-def _table(pdf: _Report, table: s.Table, widths: Sequence[float] | None = None) -> None:
-    headers, rows = table
+def _table(pdf: _Report, data: s.Table, widths: Sequence[float] | None = None) -> None:
+    headers, rows = data
     if not rows:
         _para(pdf, "None in scope.")
         return
@@ -100,11 +100,11 @@ def _table(pdf: _Report, table: s.Table, widths: Sequence[float] | None = None) 
     pdf.font()
 
 
-def _grid(pdf: _Report, table: s.Table, widths: Sequence[float]) -> None:
+def _grid(pdf: _Report, data: s.Table, widths: Sequence[float]) -> None:
     """A one-line-per-row table for long logs: cells are clipped, never wrapped (fast)."""
 
     def line(cells: Sequence[object], style: str) -> None:
-        pdf.font(style, 7)
+        pdf.font(style, 6.5)
         for value, width in zip(cells, widths, strict=True):
             text = pdf.text_safe(value)
             while text and pdf.get_string_width(text) > width - 1.5:
@@ -112,7 +112,7 @@ def _grid(pdf: _Report, table: s.Table, widths: Sequence[float]) -> None:
             pdf.cell(width, 3.8, text, border=1, fill=style == "B")
         pdf.ln(3.8)
 
-    headers, rows = table
+    headers, rows = data
     pdf.set_fill_color(235, 238, 242)
     line(headers, "B")
     for row in rows:
@@ -139,9 +139,9 @@ def _request(pdf: _Report, req: RequestRecord) -> None:
     _sub(pdf, "Gate results")
     _table(pdf, s.gates_table(req), widths=(70, 25, 178))
     _sub(pdf, "Electronic signatures")
-    _table(pdf, s.signatures_table(req), widths=(30, 22, 18, 16, 50, 34, 22, 40, 41))
+    _table(pdf, s.signatures_table(req), widths=(30, 22, 18, 16, 52, 31, 22, 40, 42))
     _sub(pdf, "Executions")
-    _table(pdf, s.executions_table(req), widths=(45, 40, 35, 153))
+    _table(pdf, s.executions_table(req), widths=(32, 30, 35, 176))
 
 
 def render_pdf(ctx: ReportContext) -> bytes:
@@ -162,7 +162,7 @@ def render_pdf(ctx: ReportContext) -> bytes:
     _section(pdf, "2")
     _table(pdf, s.versions_table(snap))
     _h(pdf, "Alias and stage history (from the ledger)", 10.5)
-    _table(pdf, s.history_table(snap))
+    _table(pdf, s.history_table(snap), widths=(32, 45, 18, 35, 20, 20, 48, 55))
     _section(pdf, "3")
     if not snap.requests:
         _para(pdf, "No requests in scope.")
@@ -170,16 +170,16 @@ def render_pdf(ctx: ReportContext) -> bytes:
         _request(pdf, req)
     _section(pdf, "4")
     _h(pdf, "Rollbacks and break-glass", 10.5)
-    _table(pdf, s.special_requests_table(snap))
+    _table(pdf, s.special_requests_table(snap), widths=(30, 22, 35, 16, 30, 22, 25, 93))
     _h(pdf, "Out-of-band findings (reconcile)", 10.5)
-    _table(pdf, s.findings_table(ctx))
+    _table(pdf, s.findings_table(ctx), widths=(32, 45, 18, 35, 30, 30, 83))
     _section(pdf, "5")
-    _table(pdf, s.duties_table(ctx))
+    _table(pdf, s.duties_table(ctx), widths=(40, 40, 40, 73, 80))
     _section(pdf, "6")
     for line in s.events_summary(ctx):
         _para(pdf, line)
     _table(pdf, (("Action", "Events"), sorted(ctx.stats.by_action.items())), widths=(120, 40))
-    _grid(pdf, s.events_table(ctx), widths=(16, 38, 30, 45, 50, 94))
+    _grid(pdf, s.events_table(ctx), widths=(13, 30, 32, 42, 58, 98))
     _section(pdf, "7")
     _para(pdf, "Chain verified." if ctx.integrity.ok else "Chain NOT verified.")
     _pairs(pdf, ctx.integrity_rows())

@@ -29,6 +29,7 @@ from governance.errors import NotFound
 from governance.ports import UnitOfWork
 
 if TYPE_CHECKING:
+    from app.facade import GovernanceFacade
     from app.settings import Settings
 
 CHUNK = 5000
@@ -279,8 +280,21 @@ def _versions(
 
 @contextmanager
 def open_source(settings: Settings) -> Iterator[StoreSource]:
-    """The configured governance store as an ExportSource (schema checked on open)."""
+    """The configured governance store as an ExportSource, released on exit.
+
+    Raises:
+        SchemaOutOfDate: The database is behind the code (run `db upgrade`).
+        PolicyError: The policy file is invalid.
+    """
     from app.bootstrap import build_governance
 
-    governance = build_governance(settings)
-    yield StoreSource(governance.unit_of_work)
+    facade = build_governance(settings)
+    try:
+        yield facade_source(facade)
+    finally:
+        facade.dispose()
+
+
+def facade_source(facade: GovernanceFacade) -> StoreSource:
+    """An ExportSource reading through the facade's store in read-only transactions."""
+    return StoreSource(lambda: facade.store.unit_of_work(read_only=True))

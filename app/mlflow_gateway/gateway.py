@@ -30,6 +30,7 @@ from app.mlflow_gateway._support import (
     mlflow_errors,
     ms_to_dt,
     redact,
+    require_existing_sqlite,
     to_dataset,
     to_experiment,
     to_run_summary,
@@ -50,15 +51,25 @@ class MlflowGateway:
 
     def __init__(self, settings: Settings) -> None:
         apply_fast_fail_env()
-        from mlflow import MlflowClient
-
         self.settings = settings
         self.tracking_uri = settings.tracking_uri
         self.registry_uri = settings.registry_uri
-        # URIs set on the client only: global MLflow state would leak between stores and tests.
-        self._client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.registry_uri)
-        self._runs_table = RunsTableService(self._client, settings)
+        self._mlflow: Any = None  # built on first use, after the store check
+        self._runs_table = RunsTableService(lambda: self._client, settings)
         self._authors: dict[str, str] = {}
+
+    @property
+    def _client(self) -> Any:
+        require_existing_sqlite(self.tracking_uri)
+        require_existing_sqlite(self.registry_uri)
+        if self._mlflow is None:
+            from mlflow import MlflowClient
+
+            # URIs on the client only: global MLflow state would leak between stores and tests.
+            self._mlflow = MlflowClient(
+                tracking_uri=self.tracking_uri, registry_uri=self.registry_uri
+            )
+        return self._mlflow
 
     @property
     def backend(self) -> str:
@@ -316,6 +327,13 @@ class MlflowGateway:
             model_id = mv.source[len("models:/") :].split("/", 1)[0]
         # MLflow 3 versions point at a LoggedModel; older ones at a run artifact path.
         base = self._client.get_logged_model(model_id).artifact_location if model_id else mv.source
+        if base.startswith(("models:/", "runs:/")):
+            # Resolving these URIs would go through MLflow's *global* URIs (and could create
+            # ./mlflow.db); resolve runs:/ through our client, refuse the rest.
+            if not base.startswith("runs:/"):
+                raise NotFound(f"the model files of {mv.name} v{mv.version} cannot be located")
+            run_id, _, sub = base[len("runs:/") :].partition("/")
+            base = self._client.get_run(run_id).info.artifact_uri.rstrip("/") + "/" + sub
         with tempfile.TemporaryDirectory() as tmp:
             local = download_artifacts(
                 artifact_uri=base.rstrip("/") + "/MLmodel",

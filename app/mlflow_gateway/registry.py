@@ -13,7 +13,11 @@ from contextlib import contextmanager
 from typing import Any
 
 from app.errors import InvalidQuery, NotFound, StoreUnavailable
-from app.mlflow_gateway._support import apply_fast_fail_env, mlflow_errors
+from app.mlflow_gateway._support import (
+    apply_fast_fail_env,
+    mlflow_errors,
+    require_existing_sqlite,
+)
 from app.settings import Settings
 from governance.errors import RegistryUnavailable, UnknownModel
 from governance.ports import STAGES, RegistryVersion, TargetAssignment
@@ -28,12 +32,25 @@ class MlflowModelRegistry:
 
     def __init__(self, settings: Settings) -> None:
         apply_fast_fail_env()
-        from mlflow import MlflowClient
-
         self.registry_uri = settings.registry_uri
-        self._client = MlflowClient(
-            tracking_uri=settings.tracking_uri, registry_uri=settings.registry_uri
-        )
+        self.tracking_uri = settings.tracking_uri
+        self._mlflow: Any = None  # built on first use, after the store check
+
+    @property
+    def _client(self) -> Any:
+        try:
+            require_existing_sqlite(self.tracking_uri)
+            require_existing_sqlite(self.registry_uri)
+        except StoreUnavailable as exc:
+            raise RegistryUnavailable(str(exc)) from None
+        if self._mlflow is None:
+            from mlflow import MlflowClient
+
+            # URIs on the client only: global MLflow state would leak between stores and tests.
+            self._mlflow = MlflowClient(
+                tracking_uri=self.tracking_uri, registry_uri=self.registry_uri
+            )
+        return self._mlflow
 
     @contextmanager
     def _errors(self, model: str, version: str | None = None) -> Iterator[None]:

@@ -327,6 +327,7 @@ class FakeRegistry:
         self.stages: dict[tuple[str, str], str] = {}
         self.tags: dict[tuple[str, str], dict[str, str]] = {}
         self.unavailable = False
+        self.writes_fail = False  # reads work, writes raise: MLflow dies between the two
         self.calls: list[tuple[str, ...]] = []
 
     def add(
@@ -349,8 +350,8 @@ class FakeRegistry:
             params=dict(params or {}),
         )
 
-    def _up(self) -> None:
-        if self.unavailable:
+    def _up(self, write: bool = False) -> None:
+        if self.unavailable or (write and self.writes_fail):
             raise RegistryUnavailable("the model registry cannot be reached")
 
     def get_version(self, model: str, version: str) -> RegistryVersion:
@@ -373,14 +374,14 @@ class FakeRegistry:
         return tuple(v for (m, v), s in self.stages.items() if m == model and s == stage)
 
     def set_alias(self, model: str, alias: str, version: str) -> None:
-        self._up()
+        self._up(write=True)
         self.calls.append(("set_alias", model, alias, version))
         self.aliases[(model, alias)] = version
 
     def transition_stage(
         self, model: str, version: str, stage: str, *, archive_existing: bool
     ) -> None:
-        self._up()
+        self._up(write=True)
         self.calls.append(("transition_stage", model, version, stage))
         if archive_existing:
             for key, current in list(self.stages.items()):
@@ -389,7 +390,7 @@ class FakeRegistry:
         self.stages[(model, version)] = stage
 
     def set_version_tags(self, model: str, version: str, tags: Mapping[str, str]) -> None:
-        self._up()
+        self._up(write=True)
         self.calls.append(("set_version_tags", model, version))
         self.tags.setdefault((model, version), {}).update(tags)
 

@@ -27,7 +27,7 @@ from governance.domain import (
     validate_roles,
     validate_user_name,
 )
-from governance.errors import InvalidInput, InvalidTransition
+from governance.errors import InvalidInput, InvalidTransition, NotAllowed
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 ALLOWED = {
@@ -173,3 +173,11 @@ def test_roles_must_be_built_in_or_named_by_the_policy(roles: tuple[str, ...], o
     else:
         with pytest.raises(InvalidInput):
             validate_roles(roles, frozenset({"risk"}))
+
+
+@pytest.mark.parametrize("permission", list(Permission))
+def test_a_refusal_names_the_permission_in_words(permission: Permission) -> None:
+    from governance.domain import Principal
+
+    with pytest.raises(NotAllowed, match="vic is not allowed to "):
+        Principal(name="vic").require(permission)

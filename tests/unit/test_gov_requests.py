@@ -155,3 +155,9 @@ def test_listing_and_reading_requests_needs_only_the_view_permission(world: Worl
     assert details.request.kind == RequestKind.NORMAL
     with pytest.raises(NotAllowed):
         service.list_requests(world.uow, world.ctx, "ghost")
+
+
+def test_refreshing_an_unknown_request_is_refused_and_audited(world: World) -> None:
+    with pytest.raises(NotFound):
+        service.refresh_evidence(world.uow, world.ctx, "rita", "nope")
+    assert world.uow.events()[-1].action == AuditAction.ACTION_REFUSED

@@ -281,3 +281,10 @@ def test_a_custom_policy_role_signs_where_the_policy_names_it(world: World) -> N
         content_hash=request.content_hash,
     )
     assert (result.vote.role_at_signing, result.request.state) == ("risk", "executed")
+
+
+def test_the_vote_event_is_stamped_when_the_vote_is_cast(world: World) -> None:
+    request = open_request(world)
+    world.clock.advance(hours=3)
+    vote(world, request, "carol")
+    assert world.uow.events(AuditAction.VOTE_RECORDED)[-1].ts == "2026-11-01T12:00:00.000000Z"

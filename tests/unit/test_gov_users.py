@@ -133,3 +133,42 @@ def test_the_argon2_hasher_round_trips_and_refuses_wrong_or_malformed_input() ->
     assert not hasher.verify(digest, "other")
     assert not hasher.verify("not a hash", "s3cret pass")
     assert Argon2PasswordHasher().needs_rehash(digest)
+
+
+def test_an_admin_changes_roles_and_the_change_is_audited(world: World) -> None:
+    user = service.set_roles(world.uow, world.ctx, "erin", "vic", ["approver", "viewer"])
+    assert user.roles == ("approver", "viewer")
+    event = world.uow.events(AuditAction.USER_ROLES_CHANGED)[-1]
+    assert event.payload == '{"after":["approver","viewer"],"before":["viewer"]}'
+
+
+@pytest.mark.parametrize(
+    ("actor", "name", "roles", "error"),
+    [
+        ("erin", "erin", ["approver"], NotAllowed),  # would lock the admins out
+        ("erin", "vic", [], InvalidInput),
+        ("erin", "vic", ["wizard"], InvalidInput),
+        ("carol", "vic", ["approver"], NotAllowed),
+        ("erin", "nobody", ["viewer"], NotFound),
+    ],
+)
+def test_a_refused_role_change_changes_nothing(
+    world: World, actor: str, name: str, roles: list[str], error: type
+) -> None:
+    with pytest.raises(error):
+        service.set_roles(world.uow, world.ctx, actor, name, roles)
+    assert world.uow.committed.users["vic"].roles == ("viewer",)
+    assert world.uow.events()[-1].action == AuditAction.ACTION_REFUSED
+
+
+def test_a_disabled_user_can_be_enabled_again(world: World) -> None:
+    service.disable_user(world.uow, world.ctx, "erin", "carol")
+    service.enable_user(world.uow, world.ctx, "erin", "carol")
+    assert service.authenticate(world.uow, world.ctx, "carol", PASSWORD).name == "carol"
+    assert world.uow.events(AuditAction.USER_ENABLED)
+
+
+def test_audit_events_carry_the_clock_time_of_the_action(world: World) -> None:
+    world.clock.advance(hours=5)
+    service.authenticate(world.uow, world.ctx, "carol", PASSWORD)
+    assert world.uow.events()[-1].ts == "2026-11-01T14:00:00.000000Z"
