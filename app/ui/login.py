@@ -119,9 +119,11 @@ def _local_sign_in(identity: IdentityService) -> None:
             key = username.strip().lower()
             failures[key] = failures.get(key, 0) + 1
             st.error(str(exc))
-            notice = identity.lockout_notice(failures[key])
-            if notice:
-                st.warning(notice)
+            locked = identity.lockout_notice(failures[key])
+            if locked:
+                st.warning(locked)
+            else:
+                st.caption(identity.attempts_left_notice(failures[key]) or "")
         else:
             failures.pop(username.strip().lower(), None)
             _accept(user)
