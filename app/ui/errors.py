@@ -1,0 +1,35 @@
+"""One place that turns user-facing errors into one clear line instead of a traceback."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import streamlit as st
+
+from app.deps import USER_ERRORS
+from governance.errors import GovernanceError
+
+SHOWN_ERRORS: tuple[type[Exception], ...] = (*USER_ERRORS, GovernanceError)
+
+
+def show_error(exc: BaseException) -> None:
+    """The error banner: the message only, written for the person using the product."""
+    st.error(str(exc) or type(exc).__name__, icon=":material/error:")
+
+
+@contextmanager
+def guard(*, stop: bool = True) -> Iterator[None]:
+    """Show a user-facing error raised inside the block; stop the page unless `stop=False`."""
+    try:
+        yield
+    except SHOWN_ERRORS as exc:
+        show_error(exc)
+        if stop:
+            st.stop()
+
+
+def run_page(render: Callable[[], None]) -> None:
+    """Run a page's body so that a user-facing error becomes the error banner."""
+    with guard():
+        render()

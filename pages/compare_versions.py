@@ -1,0 +1,109 @@
+"""Compare model versions: a candidate against the current holder of an alias (challenger versus
+champion) or any N versions. Shareable: ?model=X&versions=3,4 or
+?model=X&mode=alias&alias=champion&candidate=4."""
+
+import streamlit as st
+
+import app.deps as deps
+from app.ui import charts, errors, guard, navigation, pickers, query, tables
+
+MODES = {"alias": "Candidate versus an alias holder", "versions": "Any versions"}
+
+
+def choose(model: str) -> tuple[str, ...]:
+    """The versions to compare, baseline first."""
+    items = sorted(deps.versions(model), key=lambda v: int(v.version))
+    by_number = {v.version: v for v in items}
+    numbers = list(by_number)
+    aliases = sorted({a for v in items for a in v.aliases})
+    default_mode = "versions" if query.get("versions") or not aliases else "alias"
+    mode = query.selectbox(
+        "Compare", list(MODES), "mode", format_func=MODES.get, default=default_mode
+    )
+    label = lambda n: pickers.version_text(by_number[n])  # noqa: E731
+    if mode == "alias" and aliases:
+        left, right = st.columns(2)
+        with left:
+            alias = query.selectbox("Alias", aliases, "alias", default="champion")
+        holder = deps.version_by_alias(model, str(alias))
+        rest = [n for n in numbers if holder is None or n != holder.version]
+        challenger = deps.version_by_alias(model, "challenger")
+        with right:
+            candidate = query.selectbox(
+                "Candidate",
+                rest,
+                "candidate",
+                format_func=label,
+                default=challenger.version if challenger else (rest[-1] if rest else None),
+            )
+        if holder is None or candidate is None:
+            st.info(f"No version holds the alias {alias!r}, or there is no other version.")
+            return ()
+        return (holder.version, str(candidate))
+    if mode == "alias":
+        st.info("This model has no aliases; pick versions instead.")
+    return tuple(
+        query.multiselect(
+            "Versions (the first one is the baseline)",
+            numbers,
+            "versions",
+            format_func=label,
+            default=numbers[-2:],
+        )
+    )
+
+
+def main() -> None:
+    st.title("Compare versions")
+    name = pickers.model(deps.registered_models())
+    if name is None:
+        st.info("No registered models in this store yet.")
+        return
+    chosen = choose(name)
+    if len(chosen) < 2:
+        st.info("Pick two or more versions.")
+        return
+    review = deps.version_review(name, chosen)
+    st.caption(f"Baseline: **{review.baseline}**; deltas are each version minus the baseline.")
+    st.dataframe(review.summary, hide_index=True, width="stretch")
+    if navigation.is_available("promotions.py"):
+        navigation.link(
+            "promotions.py",
+            "Request promotion of the candidate",
+            query={"model": name, "version": chosen[-1], "target": query.get("alias")},
+        )
+    tabs = st.tabs(["Metrics", "Params", "Tags", "Schema", "Data sets", "History"])
+    with tabs[0]:
+        tables.deltas(review.deltas)
+        across = deps.metrics_across_versions(name)
+        metrics = sorted(across["metric"].unique())
+        picked = st.multiselect(
+            "Metrics across versions", metrics, default=metrics[:3], key="across"
+        )
+        charts.across_versions(across, picked)
+    with tabs[1]:
+        params = review.params
+        if st.toggle("Differences only", key="params_differences"):
+            params = deps.differences_only(params)
+        tables.side_by_side(params, empty="No params differ.")
+    with tabs[2]:
+        tables.side_by_side(review.tags, empty="No version tags.")
+    with tabs[3]:
+        tables.side_by_side(
+            review.schema.set_index(["section", "column"]), empty="No signatures logged."
+        )
+    with tabs[4]:
+        if review.datasets.empty:
+            st.info("No data sets were logged on these versions' runs.")
+        else:
+            st.dataframe(review.datasets, hide_index=True, width="stretch")
+    with tabs[5]:
+        keys = sorted({k for m in review.metrics.values() for k in m})
+        chosen_keys = st.multiselect("Metrics", keys, default=keys[:1], key="version_history")
+        by = st.radio("X axis", ["step", "wall time"], horizontal=True, key="version_history_by")
+        if chosen_keys and review.run_labels:
+            charts.history(deps.history(review.run_labels, tuple(chosen_keys)), by=by)
+
+
+guard.require()
+errors.run_page(main)

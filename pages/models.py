@@ -1,0 +1,94 @@
+"""Registered models: versions, aliases, stages, tags, descriptions, source runs, authors and
+the data sets each version was trained and evaluated on. ?model=NAME&version=N."""
+
+import pandas as pd
+import streamlit as st
+
+import app.deps as deps
+from app.ui import errors, guard, navigation, pickers, query, tables
+from app.ui import governance as gov
+
+
+def main() -> None:
+    st.title("Models")
+    models = deps.registered_models()
+    if not models:
+        st.info("No registered models in this store yet.")
+        return
+    st.dataframe(
+        pd.DataFrame(
+            {
+                "model": m.name,
+                "aliases": ", ".join(f"{a} → v{v}" for a, v in sorted(m.aliases.items())),
+                "description": m.description,
+                "tags": ", ".join(f"{k}={v}" for k, v in sorted(m.tags.items())),
+            }
+            for m in models
+        ),
+        hide_index=True,
+        width="stretch",
+    )
+    name = pickers.model(models)
+    model = next(m for m in models if m.name == name)
+    st.header(model.name)
+    user = guard.current_user()
+    with gov.secondary("Out-of-band check"):
+        gov.out_of_band(deps.out_of_band(user.username, model.name) if user else [])
+    st.write(model.description or "_No description._")
+    tables.key_values(model.tags, empty="No model tags.")
+
+    items = sorted(deps.versions(model.name), key=lambda v: int(v.version), reverse=True)
+    st.subheader("Versions")
+    tables.versions(items)
+    if not items:
+        return
+    by_number = {v.version: v for v in items}
+    number = query.selectbox(
+        "Version",
+        list(by_number),
+        "version",
+        format_func=lambda n: pickers.version_text(by_number[n]),
+    )
+    version = by_number[number]
+    st.subheader(f"Version {version.version}")
+    left, right = st.columns(2)
+    left.markdown(f"**Author:** {version.author or 'unknown'}")
+    left.markdown(f"**Stage:** {version.stage or 'None'}")
+    left.markdown(f"**Aliases:** {', '.join(version.aliases) or 'none'}")
+    right.markdown(f"**Source run:** `{version.run_id or 'none'}`")
+    right.markdown(f"**Status:** {version.status}")
+    right.markdown(
+        f"**Created:** {version.creation_time:%Y-%m-%d %H:%M UTC}" if version.creation_time else ""
+    )
+    st.write(version.description or "_No description._")
+    tables.key_values(version.tags, empty="No version tags.")
+
+    st.markdown("**Data sets (lineage)**")
+    tables.datasets(deps.run_datasets(version.run_id) if version.run_id else [])
+    if version.run_id:
+        run = deps.runs((version.run_id,))
+        if run:
+            with st.expander("Source run params and metrics"):
+                tables.key_values(run[0].params, empty="No params.")
+                tables.key_values(run[0].metrics, empty="No metrics.")
+            navigation.link(
+                "experiments.py",
+                "Open the source run in Experiments",
+                query={
+                    "experiment": run[0].experiment_id,
+                    "filter": f"attributes.run_id = '{version.run_id}'",
+                },
+            )
+    others = [n for n in by_number if n != number][:1]
+    navigation.link(
+        "compare_versions.py",
+        "Compare this version",
+        query={"model": model.name, "versions": ",".join([*others, number])},
+    )
+    st.subheader("Activity")
+    with gov.secondary("Activity"):
+        gov.feed(deps.activity(user.username, model.name) if user else [])
+
+
+guard.require()
+errors.run_page(main)
