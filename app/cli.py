@@ -16,7 +16,14 @@ from app.settings import SettingsError
 from governance.errors import GovernanceError
 
 # Modules that register commands; each exposes `register(registry: CommandRegistry)`.
-COMMAND_MODULES: tuple[str, ...] = ("app.commands.demo",)
+COMMAND_MODULES: tuple[str, ...] = (
+    "app.commands.demo",
+    "app.commands.drift",
+    "app.commands.exports",
+    "app.commands.governance",
+    "app.commands.webhooks",
+    "app.commands.metrics",
+)
 
 
 class CommandRegistry:

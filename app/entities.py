@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -118,3 +119,192 @@ class ArtifactInfo:
     path: str
     is_dir: bool
     file_size: int | None = None
+
+
+# --- Drift and feature importance (app/reports) ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class ColumnRoles:
+    """Column roles for a drift comparison; anything not named is inferred as Evidently does.
+
+    `numerical`, `categorical` and `text` force a column's type; `id`, `datetime` and `ignored`
+    columns are left out of the drift verdict; `target` and `prediction` are compared like
+    features (label and prediction drift) with their inferred or forced type.
+    """
+
+    numerical: tuple[str, ...] = ()
+    categorical: tuple[str, ...] = ()
+    text: tuple[str, ...] = ()
+    datetime: tuple[str, ...] = ()
+    id: str | None = None
+    target: str | None = None
+    prediction: str | None = None
+    ignored: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DriftConfig:
+    """What a drift verdict depends on besides the data; part of the cache key.
+
+    `per_column_method` takes Evidently's stat-test names ("ks", "wasserstein", "psi", ...);
+    `sample_rows` caps each frame (a random sample, seed 0) and marks the result as sampled.
+    """
+
+    drift_share: float = 0.5
+    roles: ColumnRoles = field(default_factory=ColumnRoles)
+    per_column_method: dict[str, str] = field(default_factory=dict)
+    per_column_threshold: dict[str, float] = field(default_factory=dict)
+    sample_rows: int | None = None
+
+
+@dataclass(frozen=True)
+class ColumnDrift:
+    column: str
+    type: str  # Evidently's column type: "num", "cat" or "text"
+    method: str  # Evidently's display name, e.g. "Wasserstein distance (normed)"
+    score: float
+    threshold: float
+    drifted: bool
+
+
+@dataclass(frozen=True)
+class DriftResult:
+    """The data-set verdict: `drift_share` is the share of drifted columns, `dataset_drift` is
+    true when that share reaches `drift_share_threshold` (Evidently's rule)."""
+
+    dataset_drift: bool
+    drift_share: float
+    drifted_columns: int
+    columns: tuple[ColumnDrift, ...]
+    evidently_version: str
+    sampled: bool = False
+    config_hash: str = ""
+    drift_share_threshold: float = 0.5
+    reference_rows: int = 0
+    current_rows: int = 0
+
+    @property
+    def drifted_column_names(self) -> tuple[str, ...]:
+        return tuple(c.column for c in self.columns if c.drifted)
+
+    def to_dict(self) -> dict[str, object]:
+        """The CLI's JSON document (exact keys of the contract)."""
+        return {
+            "dataset_drift": self.dataset_drift,
+            "drift_share": self.drift_share,
+            "drifted_columns": self.drifted_columns,
+            "columns": [
+                {
+                    "column": c.column,
+                    "type": c.type,
+                    "method": c.method,
+                    "score": c.score,
+                    "threshold": c.threshold,
+                    "drifted": c.drifted,
+                }
+                for c in self.columns
+            ],
+            "evidently_version": self.evidently_version,
+        }
+
+
+@dataclass(frozen=True)
+class FeatureImportance:
+    """Importances of one model version; `source` is "artifact", "model" or "permutation"."""
+
+    model_name: str
+    version: str
+    source: str
+    importances: dict[str, float]
+    method: str = ""
+
+    def ranked(self) -> tuple[tuple[str, float], ...]:
+        return tuple(sorted(self.importances.items(), key=lambda kv: (-abs(kv[1]), kv[0])))
+
+    def top_k(self, k: int) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.ranked()[:k])
+
+
+@dataclass(frozen=True)
+class SignedInUser:
+    """The signed-in person as the UI knows them; built by `app.identity`, kept in the session.
+
+    `authenticated_at` is when the person last proved who they are (the password check, or the
+    identity provider's `auth_time`/`iat`); `last_seen` moves on every interaction and drives the
+    inactivity expiry.
+    """
+
+    username: str
+    roles: tuple[str, ...]
+    method: str  # "local", "oidc" or "header"
+    authenticated_at: datetime
+    last_seen: datetime
+    display_name: str = ""
+    registered: bool = True  # False for an unknown OIDC identity admitted as a viewer
+
+
+@dataclass(frozen=True)
+class DemoAccount:
+    """A demo user shown on the sign-in page in demo mode only (not a secret: demo data)."""
+
+    username: str
+    role: str
+    password: str
+    note: str = ""
+
+
+# --- governance in the browser: read models over the audit log and the policy ---------------
+
+
+@dataclass(frozen=True)
+class ActivityEvent:
+    """One audit-log entry as the feeds and the audit page show it (`summary` is plain text)."""
+
+    seq: int
+    ts: str  # as hashed in the chain: UTC, microseconds, trailing Z
+    actor: str
+    action: str
+    object_type: str
+    object_id: str
+    model: str  # empty when the entry concerns no model (sign-ins, policy, verification)
+    summary: str
+    payload: str  # canonical JSON text
+    entry_hash: str = ""
+
+
+@dataclass(frozen=True)
+class OutOfBandFlag:
+    """An open reconcile finding: the registry differs from what the ledger executed."""
+
+    model: str
+    target_kind: str
+    target: str
+    registry_versions: tuple[str, ...]
+    ledger_version: str | None
+    seq: int
+    ts: str
+
+
+@dataclass(frozen=True)
+class SigningEligibility:
+    """Whether one user may sign one request now, and the reason in one sentence."""
+
+    may_sign: bool
+    may_approve: bool
+    role: str | None
+    reason: str
+    already_voted: bool = False
+
+
+@dataclass(frozen=True)
+class EvidencePreview:
+    """The evidence a request would capture now, under the rule that would apply to it."""
+
+    data: dict[str, Any]
+    hash: str
+    policy_hash: str
+    quorum: int
+    approver_roles: tuple[str, ...]
+    separation_of_duties: bool
+    gates_passed: bool

@@ -15,7 +15,7 @@ if str(ROOT) not in sys.path:
 
 import streamlit as st  # noqa: E402
 
-from app.ui import errors, navigation  # noqa: E402
+from app.ui import errors, login, navigation  # noqa: E402
 
 st.set_page_config(
     page_title="Countersign",
@@ -24,7 +24,17 @@ st.set_page_config(
     initial_sidebar_state="expanded",
 )
 
-# The sign-in gate (identity) goes here, before the navigation, and passes the user's roles.
-current = st.navigation(navigation.sections(navigation.visible_pages()), position="sidebar")
+# The sign-in gate: nothing below runs until someone is signed in. Pages the user's roles may not
+# open stay registered but hidden, so a URL to one shows its guard's refusal, not a blank page.
+user = login.gate(
+    keep_page=lambda: st.navigation(
+        navigation.sections(navigation.visible_pages()), position="hidden"
+    )
+)
+_allowed = {spec.file for spec in navigation.visible_pages(roles=user.roles)}
+_hidden = {spec.file for spec in navigation.visible_pages()} - _allowed
+current = st.navigation(
+    navigation.sections(navigation.visible_pages(), hidden=_hidden), position="sidebar"
+)
 with errors.guard():
     current.run()

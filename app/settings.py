@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -78,6 +78,14 @@ class Settings:
     upload_max_mb: int = 200
     cache_ttl_s: int = 60
     lower_is_better: tuple[str, ...] = DEFAULT_LOWER_IS_BETTER
+    # Outbound webhooks and monitoring. URLs and the secret stay out of repr (and so out of logs):
+    # a Slack incoming-webhook URL is itself a credential.
+    webhook_urls: tuple[str, ...] = field(default=(), repr=False)
+    webhook_secret: str = field(default="", repr=False)
+    webhook_max_attempts: int = 8
+    webhook_backoff_s: int = 10
+    webhook_timeout_s: int = 10
+    metrics_verify_interval_s: int = 300
 
     @property
     def artifacts_dir(self) -> Path:
@@ -134,6 +142,16 @@ class Settings:
             raise SettingsError("COUNTERSIGN_OIDC_UNKNOWN must be 'viewer' or 'refuse'")
         key = get("COUNTERSIGN_SIGNING_KEY")
         lower = get("COUNTERSIGN_LOWER_IS_BETTER")
+        webhook_secret = get("COUNTERSIGN_WEBHOOK_SECRET")
+        secret_file = get("COUNTERSIGN_WEBHOOK_SECRET_FILE")
+        if secret_file and not webhook_secret:
+            try:
+                webhook_secret = Path(secret_file).expanduser().read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise SettingsError(
+                    f"COUNTERSIGN_WEBHOOK_SECRET_FILE: cannot read {secret_file} ({exc.strerror})"
+                ) from exc
+        webhook_urls = get("COUNTERSIGN_WEBHOOK_URLS")
         return cls(
             data_dir=data_dir,
             tracking_uri=tracking_uri,
@@ -155,4 +173,10 @@ class Settings:
             cache_ttl_s=get_int("COUNTERSIGN_CACHE_TTL_S", 60),
             lower_is_better=tuple(s.strip().lower() for s in lower.split(",") if s.strip())
             or DEFAULT_LOWER_IS_BETTER,
+            webhook_urls=tuple(u.strip() for u in webhook_urls.split(",") if u.strip()),
+            webhook_secret=webhook_secret,
+            webhook_max_attempts=get_int("COUNTERSIGN_WEBHOOK_MAX_ATTEMPTS", 8),
+            webhook_backoff_s=get_int("COUNTERSIGN_WEBHOOK_BACKOFF_S", 10),
+            webhook_timeout_s=get_int("COUNTERSIGN_WEBHOOK_TIMEOUT_S", 10),
+            metrics_verify_interval_s=get_int("COUNTERSIGN_METRICS_VERIFY_INTERVAL_S", 300),
         )

@@ -60,3 +60,11 @@ class SchemaOutOfDate(GovernanceError):
             message
             or "the governance database schema is out of date: run `python -m app.cli db upgrade`"
         )
+
+
+class InvalidInput(GovernanceError):
+    """A value given by the user is unusable (empty comment, bad user name...)."""
+
+
+class DuplicateVote(Conflict):
+    """The approver already voted on this request (unique on request and approver)."""

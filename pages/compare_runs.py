@@ -4,7 +4,7 @@ and metric histories by step or wall time. The runs live in the URL: ?runs=ID1,I
 import streamlit as st
 
 import app.deps as deps
-from app.ui import charts, errors, query, tables
+from app.ui import charts, errors, guard, query, tables
 
 
 def pick_runs() -> list[str]:
@@ -65,4 +65,5 @@ def main() -> None:
             st.info("Pick at least one metric.")
 
 
+guard.require()
 errors.run_page(main)

@@ -5,7 +5,7 @@ champion) or any N versions. Shareable: ?model=X&versions=3,4 or
 import streamlit as st
 
 import app.deps as deps
-from app.ui import charts, errors, navigation, pickers, query, tables
+from app.ui import charts, errors, guard, navigation, pickers, query, tables
 
 MODES = {"alias": "Candidate versus an alias holder", "versions": "Any versions"}
 
@@ -105,4 +105,5 @@ def main() -> None:
             charts.history(deps.history(review.run_labels, tuple(chosen_keys)), by=by)
 
 
+guard.require()
 errors.run_page(main)

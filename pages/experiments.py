@@ -4,7 +4,7 @@ and select runs to compare. Selections live in the URL (?experiment=ID&filter=..
 import streamlit as st
 
 import app.deps as deps
-from app.ui import charts, errors, navigation, paging, pickers, query
+from app.ui import charts, errors, guard, navigation, paging, pickers, query
 
 ATTRIBUTES = ["start_time", "end_time", "run_name", "status"]
 FILTER_HELP = (
@@ -96,4 +96,5 @@ def main() -> None:
         st.caption("Select at least two runs to compare them.")
 
 
+guard.require()
 errors.run_page(main)

@@ -21,10 +21,12 @@ def register(registry: Any) -> None:
 
 
 def _seed_demo(args: argparse.Namespace) -> int:
+    from app.demo_users import seed_demo_users
     from app.mlflow_gateway.demo_seed import demo_store_exists, seed_demo
     from app.settings import Settings
 
     settings = Settings.from_env()
+    seed_demo_users(settings)  # also when the MLflow store exists: a new governance database
     if args.if_missing and demo_store_exists(settings):
         print(f"demo store exists at {settings.tracking_uri}: nothing to do")
         return 0

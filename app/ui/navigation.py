@@ -13,6 +13,8 @@ from pathlib import Path
 
 import streamlit as st
 
+from governance.domain import AUTHORISATION_MATRIX, Permission
+
 PAGES_DIR = Path(__file__).resolve().parents[2] / "pages"
 
 
@@ -34,6 +36,11 @@ class PageSpec:
         return PAGES_DIR / self.file
 
 
+def roles_for(permission: Permission) -> tuple[str, ...]:
+    """The roles that may open a page guarded by `permission` (the authorisation matrix)."""
+    return tuple(sorted(AUTHORISATION_MATRIX[permission]))
+
+
 PAGES: tuple[PageSpec, ...] = (
     PageSpec("overview.py", "Overview", ":material/dashboard:", "Review", default=True),
     PageSpec("experiments.py", "Experiments", ":material/science:", "Review"),
@@ -42,10 +49,30 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("compare_versions.py", "Compare versions", ":material/compare_arrows:", "Review"),
     PageSpec("drift.py", "Drift", ":material/ssid_chart:", "Monitoring"),
     PageSpec("feature_importance.py", "Feature importance", ":material/bar_chart:", "Monitoring"),
-    PageSpec("promotions.py", "Promotions", ":material/rocket_launch:", "Governance"),
-    PageSpec("approvals.py", "Approvals", ":material/task_alt:", "Governance"),
-    PageSpec("audit.py", "Audit log", ":material/history_edu:", "Governance"),
-    PageSpec("admin.py", "Admin", ":material/admin_panel_settings:", "Administration"),
+    PageSpec(
+        "promotions.py",
+        "Promotions",
+        ":material/rocket_launch:",
+        "Governance",
+        roles_for(Permission.REQUEST),
+    ),
+    PageSpec(
+        "approvals.py", "Approvals", ":material/task_alt:", "Governance", roles_for(Permission.SIGN)
+    ),
+    PageSpec(
+        "audit.py",
+        "Audit log",
+        ":material/history_edu:",
+        "Governance",
+        roles_for(Permission.READ_AUDIT),
+    ),
+    PageSpec(
+        "admin.py",
+        "Admin",
+        ":material/admin_panel_settings:",
+        "Administration",
+        roles_for(Permission.ADMIN_USERS),
+    ),
 )
 
 
@@ -60,21 +87,28 @@ def visible_pages(
     ]
 
 
-def page(spec: PageSpec) -> st.Page:
+def page(spec: PageSpec, *, hidden: bool = False) -> st.Page:
     return st.Page(
         str(spec.path),
         title=spec.title,
         icon=spec.icon,
         url_path=spec.url_path,
         default=spec.default,
+        visibility="hidden" if hidden else "visible",
     )
 
 
-def sections(specs: Iterable[PageSpec]) -> Mapping[str, list[st.Page]]:
-    """The mapping `st.navigation` takes: section title -> pages, in PAGES order."""
+def sections(
+    specs: Iterable[PageSpec], hidden: Collection[str] = ()
+) -> Mapping[str, list[st.Page]]:
+    """The mapping `st.navigation` takes: section title -> pages, in PAGES order.
+
+    Pages whose file is in `hidden` stay registered (so a URL to them runs the page, whose guard
+    says which role it needs) but are left out of the menu.
+    """
     grouped: dict[str, list[st.Page]] = {}
     for spec in specs:
-        grouped.setdefault(spec.section, []).append(page(spec))
+        grouped.setdefault(spec.section, []).append(page(spec, hidden=spec.file in hidden))
     return grouped
 
 

@@ -1,0 +1,245 @@
+"""The offline verifier: a bundle and a public key, nothing else (no database, no MLflow).
+
+It checks, in this order, and names the FIRST problem it meets:
+1. the zip holds exactly the members of the bundle format;
+2. manifest.sig is a valid signature of manifest.json by the given key;
+3. every member's SHA-256 and size match the manifest;
+4. checkpoint.sig is a valid signature of checkpoint.json by the same key;
+5. events.jsonl is one unbroken chain slice from its first to its last event (each line's
+   prev_hash links to the line before, every hash recomputes), matching the manifest's range;
+6. events.csv says the same as events.jsonl, row by row and field by field;
+7. the checkpoint names the slice's last seq and its entry hash, and the manifest's origin.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import itertools
+import json
+import zipfile
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from app.export.events import CSV_FIELDS, RECORD_FIELDS
+from app.export.signing import key_id, signature_valid
+from governance.audit import AuditRecord, verify_chain
+
+SIGNED = ("manifest.json", "manifest.sig")
+EXPECTED = frozenset(
+    (
+        *SIGNED,
+        "events.jsonl",
+        "events.csv",
+        "checkpoint.json",
+        "checkpoint.sig",
+        "report.html",
+        "report.pdf",
+    )
+)
+
+
+SMALL_MEMBER_BYTES = 16 << 20
+CSV_FIELD_LIMIT = 1 << 30
+
+
+class BundleProblem(Exception):
+    """The first thing wrong with a bundle; the message is one line."""
+
+
+@dataclass(frozen=True)
+class BundleCheck:
+    """A bundle that verified: what it proves."""
+
+    events: int
+    first_seq: int
+    last_seq: int
+    head_hash: str
+    key_id: str
+    origin: str
+
+    def line(self) -> str:
+        return (
+            f"OK: {self.events} events, seq {self.first_seq}-{self.last_seq}, head "
+            f"{self.head_hash}, checkpoint signed by key {self.key_id}"
+        )
+
+
+def _json(data: bytes, name: str) -> dict[str, Any]:
+    try:
+        value = json.loads(data)
+    except ValueError as exc:
+        raise BundleProblem(f"{name} is not valid JSON") from exc
+    if not isinstance(value, dict):
+        raise BundleProblem(f"{name} is not a JSON object")
+    return value
+
+
+def _digest(zf: zipfile.ZipFile, name: str) -> tuple[str, int]:
+    sha, size = hashlib.sha256(), 0
+    with zf.open(name) as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            sha.update(chunk)
+            size += len(chunk)
+    return sha.hexdigest(), size
+
+
+def _check_files(zf: zipfile.ZipFile, manifest: dict[str, Any]) -> None:
+    files = manifest.get("files")
+    if not isinstance(files, dict):
+        raise BundleProblem("manifest.json lists no files")
+    for name in sorted(EXPECTED - set(SIGNED)):
+        entry = files.get(name)
+        if not isinstance(entry, dict):
+            raise BundleProblem(f"manifest.json does not list {name}")
+        digest, size = _digest(zf, name)
+        if digest != entry.get("sha256") or size != entry.get("bytes"):
+            raise BundleProblem(f"{name}: SHA-256 does not match the manifest (file altered)")
+
+
+def _records(fh: IO[bytes]) -> Iterator[tuple[int, AuditRecord]]:
+    for number, raw in enumerate(io.TextIOWrapper(fh, encoding="utf-8"), start=1):
+        try:
+            data = json.loads(raw)
+        except ValueError as exc:
+            raise BundleProblem(f"events.jsonl line {number} is not valid JSON") from exc
+        if not isinstance(data, dict) or tuple(sorted(data)) != tuple(sorted(RECORD_FIELDS)):
+            raise BundleProblem(f"events.jsonl line {number} does not hold an audit record")
+        try:
+            yield number, AuditRecord.from_dict(data)
+        except (TypeError, ValueError) as exc:
+            raise BundleProblem(f"events.jsonl line {number} has a malformed field") from exc
+
+
+def _check_events(zf: zipfile.ZipFile) -> tuple[AuditRecord, AuditRecord, int]:
+    """Verify the chain in events.jsonl and compare events.csv with it, in one pass."""
+    # A payload is as large as the store accepted; csv's default limit (128 KiB) is too small.
+    if csv.field_size_limit() < CSV_FIELD_LIMIT:
+        csv.field_size_limit(CSV_FIELD_LIMIT)
+    with zf.open("events.jsonl") as jfh, zf.open("events.csv") as cfh:
+        rows = csv.reader(io.TextIOWrapper(cfh, encoding="utf-8", newline=""))
+        if tuple(next(rows, ())) != CSV_FIELDS:
+            raise BundleProblem("events.csv does not start with the expected header")
+        records = _records(jfh)
+        peek = next(records, None)
+        if peek is None:
+            raise BundleProblem("events.jsonl holds no events")
+        first = last = peek[1]
+
+        def compared() -> Iterator[AuditRecord]:
+            nonlocal last
+            for number, rec in itertools.chain([peek], records):
+                yield rec  # the chain judges the record before the CSV is compared with it
+                _compare_row(next(rows, None), rec, number)
+                last = rec
+
+        result = verify_chain(compared(), start_prev_hash=first.prev_hash, start_seq=first.seq)
+        if not result.ok:
+            raise BundleProblem(
+                f"events.jsonl: chain broken at seq {result.first_broken_seq}: {result.reason}"
+            )
+        if next(rows, None) is not None:
+            raise BundleProblem("events.csv has more rows than events.jsonl")
+        return first, last, result.count
+
+
+def _compare_row(row: list[str] | None, rec: AuditRecord, number: int) -> None:
+    if row is None:
+        raise BundleProblem(f"events.csv ends before seq {rec.seq} (events.jsonl line {number})")
+    if len(row) != len(CSV_FIELDS) or row[-1] not in ("0", "1"):
+        raise BundleProblem(f"events.csv row {number} (seq {rec.seq}) is malformed")
+    d = rec.as_dict()
+    for name, cell in zip(RECORD_FIELDS, row, strict=False):
+        if cell != str(d[name]):
+            raise BundleProblem(
+                f"events.csv row {number} (seq {rec.seq}) differs from events.jsonl in {name}"
+            )
+
+
+def _check_checkpoint(
+    cp: dict[str, Any], last: AuditRecord, manifest: dict[str, Any], public: Ed25519PublicKey
+) -> None:
+    if cp.get("last_seq") != last.seq or cp.get("head_hash") != last.entry_hash:
+        raise BundleProblem(
+            f"checkpoint (seq {cp.get('last_seq')}) does not match the last event "
+            f"(seq {last.seq}, {last.entry_hash})"
+        )
+    origin = manifest.get("integrity", {}).get("origin")
+    if cp.get("origin") != origin:
+        raise BundleProblem("checkpoint origin differs from the manifest's origin")
+    if cp.get("key_id") != key_id(public):
+        raise BundleProblem("checkpoint names a different signing key")
+
+
+def _check_range(manifest: dict[str, Any], first: AuditRecord, last: AuditRecord, n: int) -> None:
+    events = manifest.get("events", {})
+    claimed = (events.get("first_seq"), events.get("last_seq"), events.get("count"))
+    if claimed != (first.seq, last.seq, n):
+        raise BundleProblem(
+            f"manifest says seq {claimed[0]}-{claimed[1]} ({claimed[2]} events), "
+            f"events.jsonl holds seq {first.seq}-{last.seq} ({n} events)"
+        )
+
+
+def _small(zf: zipfile.ZipFile, name: str) -> bytes:
+    # Signatures, manifest and checkpoint are tiny; refuse to inflate a crafted giant into memory.
+    if zf.getinfo(name).file_size > SMALL_MEMBER_BYTES:
+        raise BundleProblem(f"{name} is implausibly large")
+    return zf.read(name)
+
+
+def verify_bundle(path: Path | IO[bytes], public: Ed25519PublicKey) -> BundleCheck:
+    """Check a bundle completely; raise BundleProblem naming the first problem.
+
+    Args:
+        path: The zip (a path or a readable binary file).
+        public: The exporter's Ed25519 public key, obtained out of band.
+    """
+    try:
+        zf = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise BundleProblem(f"not a readable zip file: {exc}") from exc
+    with zf:
+        try:
+            return _verify_open(zf, public)
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
+            raise BundleProblem(f"a member of the zip is damaged: {exc}") from exc
+        except (UnicodeDecodeError, csv.Error) as exc:
+            raise BundleProblem(f"a member of the zip is not valid text: {exc}") from exc
+
+
+def _verify_open(zf: zipfile.ZipFile, public: Ed25519PublicKey) -> BundleCheck:
+    names = set(zf.namelist())
+    if missing := sorted(EXPECTED - names):
+        raise BundleProblem(f"the bundle lacks {', '.join(missing)}")
+    if extra := sorted(names - EXPECTED):
+        raise BundleProblem(f"the bundle holds unexpected files: {', '.join(extra)}")
+    manifest_bytes = _small(zf, "manifest.json")
+    signature = _small(zf, "manifest.sig").decode("ascii", "replace")
+    if not signature_valid(public, manifest_bytes, signature):
+        raise BundleProblem("manifest.sig does not verify with this public key")
+    manifest = _json(manifest_bytes, "manifest.json")
+    _check_files(zf, manifest)
+    cp_bytes = _small(zf, "checkpoint.json")
+    if not signature_valid(
+        public, cp_bytes, _small(zf, "checkpoint.sig").decode("ascii", "replace")
+    ):
+        raise BundleProblem("checkpoint.sig does not verify with this public key")
+    cp = _json(cp_bytes, "checkpoint.json")
+    first, last, count = _check_events(zf)
+    _check_range(manifest, first, last, count)
+    _check_checkpoint(cp, last, manifest, public)
+    return BundleCheck(
+        events=count,
+        first_seq=first.seq,
+        last_seq=last.seq,
+        head_hash=last.entry_hash,
+        key_id=key_id(public),
+        origin=str(cp.get("origin", "")),
+    )

@@ -1,0 +1,243 @@
+"""GovernanceFacade: the one door to the workflow for the pages, the CLI and the benchmarks.
+
+Every method opens its own unit of work and calls one `governance.service` function with the
+acting user passed explicitly; the service authorises and audits. The facade holds no rules:
+a rule here would be skipped by another caller. It is safe to share between threads (the
+Streamlit server builds one per process through `app.deps`).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from governance import service
+from governance.audit import VerifyResult
+from governance.domain import (
+    CLI_OPERATOR,
+    REAUTH_PASSWORD,
+    BreakGlassResult,
+    ExecutionResult,
+    Finding,
+    PromotionRequest,
+    RequestDetails,
+    SignOffResult,
+    User,
+)
+from governance.policy import Policy
+from governance.ports import ModelRegistry, RegistryVersion, TargetAssignment
+from governance.unit_of_work import SqlStore, SqlUnitOfWork
+
+
+class SystemClock:
+    """Timezone-aware UTC now."""
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class LazyRegistry:
+    """Builds the MLflow adapter on first use: `import mlflow` costs seconds, and commands such
+    as `users add` or `audit verify` never need it."""
+
+    def __init__(self, build: Any) -> None:
+        self._build = build
+        self._real: ModelRegistry | None = None
+        self._lock = threading.Lock()
+
+    def _registry(self) -> ModelRegistry:
+        with self._lock:
+            if self._real is None:
+                self._real = self._build()
+            assert self._real is not None
+            return self._real
+
+    def get_version(self, model: str, version: str) -> RegistryVersion:
+        return self._registry().get_version(model, version)
+
+    def alias_holder(self, model: str, alias: str) -> str | None:
+        return self._registry().alias_holder(model, alias)
+
+    def stage_holders(self, model: str, stage: str) -> tuple[str, ...]:
+        return self._registry().stage_holders(model, stage)
+
+    def set_alias(self, model: str, alias: str, version: str) -> None:
+        self._registry().set_alias(model, alias, version)
+
+    def transition_stage(
+        self, model: str, version: str, stage: str, *, archive_existing: bool
+    ) -> None:
+        self._registry().transition_stage(model, version, stage, archive_existing=archive_existing)
+
+    def set_version_tags(self, model: str, version: str, tags: Mapping[str, str]) -> None:
+        self._registry().set_version_tags(model, version, tags)
+
+    def assignments(self, models: tuple[str, ...] | None = None) -> tuple[TargetAssignment, ...]:
+        return self._registry().assignments(models)
+
+
+@dataclass
+class GovernanceFacade:
+    """The workflow's use cases bound to one database, policy and registry."""
+
+    store: SqlStore
+    context: service.Context
+
+    # -- plumbing ---------------------------------------------------------------------------------
+
+    def _uow(self) -> SqlUnitOfWork:
+        return self.store.unit_of_work()
+
+    def _read(self) -> SqlUnitOfWork:
+        return self.store.unit_of_work(read_only=True)
+
+    @property
+    def policy(self) -> Policy:
+        """The validated policy in force (its `hash` is stored on every request)."""
+        return self.context.policy
+
+    # -- users and sign-in ------------------------------------------------------------------------
+
+    def authenticate(self, name: str, password: str) -> User:
+        """Check a name and password (same answer for unknown user and wrong password)."""
+        return service.authenticate(self._uow(), self.context, name, password)
+
+    def create_user(
+        self,
+        actor: str,
+        name: str,
+        roles: Sequence[str],
+        password: str,
+        display_name: str = "",
+    ) -> User:
+        """Create a user with an argon2 hash of `password` (actor needs admin_users)."""
+        return service.create_user(
+            self._uow(), self.context, actor, name, roles, password, display_name
+        )
+
+    def disable_user(self, actor: str, name: str) -> User:
+        """Disable a user; users are never deleted."""
+        return service.disable_user(self._uow(), self.context, actor, name)
+
+    def reset_password(self, actor: str, name: str, password: str) -> None:
+        """Set a new password and lift a lockout."""
+        service.reset_password(self._uow(), self.context, actor, name, password)
+
+    def list_users(self, actor: str) -> tuple[User, ...]:
+        """Every user by name (never show `password_hash`)."""
+        return service.list_users(self._uow(), self.context, actor)
+
+    # -- requests ---------------------------------------------------------------------------------
+
+    def request_promotion(
+        self, actor: str, model: str, version: str, target: str, justification: str
+    ) -> PromotionRequest:
+        """Open a promotion request (evidence captured, gates checked)."""
+        return service.request_promotion(
+            self._uow(), self.context, actor, model, version, target, justification
+        )
+
+    def request_rollback(
+        self, actor: str, model: str, target: str, justification: str
+    ) -> PromotionRequest:
+        """Ask to restore the previous holder of a target."""
+        return service.request_rollback(
+            self._uow(), self.context, actor, model, target, justification
+        )
+
+    def break_glass(
+        self, actor: str, model: str, version: str, target: str, justification: str
+    ) -> BreakGlassResult:
+        """Promote at once (admin), with a follow-up review opened automatically."""
+        return service.break_glass(
+            self._uow(), self.context, actor, model, version, target, justification
+        )
+
+    def sign_off(
+        self,
+        actor: str,
+        request_id: str,
+        *,
+        decision: str,
+        comment: str,
+        content_hash: str,
+        password: str | None = None,
+        reauth: service.Reauthentication | None = None,
+    ) -> SignOffResult:
+        """Approve or reject as an electronic signature; re-authenticates the signer.
+
+        Args:
+            decision: "approve" or "reject".
+            content_hash: The request content the signer saw (refused when it changed).
+            password: The signer's password, entered again now (local sign-in).
+            reauth: Another re-authentication attested by the identity adapter (OIDC).
+        """
+        proof = reauth or service.Reauthentication(REAUTH_PASSWORD, password)
+        return service.sign_off(
+            self._uow(),
+            self.context,
+            actor,
+            request_id,
+            decision=decision,
+            comment=comment,
+            reauth=proof,
+            content_hash=content_hash,
+        )
+
+    def cancel(self, actor: str, request_id: str, reason: str = "") -> PromotionRequest:
+        """Withdraw a pending request (its requester only)."""
+        return service.cancel(self._uow(), self.context, actor, request_id, reason)
+
+    def execute(self, actor: str, request_id: str) -> ExecutionResult:
+        """Apply an approved request to MLflow, or retry a failed execution (idempotent)."""
+        return service.execute(self._uow(), self.context, actor, request_id)
+
+    def refresh_evidence(self, actor: str, request_id: str) -> PromotionRequest:
+        """Capture the evidence again; a changed snapshot supersedes the request."""
+        return service.refresh_evidence(self._uow(), self.context, actor, request_id)
+
+    def expire_due(self, actor: str) -> tuple[PromotionRequest, ...]:
+        """Expire the pending requests past their expiry."""
+        return service.expire_due(self._uow(), self.context, actor)
+
+    def get_request(self, actor: str, request_id: str) -> RequestDetails:
+        """One request with votes, decision, executions and quorum progress."""
+        return service.get_request(self._read(), self.context, actor, request_id)
+
+    def list_requests(
+        self,
+        actor: str,
+        *,
+        state: str | None = None,
+        model: str | None = None,
+        limit: int | None = None,
+    ) -> tuple[PromotionRequest, ...]:
+        """Requests newest first, optionally filtered."""
+        return service.list_requests(
+            self._read(), self.context, actor, state=state, model=model, limit=limit
+        )
+
+    # -- registry and audit -----------------------------------------------------------------------
+
+    def reconcile(self, actor: str, models: tuple[str, ...] | None = None) -> tuple[Finding, ...]:
+        """Record every difference between MLflow and the ledger (once each)."""
+        return service.reconcile(self._uow(), self.context, actor, models)
+
+    def verify_audit(self, actor: str = CLI_OPERATOR) -> VerifyResult:
+        """Recompute the audit chain (authorised and recorded by the service).
+
+        When the service's pass succeeds, the store's check runs as well: it also compares the
+        chain-head row with the last entry, which catches entries removed from the end.
+        """
+        result = service.verify_audit(self._uow(), self.context, actor)
+        if not result.ok:
+            return result
+        deep = self.store.verify()
+        return result if deep.ok else deep
+
+    def dispose(self) -> None:
+        """Release the database connections."""
+        self.store.dispose()

@@ -1,0 +1,323 @@
+"""Who is signed in: the three sign-in modes, session expiry and re-authentication at signing.
+
+Plain Python (no Streamlit): the UI hands in what it has (a typed user name and password, the
+OIDC claims of `st.user`, the request headers of `st.context.headers`) and gets a `SignedInUser`
+back, or a one-line refusal. Accounts, roles, passwords and lockout live in the governance
+database and are reached only through the facade (`AccountDirectory` below), so every failed
+sign-in and every lockout is audited there.
+
+Modes (COUNTERSIGN_AUTH):
+- `local`: user name and password checked against the argon2 hash in the governance database.
+- `oidc`: Streamlit's `st.login` with an [auth] section in `.streamlit/secrets.toml`; the email
+  (or else the subject) of the ID token names the account; unknown identities become viewers or
+  are refused, as `COUNTERSIGN_OIDC_UNKNOWN` says.
+- `header`: a reverse proxy authenticates and passes the user name in a header. Only when
+  COUNTERSIGN_HEADER_AUTH_ENABLED is set, and only safe behind a proxy that strips any copy of
+  that header sent by the client (otherwise anyone can claim any name).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from app.entities import DemoAccount, SignedInUser
+from app.errors import UserFacingError
+from app.settings import Settings
+
+REAUTH_PASSWORD = "password"  # noqa: S105 - the name of a method, not a secret
+REAUTH_OIDC = "oidc-recent-login"
+VIEWER = "viewer"
+ADMIN = "admin"
+FIRST_ADMIN_COMMAND = "python -m app.cli users add NAME --role admin --password-stdin"
+
+
+class IdentityRefused(UserFacingError):
+    """The identity cannot be admitted (unknown, disabled, or the mode is not enabled)."""
+
+
+class SessionExpired(UserFacingError):
+    """The session was idle longer than the configured timeout."""
+
+
+class ReauthRequired(UserFacingError):
+    """Signing needs a fresh proof of identity (a password, or a recent OIDC sign-in)."""
+
+
+@dataclass(frozen=True)
+class Account:
+    """What sign-in needs to know about a user of the governance database."""
+
+    username: str
+    roles: tuple[str, ...]
+    active: bool = True
+    display_name: str = ""
+
+
+class AccountDirectory(Protocol):
+    """The accounts in the governance database, as the facade exposes them."""
+
+    def authenticate(self, username: str, password: str) -> Account:
+        """Check a password; lockout and auditing happen behind this call.
+
+        Raises:
+            AuthenticationFailed: Unknown user or wrong password (one message for both).
+            GovernanceError: The account is locked or disabled (the message says so).
+        """
+        ...
+
+    def find(self, username: str) -> Account | None:
+        """The account with this exact name, or None."""
+        ...
+
+    def has_active_admin(self) -> bool:
+        """Whether at least one enabled account has the admin role."""
+        ...
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def claim_time(claims: Mapping[str, Any]) -> datetime | None:
+    """When the identity provider last authenticated the person: `auth_time`, else `iat`."""
+    for key in ("auth_time", "iat"):
+        raw = claims.get(key)
+        if isinstance(raw, bool):
+            continue
+        if isinstance(raw, (int, float)):
+            return datetime.fromtimestamp(float(raw), UTC)
+        if isinstance(raw, str) and raw.strip().isdigit():
+            return datetime.fromtimestamp(int(raw.strip()), UTC)
+    return None
+
+
+def oidc_identity(claims: Mapping[str, Any]) -> str:
+    """The name an OIDC identity maps to: its email, else its subject; empty if neither."""
+    for key in ("email", "sub"):
+        value = claims.get(key)
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    return ""
+
+
+def header_value(headers: Mapping[str, str], name: str) -> str:
+    """A request header by case-insensitive name; the first value if a proxy sent a list."""
+    wanted = name.lower()
+    for key, value in headers.items():
+        if key.lower() == wanted:
+            return str(value).split(",")[0].strip()
+    return ""
+
+
+@dataclass
+class IdentityService:
+    """Resolves and keeps the signed-in identity for one deployment (built once per process).
+
+    Args:
+        settings: Auth mode, timeouts and the OIDC/header options.
+        directory: The accounts of the governance database (through the facade).
+        demo_accounts_source: The demo users to list on the sign-in page in demo mode.
+        clock: Returns the current UTC time; tests inject a fixed one.
+    """
+
+    settings: Settings
+    directory: AccountDirectory
+    demo_accounts_source: Callable[[], tuple[DemoAccount, ...]] = tuple
+    clock: Callable[[], datetime] = _utc_now
+
+    @property
+    def mode(self) -> str:
+        return self.settings.auth_mode
+
+    # -- sign-in ----------------------------------------------------------------------------
+
+    def sign_in_password(self, username: str, password: str) -> SignedInUser:
+        """Local sign-in. Raises AuthenticationFailed (same text for unknown user and wrong
+        password), or another GovernanceError for a locked or disabled account."""
+        account = self.directory.authenticate(username.strip(), password)
+        now = self.clock()
+        return SignedInUser(
+            username=account.username,
+            roles=account.roles,
+            method="local",
+            authenticated_at=now,
+            last_seen=now,
+            display_name=account.display_name,
+        )
+
+    def from_oidc(self, claims: Mapping[str, Any]) -> SignedInUser:
+        """Map the claims of `st.user` (a signed-in OIDC identity) to an account and role."""
+        if self.mode != "oidc":
+            raise IdentityRefused("OIDC sign-in is not enabled (COUNTERSIGN_AUTH is not oidc)")
+        if not claims.get("is_logged_in", True):
+            raise IdentityRefused("You are not signed in with the identity provider.")
+        name = oidc_identity(claims)
+        if not name:
+            raise IdentityRefused("The identity provider sent neither an email nor a subject.")
+        now = self.clock()
+        signed_in = claim_time(claims) or now
+        display = str(claims.get("name") or name)
+        account = self.directory.find(name)
+        if account is None and name != claims.get("sub") and isinstance(claims.get("sub"), str):
+            account = self.directory.find(str(claims["sub"]))
+        if account is None:
+            if self.settings.oidc_unknown_role != VIEWER:
+                raise IdentityRefused(
+                    "Your identity has no Countersign account. Ask an administrator to add it."
+                )
+            return SignedInUser(name, (VIEWER,), "oidc", signed_in, now, display, registered=False)
+        if not account.active:
+            raise IdentityRefused("This account is disabled. Ask an administrator.")
+        return SignedInUser(account.username, account.roles, "oidc", signed_in, now, display)
+
+    def from_headers(self, headers: Mapping[str, str]) -> SignedInUser:
+        """Trust the reverse proxy's user header, only when header sign-in is enabled."""
+        if self.mode != "header" or not self.settings.header_auth_enabled:
+            raise IdentityRefused(
+                "Header sign-in is disabled: set COUNTERSIGN_AUTH=header and "
+                "COUNTERSIGN_HEADER_AUTH_ENABLED=1, and only behind a proxy that strips "
+                "client-sent copies of the header."
+            )
+        name = header_value(headers, self.settings.auth_header_name)
+        if not name:
+            raise IdentityRefused(
+                f"The reverse proxy did not send the {self.settings.auth_header_name} header."
+            )
+        account = self.directory.find(name)
+        if account is None or not account.active:
+            raise IdentityRefused("This user has no enabled Countersign account.")
+        now = self.clock()
+        return SignedInUser(
+            account.username, account.roles, "header", now, now, account.display_name
+        )
+
+    def lockout_notice(self, failures: int) -> str | None:
+        """What to say after `failures` failed sign-ins in a row in this browser session.
+
+        The service locks the account itself (and says nothing about it, so that the answer
+        never reveals whether a user exists); this notice depends only on the count typed here.
+        """
+        if failures < self.settings.lockout_attempts:
+            return None
+        return (
+            f"Too many failed sign-ins: after {self.settings.lockout_attempts} failures an "
+            f"account is locked for {self.settings.lockout_minutes} minutes. Try again later, "
+            "or ask an administrator to reset the password."
+        )
+
+    # -- the session ------------------------------------------------------------------------
+
+    @property
+    def session_timeout(self) -> timedelta:
+        return timedelta(minutes=self.settings.session_timeout_minutes)
+
+    def is_expired(self, principal: SignedInUser) -> bool:
+        """Idle longer than the session timeout (a timeout of 0 or less never expires)."""
+        if self.settings.session_timeout_minutes <= 0:
+            return False
+        return self.clock() - principal.last_seen > self.session_timeout
+
+    def touch(self, principal: SignedInUser) -> SignedInUser:
+        """Record activity and re-read the account so a disabled user or a new role applies now.
+
+        Raises:
+            SessionExpired: The session was idle too long.
+            IdentityRefused: The account was disabled or removed since sign-in.
+        """
+        if self.is_expired(principal):
+            raise SessionExpired(
+                f"Your session expired after {self.settings.session_timeout_minutes} minutes "
+                "without activity. Please sign in again."
+            )
+        roles = principal.roles
+        if principal.registered:
+            account = self.directory.find(principal.username)
+            if account is None or not account.active:
+                raise IdentityRefused("This account is disabled. Ask an administrator.")
+            roles = account.roles
+        return replace(principal, roles=roles, last_seen=self.clock())
+
+    # -- re-authentication at signing -------------------------------------------------------
+
+    def oidc_login_is_recent(self, principal: SignedInUser) -> bool:
+        """Whether the OIDC sign-in is younger than COUNTERSIGN_OIDC_REAUTH_MINUTES."""
+        age = self.clock() - principal.authenticated_at
+        return age <= timedelta(minutes=self.settings.oidc_reauth_minutes)
+
+    def signing_reauth_method(self, principal: SignedInUser) -> str:
+        """How this person re-authenticates to sign: "password" or "oidc-recent-login".
+
+        Local and header users re-enter their password (checked by the facade with the vote);
+        OIDC users must have signed in at the provider within the configured minutes.
+
+        Raises:
+            ReauthRequired: An OIDC sign-in that is too old; sign in again, then sign.
+        """
+        if principal.method != "oidc":
+            return REAUTH_PASSWORD
+        if not self.oidc_login_is_recent(principal):
+            raise ReauthRequired(
+                f"Signing needs a sign-in younger than {self.settings.oidc_reauth_minutes} "
+                "minutes: sign in again with your identity provider, then sign."
+            )
+        return REAUTH_OIDC
+
+    # -- first run and demo -----------------------------------------------------------------
+
+    def needs_first_admin(self) -> bool:
+        """Local mode with no enabled admin: the app must explain how to create one."""
+        return self.mode == "local" and not self.directory.has_active_admin()
+
+    def demo_accounts(self) -> tuple[DemoAccount, ...]:
+        """The demo users with their demo passwords, in demo mode only; otherwise nothing."""
+        if not self.settings.demo_mode:
+            return ()
+        return tuple(self.demo_accounts_source())
+
+
+def account_of(user: Any) -> Account:
+    """Our view of a governance `User` (never its password hash)."""
+    return Account(
+        username=user.name,
+        roles=tuple(user.roles),
+        active=not user.disabled,
+        display_name=user.display_name,
+    )
+
+
+class FacadeDirectory:
+    """The accounts of the governance database, through the governance facade.
+
+    Password checks (with lockout and audit events) are the facade's `authenticate`. Looking up
+    who is signed in is a plain read of the users table, done on every interaction so that a
+    disabled account or a changed role applies at once; it changes nothing and needs no actor.
+    """
+
+    def __init__(self, facade: Any) -> None:
+        self._facade = facade
+
+    def authenticate(self, username: str, password: str) -> Account:
+        return account_of(self._facade.authenticate(username, password))
+
+    def _users(self) -> Any:
+        return self._facade.store.unit_of_work(read_only=True)
+
+    def find(self, username: str) -> Account | None:
+        with self._users() as uow:
+            user = uow.users.find(username)
+        return account_of(user) if user is not None else None
+
+    def has_active_admin(self) -> bool:
+        with self._users() as uow:
+            users = uow.users.list()
+        return any(ADMIN in u.roles and not u.disabled for u in users)
+
+
+def build_identity(settings: Settings, facade: Any) -> IdentityService:
+    """The identity service of one process, over the governance facade."""
+    from app.demo_users import demo_accounts
+
+    return IdentityService(settings, FacadeDirectory(facade), demo_accounts)

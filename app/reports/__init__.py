@@ -1,0 +1,11 @@
+"""Drift and feature-importance reports: DataFrames in, our entities (and Evidently HTML) out.
+
+The only package that imports Evidently, always inside functions (`import evidently` costs
+seconds). Public entry points:
+
+- `verdict.compute_drift(reference, current, config)`: DataDriftPreset's verdict, fast.
+- `cache.cached_drift(...)` / `cache.cached_report_html(...)`: the same, kept on disk by content.
+- `evidently_report.report_html(...)`: Evidently's full report as a self-contained page.
+- `uploads.read_table(...)`, `uploads.check_compatible(...)`: user files, checked.
+- `summaries.drift_summary(...)`, `summaries.importance_summary(...)`: promotion evidence.
+"""

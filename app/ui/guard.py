@@ -1,0 +1,58 @@
+"""Page guards. Every page calls `require(...)` on its first line and gets the signed-in user.
+
+The gate in app/main.py signs people in and hides pages a role may not use; a page opened by
+URL (or run on its own) still checks here and says which role it needs. The service layer checks
+again on every action: hiding a button is a courtesy, not the control.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app.entities import SignedInUser
+from governance.domain import AUTHORISATION_MATRIX, Permission, is_allowed
+
+SESSION_KEY = "countersign_user"
+_MARKDOWN_SPECIAL = "\\`*_{}[]()#+-.!|<>~$"
+
+
+def escape_markdown(text: str) -> str:
+    """User text shown through Markdown-rendering elements, inert."""
+    return "".join("\\" + ch if ch in _MARKDOWN_SPECIAL else ch for ch in text)
+
+
+def current_user() -> SignedInUser | None:
+    """The signed-in user of this browser session, or None."""
+    user = st.session_state.get(SESSION_KEY)
+    return user if isinstance(user, SignedInUser) else None
+
+
+def roles_for(permission: Permission) -> tuple[str, ...]:
+    """The roles that grant a permission, in a stable order for messages."""
+    return tuple(sorted(AUTHORISATION_MATRIX[permission]))
+
+
+def needed_roles_text(permission: Permission) -> str:
+    """'admin' or 'admin or auditor': how a refusal names the roles a page needs."""
+    return " or ".join(roles_for(permission))
+
+
+def may(user: SignedInUser | None, permission: Permission) -> bool:
+    """Whether the user's roles grant the permission (for showing or hiding controls)."""
+    return user is not None and is_allowed(user.roles, permission)
+
+
+def require(permission: Permission = Permission.VIEW) -> SignedInUser:
+    """Stop the page unless someone is signed in with a role that grants the permission.
+
+    Returns:
+        The signed-in user, for pages to pass on as the actor of facade calls.
+    """
+    user = current_user()
+    if user is None:
+        st.info("Please sign in to use Countersign.")
+        st.stop()
+    if not is_allowed(user.roles, permission):
+        st.error(f"You need the {needed_roles_text(permission)} role to open this page.")
+        st.stop()
+    return user

@@ -1,0 +1,1 @@
+"""Outbound notifications: signed webhooks derived from the committed audit log."""

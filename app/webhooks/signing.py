@@ -1,0 +1,117 @@
+"""Webhook payloads and their HMAC-SHA256 signatures (standard library only).
+
+A receiver checks `X-Countersign-Signature: v1=<hex>` where hex is HMAC-SHA256 with the shared
+secret over `<X-Countersign-Timestamp>.<raw body>`, refuses timestamps older than a few minutes
+(replays), and drops a repeated `X-Countersign-Delivery` id (a retry after a lost answer).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+SIGNATURE_HEADER = "X-Countersign-Signature"
+TIMESTAMP_HEADER = "X-Countersign-Timestamp"
+DELIVERY_HEADER = "X-Countersign-Delivery"
+EVENT_HEADER = "X-Countersign-Event"
+SIGNATURE_VERSION = "v1"
+# Delivery ids are stable across retries: uuid5 of (endpoint, seq) in our own namespace.
+_NAMESPACE = uuid.UUID("6f2b8a52-3c1e-4d0b-9a57-2f1f0c9e7d11")
+
+# Audit actions that notify, with the words used in the Slack-style "text".
+NOTIFIED_ACTIONS: Mapping[str, str] = {
+    "request_created": "Promotion requested",
+    "rollback_requested": "Rollback requested",
+    "break_glass": "Break-glass promotion",
+    "follow_up_opened": "Follow-up review opened",
+    "vote_recorded": "Vote recorded",
+    "request_approved": "Request approved",
+    "request_rejected": "Request rejected",
+    "request_cancelled": "Request cancelled",
+    "request_expired": "Request expired",
+    "request_superseded": "Request superseded",
+    "execution_succeeded": "Executed in MLflow",
+    "execution_failed": "Execution FAILED",
+    "out_of_band_change": "OUT-OF-BAND CHANGE in MLflow",
+}
+
+
+def endpoint_key(url: str) -> str:
+    """What the database stores for an endpoint: a hash, never the URL (it may hold a token)."""
+    return hashlib.sha256(url.encode("utf-8")).hexdigest()[:32]
+
+
+def redacted(url: str) -> str:
+    """scheme://host[:port] only: what logs and messages may show of an endpoint."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    host = parts.hostname or "?"
+    return f"{parts.scheme}://{host}{f':{parts.port}' if parts.port else ''}/..."
+
+
+def delivery_id(key: str, seq: int) -> str:
+    """The id of the delivery of audit entry `seq` to the endpoint `key` (same on every retry)."""
+    return str(uuid.uuid5(_NAMESPACE, f"{key}:{seq}"))
+
+
+def summary_text(event: Mapping[str, Any], data: Mapping[str, Any]) -> str:
+    """One line for chat: what happened, to which model version and target, and by whom."""
+    what = NOTIFIED_ACTIONS.get(str(event["action"]), str(event["action"]).replace("_", " "))
+    subject = ""
+    if data.get("model"):
+        subject = f" {data['model']}"
+        if data.get("version"):
+            subject += f" v{data['version']}"
+        if data.get("target"):
+            subject += f" -> {data['target']}"
+    detail = ""
+    if event["action"] == "vote_recorded" and data.get("decision"):
+        detail = f" ({data['decision']})"
+    elif data.get("state") and event["action"] not in ("request_created", "vote_recorded"):
+        detail = f" (state: {data['state']})"
+    return (
+        f"Countersign: {what}{subject}{detail} by {event['actor']} "
+        f"[{event['object_type']} {event['object_id']}, audit #{event['seq']}]"
+    )
+
+
+def build_body(event: Mapping[str, Any], delivery: str) -> bytes:
+    """The JSON body: the audit entry as recorded plus a chat-ready `text` field."""
+    data = json.loads(str(event["payload"]))
+    body = {
+        "id": delivery,
+        "event": event["action"],
+        "seq": event["seq"],
+        "occurred_at": event["ts"],
+        "actor": event["actor"],
+        "object_type": event["object_type"],
+        "object_id": event["object_id"],
+        "data": data,
+        "entry_hash": event["entry_hash"],
+        "text": summary_text(event, data),
+    }
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def signature(secret: str, timestamp: str, body: bytes) -> str:
+    """`v1=<hex>`: HMAC-SHA256 over `<timestamp>.<body>` with the shared secret."""
+    mac = hmac.new(secret.encode("utf-8"), timestamp.encode("ascii") + b"." + body, "sha256")
+    return f"{SIGNATURE_VERSION}={mac.hexdigest()}"
+
+
+def signature_valid(
+    secret: str, timestamp: str, body: bytes, header: str, *, now: float, tolerance_s: int = 300
+) -> bool:
+    """What a receiver does: constant-time comparison and a freshness window against replays."""
+    try:
+        age = abs(now - int(timestamp))
+    except ValueError:
+        return False
+    if age > tolerance_s:
+        return False
+    return hmac.compare_digest(signature(secret, timestamp, body), header.strip())

@@ -1,0 +1,225 @@
+"""The governance database: engine, SQLite discipline, schema check and driver-error mapping.
+
+This is the one place that knows about driver quirks:
+
+- SQLite runs in WAL mode with a busy timeout and foreign keys on. pysqlite's own BEGIN handling
+  is switched off (the documented event-hook recipe) so that we emit BEGIN ourselves: write
+  transactions use `BEGIN IMMEDIATE`, which takes the write lock up front. SQLAlchemy silently
+  drops FOR UPDATE on SQLite, so this is what serialises writers (and audit appends) there.
+- PostgreSQL (psycopg 3) serialises writers with a row lock on the audit chain head
+  (`SELECT ... FOR UPDATE`), taken by the unit of work at the start of every write transaction.
+- Driver errors become domain errors in `translate_errors`, nowhere else.
+- Production code never calls `create_all`: the schema comes from the Alembic migrations in
+  `governance/migrations`, and `check_schema` refuses a database that is behind them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
+
+from governance.errors import Conflict, DuplicateVote, GovernanceError, SchemaOutOfDate
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+# Our own version table: the governance schema may share a PostgreSQL database with MLflow,
+# whose Alembic history lives in the default `alembic_version`.
+VERSION_TABLE = "countersign_alembic_version"
+# An execution option: a read-only connection on SQLite begins DEFERRED instead of IMMEDIATE.
+READ_ONLY = "countersign_read_only"
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+# Constraint names (set by the migration; PostgreSQL names them) and SQLite's column lists
+# -> what the user is told. Duplicate votes get their own class: the service answers them with
+# "already recorded".
+_CONSTRAINT_MESSAGES = (
+    (("pk_users", "users.name"), "a user with this name already exists"),
+    (
+        (
+            "uq_promotion_requests_one_pending",
+            "promotion_requests.model, promotion_requests.target_kind, promotion_requests.target",
+        ),
+        "an open request for this model and target already exists",
+    ),
+    (("pk_promotion_requests", "promotion_requests.id"), "a request with this id already exists"),
+    (("pk_decisions", "decisions.request_id"), "this request has already been decided"),
+    (
+        ("uq_executions_request_attempt", "executions.request_id, executions.attempt"),
+        "this execution attempt is already recorded",
+    ),
+    (
+        ("uq_audit_events_prev_hash", "audit_events.prev_hash"),
+        "the audit chain refused a fork (two entries after one hash)",
+    ),
+    (("pk_audit_events", "audit_events.seq"), "the audit chain refused a duplicate seq"),
+)
+_DUPLICATE_VOTE = ("uq_votes_request_approver", "votes.request_id, votes.approver")
+
+
+class DatabaseUnavailable(GovernanceError):
+    """The governance database cannot be reached or is busy beyond the timeout."""
+
+
+def is_sqlite(engine: Engine | Connection) -> bool:
+    """True when the engine or connection talks to SQLite."""
+    return engine.dialect.name == "sqlite"
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """Build the engine for a governance database URL (nothing connects yet).
+
+    Args:
+        url: `sqlite:///path` or `postgresql+psycopg://user@host/db`.
+        **kwargs: Extra `create_engine` arguments (pool sizes in benchmarks and tests).
+
+    Raises:
+        DatabaseUnavailable: The URL cannot be parsed or names an unsupported database.
+    """
+    try:
+        parsed = make_url(url)
+    except Exception as exc:  # sqlalchemy raises ArgumentError with a long text
+        raise DatabaseUnavailable(f"COUNTERSIGN_DB_URL is not a database URL: {exc}") from exc
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            folder = Path(parsed.database).expanduser().parent
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise DatabaseUnavailable(
+                    f"the governance database folder {folder} cannot be created: "
+                    f"{exc.strerror or exc}"
+                ) from exc
+        kwargs.setdefault("connect_args", {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+        if "poolclass" not in kwargs:
+            kwargs.setdefault("pool_size", 20)
+            kwargs.setdefault("max_overflow", 40)
+        engine = create_engine(parsed, **kwargs)
+        _install_sqlite_hooks(engine)
+        return engine
+    if backend == "postgresql":
+        if parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        kwargs.setdefault("pool_pre_ping", True)
+        if "poolclass" not in kwargs:
+            kwargs.setdefault("pool_size", 10)
+            kwargs.setdefault("max_overflow", 20)
+        kwargs.setdefault("connect_args", {"connect_timeout": 10})
+        return create_engine(parsed, **kwargs)
+    raise DatabaseUnavailable(
+        f"COUNTERSIGN_DB_URL names {backend!r}; supported are sqlite and postgresql+psycopg"
+    )
+
+
+def _install_sqlite_hooks(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Hand BEGIN to us: pysqlite would otherwise emit a plain (deferred) BEGIN lazily,
+        # and a deferred reader that later writes fails with SQLITE_BUSY instead of waiting.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        read_only = conn.get_execution_options().get(READ_ONLY, False)
+        conn.exec_driver_sql("BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE")
+
+
+def _message(exc: DBAPIError) -> str:
+    return str(exc.orig) if exc.orig is not None else str(exc)
+
+
+def translate(exc: SQLAlchemyError) -> GovernanceError:
+    """The domain error for a driver error (the one mapping in the product)."""
+    if isinstance(exc, IntegrityError):
+        text = _message(exc)
+        if any(name in text for name in _DUPLICATE_VOTE):
+            return DuplicateVote("already recorded: this approver has already signed this request")
+        for names, message in _CONSTRAINT_MESSAGES:
+            if any(name in text for name in names):
+                return Conflict(message)
+        if "append-only" in text:
+            return Conflict("the audit log is append-only: entries cannot be changed or deleted")
+        lowered = text.lower()
+        if "unique" in lowered or "duplicate key" in lowered:
+            return Conflict("this record already exists")
+        return Conflict("the change breaks a database rule and was not saved")
+    if isinstance(exc, OperationalError):
+        lowered = _message(exc).lower()
+        if "locked" in lowered or "busy" in lowered:
+            return DatabaseUnavailable("the governance database is busy; try again")
+        if "no such table" in lowered or "does not exist" in lowered:
+            return SchemaOutOfDate()
+        first = _message(exc).strip().splitlines()[0] if _message(exc).strip() else ""
+        return DatabaseUnavailable(f"the governance database is unavailable: {first}")
+    if isinstance(exc, DBAPIError) and "append-only" in _message(exc):
+        return Conflict("the audit log is append-only: entries cannot be changed or deleted")
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return DatabaseUnavailable(f"the governance database failed: {first}")
+
+
+@contextmanager
+def translate_errors() -> Iterator[None]:
+    """Re-raise SQLAlchemy and driver errors as GovernanceError children."""
+    try:
+        yield
+    except SQLAlchemyError as exc:
+        raise translate(exc) from exc
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    """Alembic configuration built in code (no alembic.ini), optionally bound to a connection."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.attributes["connection"] = connection
+    config.attributes["version_table"] = VERSION_TABLE
+    return config
+
+
+@lru_cache(maxsize=1)
+def head_revision() -> str:
+    """The newest migration revision shipped with the code (read once per process)."""
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    if head is None:  # pragma: no cover - the package always ships migrations
+        raise SchemaOutOfDate("the governance migrations are missing from the installation")
+    return head
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The revision the database is at, or None for an empty database."""
+    with translate_errors(), engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
+        return context.get_current_revision()
+
+
+def upgrade(engine: Engine, revision: str = "head") -> str:
+    """Bring the schema up to `revision` (idempotent) and return the revision reached."""
+    with translate_errors(), engine.begin() as conn:
+        command.upgrade(alembic_config(conn), revision)
+    return current_revision(engine) or ""
+
+
+def check_schema(engine: Engine) -> None:
+    """Refuse a database that is not at the head revision.
+
+    Raises:
+        SchemaOutOfDate: The schema is missing or behind; the message says to run `db upgrade`.
+        DatabaseUnavailable: The database cannot be reached.
+    """
+    current = current_revision(engine)
+    if current != head_revision():
+        raise SchemaOutOfDate()

@@ -1,0 +1,174 @@
+"""The governance use cases: one import for the composition root, the CLI and the pages' facade.
+
+Every function takes the unit of work, the Context (ports and policy) and the acting principal
+explicitly, authorises the actor against the matrix (governance.domain.AUTHORISATION_MATRIX)
+and writes its audit events in the same transaction as its changes. Refusals of authorised
+actions are audited too. The functions live in small modules and are re-exported here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from governance.audit import VerifyResult, verify_chain
+from governance.breakglass import break_glass
+from governance.context import Context, Reauthentication, authorise, refuse
+from governance.domain import (
+    AuditAction,
+    ObjectType,
+    Permission,
+    PromotionRequest,
+    RequestDetails,
+    VoteDecision,
+)
+from governance.errors import NotFound, PolicyError
+from governance.execution import execute, provenance_tags, reconcile
+from governance.lifecycle import cancel, expire_due, refresh_evidence, request_rollback
+from governance.policy import Policy, load_policy_file
+from governance.ports import Clock, UnitOfWork
+from governance.signin import authenticate
+from governance.signing import sign_off
+from governance.users import (
+    create_user,
+    disable_user,
+    enable_user,
+    list_users,
+    reset_password,
+    set_roles,
+)
+from governance.workflow import request_promotion
+
+__all__ = [
+    "Context",
+    "Reauthentication",
+    "authenticate",
+    "break_glass",
+    "cancel",
+    "create_user",
+    "disable_user",
+    "enable_user",
+    "execute",
+    "expire_due",
+    "get_request",
+    "list_requests",
+    "list_users",
+    "load_policy",
+    "provenance_tags",
+    "reconcile",
+    "refresh_evidence",
+    "request_promotion",
+    "request_rollback",
+    "reset_password",
+    "set_roles",
+    "sign_off",
+    "verify_audit",
+]
+
+ACTIVE_POLICY = "active"
+
+
+def load_policy(uow: UnitOfWork, clock: Clock, path: str | Path, actor: str) -> Policy:
+    """Load and validate the policy file and record it in the audit log.
+
+    A `policy_loaded` event is written when the hash differs from the last one recorded (so a
+    restart with the same policy adds nothing); an invalid file writes `policy_rejected`.
+
+    Raises:
+        PolicyError: The file is invalid; the message names the file and the key.
+    """
+    try:
+        policy = load_policy_file(path)
+    except PolicyError as exc:
+        with uow:
+            uow.audit.append(
+                actor=actor,
+                action=AuditAction.POLICY_REJECTED,
+                object_type=ObjectType.POLICY,
+                object_id=ACTIVE_POLICY,
+                payload={"source": str(path), "reason": str(exc)},
+                at=clock.now(),
+            )
+            uow.commit()
+        raise
+    with uow:
+        last = None
+        for rec in uow.audit.for_object(ObjectType.POLICY, ACTIVE_POLICY):
+            if rec.action == AuditAction.POLICY_LOADED:
+                last = rec
+        if last is None or f'"hash":"{policy.hash}"' not in last.payload:
+            uow.audit.append(
+                actor=actor,
+                action=AuditAction.POLICY_LOADED,
+                object_type=ObjectType.POLICY,
+                object_id=ACTIVE_POLICY,
+                payload={"source": policy.source, "hash": policy.hash},
+                at=clock.now(),
+            )
+            uow.commit()
+    return policy
+
+
+def verify_audit(uow: UnitOfWork, ctx: Context, actor: str) -> VerifyResult:
+    """Recompute the whole chain; the result names the first broken seq. Records the check.
+
+    Raises:
+        NotAllowed: The actor may not read the audit log.
+    """
+    with uow:
+        authorise(uow, ctx, actor, Permission.READ_AUDIT, "verify_audit", ObjectType.AUDIT, "*")
+        result = verify_chain(uow.audit.iterate())
+        uow.audit.append(
+            actor=actor,
+            action=AuditAction.AUDIT_VERIFIED,
+            object_type=ObjectType.AUDIT,
+            object_id="chain",
+            payload=result.as_dict(),
+            at=ctx.clock.now(),
+        )
+        uow.commit()
+        return result
+
+
+def get_request(uow: UnitOfWork, ctx: Context, actor: str, request_id: str) -> RequestDetails:
+    """One request with its votes, decision, execution attempts and quorum progress.
+
+    Raises:
+        NotAllowed: The actor may not view.
+        NotFound: No such request.
+    """
+    with uow:
+        authorise(uow, ctx, actor, Permission.VIEW, "view", ObjectType.REQUEST, request_id)
+        try:
+            request = uow.requests.get(request_id)
+        except NotFound as exc:
+            refuse(uow, ctx, actor, "view", ObjectType.REQUEST, request_id, exc)
+        votes = uow.votes.for_request(request_id)
+        rule = ctx.policy.rule_for(request.model, request.target, request.kind)
+        return RequestDetails(
+            request=request,
+            votes=votes,
+            decision=uow.decisions.get(request_id),
+            executions=uow.executions.for_request(request_id),
+            quorum=rule.quorum,
+            approvals=sum(1 for v in votes if v.decision == VoteDecision.APPROVE),
+            approver_roles=rule.approver_roles,
+        )
+
+
+def list_requests(
+    uow: UnitOfWork,
+    ctx: Context,
+    actor: str,
+    *,
+    state: str | None = None,
+    model: str | None = None,
+    limit: int | None = None,
+) -> tuple[PromotionRequest, ...]:
+    """Requests newest first, optionally by state and model.
+
+    Raises:
+        NotAllowed: The actor may not view.
+    """
+    with uow:
+        authorise(uow, ctx, actor, Permission.VIEW, "view", ObjectType.REQUEST, "*")
+        return uow.requests.find(state=state, model=model, limit=limit)

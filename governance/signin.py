@@ -1,0 +1,122 @@
+"""Sign-in and password checks, with lockout after repeated failures."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import NoReturn
+
+from governance.context import ANONYMOUS, Context
+from governance.domain import AuditAction, ObjectType, User
+from governance.errors import AuthenticationFailed
+from governance.ports import UnitOfWork
+
+
+def authenticate(uow: UnitOfWork, ctx: Context, name: str, password: str) -> User:
+    """Check a user name and password; lock the account after too many failures.
+
+    Unknown user, disabled user, locked account and wrong password all raise the same
+    AuthenticationFailed message, so the answer reveals nothing. Each failure and each lockout is
+    audited. The (deliberately slow) hash check runs outside any transaction, so it never holds
+    a database lock.
+
+    Raises:
+        AuthenticationFailed: For every failure.
+    """
+    with uow:
+        known = uow.users.find(name)
+    check = verify_password(ctx, known, password)
+    with uow:
+        user = uow.users.find(name)
+        if user is None or user.disabled:
+            _login_failed(uow, ctx, name, "unknown user" if user is None else "disabled")
+        user = record_password_check(uow, ctx, user, check, "sign in")
+        uow.audit.append(
+            actor=user.name,
+            action=AuditAction.LOGIN_SUCCEEDED,
+            object_type=ObjectType.SESSION,
+            object_id=user.name,
+            payload={},
+            at=ctx.clock.now(),
+        )
+        uow.commit()
+        return user
+
+
+@dataclass(frozen=True)
+class PasswordCheck:
+    """The outcome of a hash verification done outside the transaction."""
+
+    password: str
+    checked_hash: str
+    matches: bool
+
+
+def verify_password(ctx: Context, user: User | None, password: str | None) -> PasswordCheck:
+    """Verify a password against a user's hash (slow on purpose: call it outside a transaction).
+
+    An unknown or disabled user costs the same time as a real check.
+    """
+    if user is None or user.disabled:
+        ctx.hasher.hash(password or "x")
+        return PasswordCheck(password or "", "", False)
+    ok = bool(password) and ctx.hasher.verify(user.password_hash, password or "")
+    return PasswordCheck(password or "", user.password_hash, ok)
+
+
+def record_password_check(
+    uow: UnitOfWork, ctx: Context, user: User, check: PasswordCheck, purpose: str
+) -> User:
+    """Apply a password check to the user read in THIS transaction (lockout, counters, rehash).
+
+    On success the failure counter is reset (and the hash upgraded if the hasher asks). On
+    failure the counter and any lockout are committed with their audit events, then
+    AuthenticationFailed is raised. A lock in force refuses even a right password.
+    """
+    now = ctx.clock.now()
+    if user.is_locked(now):
+        _login_failed(uow, ctx, user.name, "locked", purpose)
+    ok = check.matches
+    if ok and check.checked_hash != user.password_hash:  # the password changed meanwhile
+        ok = ctx.hasher.verify(user.password_hash, check.password)
+    if not ok:
+        failed = user.failed_logins + 1
+        locked = failed >= ctx.lockout_attempts
+        until = now + ctx.lockout_duration
+        uow.users.update(
+            replace(
+                user,
+                failed_logins=0 if locked else failed,
+                locked_until=until if locked else user.locked_until,
+            )
+        )
+        if locked:
+            uow.audit.append(
+                actor=ANONYMOUS,
+                action=AuditAction.USER_LOCKED,
+                object_type=ObjectType.USER,
+                object_id=user.name,
+                payload={"failures": failed, "until": until.isoformat()},
+                at=now,
+            )
+        _login_failed(uow, ctx, user.name, "wrong password", purpose)
+    rehash = ctx.hasher.needs_rehash(user.password_hash)
+    if user.failed_logins or user.locked_until or rehash:
+        new_hash = ctx.hasher.hash(check.password) if rehash else user.password_hash
+        user = replace(user, failed_logins=0, locked_until=None, password_hash=new_hash)
+        uow.users.update(user)
+    return user
+
+
+def _login_failed(
+    uow: UnitOfWork, ctx: Context, name: str, reason: str, purpose: str = "sign in"
+) -> NoReturn:
+    uow.audit.append(
+        actor=ANONYMOUS,
+        action=AuditAction.LOGIN_FAILED,
+        object_type=ObjectType.USER,
+        object_id=name[:128],
+        payload={"reason": reason, "purpose": purpose},
+        at=ctx.clock.now(),
+    )
+    uow.commit()
+    raise AuthenticationFailed()

@@ -1,0 +1,224 @@
+"""Users, passwords and sign-in: the identity half of the governance core."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+
+from governance.context import Context, authorise, refuse
+from governance.domain import (
+    ADMIN,
+    AuditAction,
+    ObjectType,
+    Permission,
+    User,
+    validate_roles,
+    validate_user_name,
+)
+from governance.errors import (
+    Conflict,
+    GovernanceError,
+    InvalidInput,
+    NotAllowed,
+    NotFound,
+)
+from governance.ports import UnitOfWork
+
+MIN_PASSWORD_LENGTH = 8
+
+
+def _check_password(password: str) -> None:
+    if len(password or "") < MIN_PASSWORD_LENGTH:
+        raise InvalidInput(f"a password needs at least {MIN_PASSWORD_LENGTH} characters")
+
+
+def create_user(
+    uow: UnitOfWork,
+    ctx: Context,
+    actor: str,
+    name: str,
+    roles: Sequence[str],
+    password: str,
+    display_name: str = "",
+) -> User:
+    """Create a user with an argon2-hashed password.
+
+    Args:
+        actor: An admin, or `system:cli` (the operator creating the first admin).
+        roles: Built-in roles or roles the policy names (e.g. `risk`).
+
+    Raises:
+        NotAllowed: The actor may not administer users.
+        InvalidInput: Bad name, unknown role, or a password shorter than 8 characters.
+        Conflict: The name is taken.
+    """
+    with uow:
+        authorise(uow, ctx, actor, Permission.ADMIN_USERS, "create_user", ObjectType.USER, name)
+        try:
+            validate_user_name(name)
+            validate_roles(tuple(roles), ctx.policy.roles_named())
+            _check_password(password)
+            if uow.users.find(name) is not None:
+                raise Conflict(f"user {name!r} exists already")
+        except GovernanceError as exc:
+            refuse(uow, ctx, actor, "create_user", ObjectType.USER, name, exc)
+        now = ctx.clock.now()
+        user = User(
+            name=name,
+            display_name=(display_name or name).strip(),
+            roles=tuple(dict.fromkeys(roles)),
+            password_hash=ctx.hasher.hash(password),
+            created_at=now,
+        )
+        uow.users.add(user)
+        uow.audit.append(
+            actor=actor,
+            action=AuditAction.USER_CREATED,
+            object_type=ObjectType.USER,
+            object_id=name,
+            payload={"roles": list(user.roles), "display_name": user.display_name},
+            at=now,
+        )
+        uow.commit()
+        return user
+
+
+def _target_user(uow: UnitOfWork, ctx: Context, actor: str, attempted: str, name: str) -> User:
+    authorise(uow, ctx, actor, Permission.ADMIN_USERS, attempted, ObjectType.USER, name)
+    user = uow.users.find(name)
+    if user is None:
+        refuse(
+            uow, ctx, actor, attempted, ObjectType.USER, name, NotFound(f"no user named {name!r}")
+        )
+    return user
+
+
+def disable_user(uow: UnitOfWork, ctx: Context, actor: str, name: str) -> User:
+    """Disable a user (never deleted: the audit log refers to them). Disabling twice is a no-op.
+
+    Raises:
+        NotAllowed: The actor may not administer users, or tries to disable themself.
+        NotFound: No such user.
+    """
+    with uow:
+        user = _target_user(uow, ctx, actor, "disable_user", name)
+        if name == actor:
+            refuse(
+                uow,
+                ctx,
+                actor,
+                "disable_user",
+                ObjectType.USER,
+                name,
+                NotAllowed("you cannot disable your own account"),
+            )
+        if user.disabled:
+            return user
+        user = replace(user, disabled=True)
+        uow.users.update(user)
+        uow.audit.append(
+            actor=actor,
+            action=AuditAction.USER_DISABLED,
+            object_type=ObjectType.USER,
+            object_id=name,
+            payload={},
+            at=ctx.clock.now(),
+        )
+        uow.commit()
+        return user
+
+
+def enable_user(uow: UnitOfWork, ctx: Context, actor: str, name: str) -> User:
+    """Enable a disabled user again and lift any lockout. Enabling twice is a no-op.
+
+    Raises:
+        NotAllowed: The actor may not administer users.
+        NotFound: No such user.
+    """
+    with uow:
+        user = _target_user(uow, ctx, actor, "enable_user", name)
+        if not user.disabled:
+            return user
+        user = replace(user, disabled=False, failed_logins=0, locked_until=None)
+        uow.users.update(user)
+        _user_event(uow, ctx, actor, AuditAction.USER_ENABLED, name, {})
+        uow.commit()
+        return user
+
+
+def set_roles(uow: UnitOfWork, ctx: Context, actor: str, name: str, roles: Sequence[str]) -> User:
+    """Replace a user's roles.
+
+    Raises:
+        NotAllowed: The actor may not administer users, or would remove their own admin role.
+        NotFound: No such user.
+        InvalidInput: No role, or an unknown one.
+    """
+    with uow:
+        user = _target_user(uow, ctx, actor, "set_roles", name)
+        wanted = tuple(dict.fromkeys(roles))
+        try:
+            validate_roles(wanted, ctx.policy.roles_named())
+            if name == actor and ADMIN in user.roles and ADMIN not in wanted:
+                raise NotAllowed("you cannot remove your own admin role")
+        except GovernanceError as exc:
+            refuse(uow, ctx, actor, "set_roles", ObjectType.USER, name, exc)
+        payload = {"before": list(user.roles), "after": list(wanted)}
+        user = replace(user, roles=wanted)
+        uow.users.update(user)
+        _user_event(uow, ctx, actor, AuditAction.USER_ROLES_CHANGED, name, payload)
+        uow.commit()
+        return user
+
+
+def _user_event(
+    uow: UnitOfWork, ctx: Context, actor: str, action: str, name: str, payload: Mapping[str, object]
+) -> None:
+    uow.audit.append(
+        actor=actor,
+        action=action,
+        object_type=ObjectType.USER,
+        object_id=name,
+        payload=payload,
+        at=ctx.clock.now(),
+    )
+
+
+def reset_password(uow: UnitOfWork, ctx: Context, actor: str, name: str, password: str) -> None:
+    """Set a new password and lift any lockout.
+
+    Raises:
+        NotAllowed: The actor may not administer users.
+        NotFound: No such user.
+        InvalidInput: The password is shorter than 8 characters.
+    """
+    with uow:
+        user = _target_user(uow, ctx, actor, "reset_password", name)
+        try:
+            _check_password(password)
+        except InvalidInput as exc:
+            refuse(uow, ctx, actor, "reset_password", ObjectType.USER, name, exc)
+        user = replace(
+            user, password_hash=ctx.hasher.hash(password), failed_logins=0, locked_until=None
+        )
+        uow.users.update(user)
+        uow.audit.append(
+            actor=actor,
+            action=AuditAction.PASSWORD_RESET,
+            object_type=ObjectType.USER,
+            object_id=name,
+            payload={},
+            at=ctx.clock.now(),
+        )
+        uow.commit()
+
+
+def list_users(uow: UnitOfWork, ctx: Context, actor: str) -> tuple[User, ...]:
+    """Every user by name (callers must not show `password_hash`).
+
+    Raises:
+        NotAllowed: The actor may not administer users.
+    """
+    with uow:
+        authorise(uow, ctx, actor, Permission.ADMIN_USERS, "list_users", ObjectType.USER, "*")
+        return uow.users.list()

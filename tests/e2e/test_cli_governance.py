@@ -1,0 +1,172 @@
+"""The governance CLI end to end, through `app.cli.main` and once through `python -m app.cli`,
+on a private copy of the real demo MLflow store and on both governance databases.
+
+Demo store: `tumor-classifier` v1 by alice, v2 by bob (alias champion), v3 by carol.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from app.cli import main
+from app.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+PASSWORD = "s3cret-enough"
+MODEL = "tumor-classifier"
+
+
+Cli = Callable[..., tuple[int, str, str]]
+
+
+@pytest.fixture
+def mlflow_store(demo_store_copy: Callable[[], Settings]) -> Settings:
+    return demo_store_copy()
+
+
+@pytest.fixture
+def cli(
+    empty_db_url: str,
+    mlflow_store: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> Cli:
+    monkeypatch.setenv("COUNTERSIGN_DB_URL", empty_db_url)
+    monkeypatch.setenv("COUNTERSIGN_DATA_DIR", str(mlflow_store.data_dir))
+    for key in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "COUNTERSIGN_POLICY"):
+        monkeypatch.delenv(key, raising=False)
+
+    def run(*args: str, stdin: str = "") -> tuple[int, str, str]:
+        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+        code = main(list(args))
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
+def ok(result: tuple[int, str, str]) -> str:
+    code, out, err = result
+    assert code == 0, err
+    return out
+
+
+def refused(result: tuple[int, str, str]) -> str:
+    code, out, err = result
+    assert code != 0
+    assert out == ""
+    assert len(err.strip().splitlines()) == 1, err
+    return err.strip()
+
+
+def test_the_cli_runs_the_whole_flow_and_refuses_every_forbidden_step(
+    cli: Cli, mlflow_store: Settings
+) -> None:
+    model = MODEL
+    assert "db upgrade" in refused(cli("users", "list", "--json"))
+    assert "upgraded" in ok(cli("db", "upgrade"))
+    people = {
+        "rita": ("requester", "approver"),
+        "ann": ("approver",),
+        "ben": ("approver",),
+        "carol": ("approver",),  # authored the run of version 3
+        "vic": ("viewer",),
+        "dee": ("approver",),
+    }
+    for name, roles in people.items():
+        flags = [arg for role in roles for arg in ("--role", role)]
+        ok(cli("users", "add", name, *flags, "--password-stdin", stdin=PASSWORD + "\n"))
+    assert "exists" in refused(
+        cli("users", "add", "ann", "--role", "approver", "--password-stdin", stdin="x" * 12 + "\n")
+    )
+    listed = json.loads(ok(cli("users", "list", "--json")))
+    assert {u["name"]: tuple(u["roles"]) for u in listed["users"]} == people
+    assert "password" not in json.dumps(listed).replace("password_", "")
+
+    def as_rita(*args: str) -> tuple[int, str, str]:
+        return cli(*args, "--as", "rita", "--password-stdin", stdin=PASSWORD + "\n")
+
+    def create(version: str, name: str = model, target: str = "champion") -> tuple[int, str, str]:
+        return as_rita(
+            *("request", "create", "--model", name, "--version", version),
+            *("--target", target, "--justification", "better accuracy", "--json"),
+        )
+
+    assert "no model" in refused(create("9"))
+    assert "no model" in refused(create("1", "nope"))
+    created = json.loads(ok(create("3")))
+    rid = created["id"]
+    assert (created["state"], created["model"], created["version"]) == ("pending", model, "3")
+
+    def sign(verb: str, name: str, password: str = PASSWORD, *extra: str) -> tuple[int, str, str]:
+        args = ("request", verb, rid, "--comment", "checked", "--as", name, "--password-stdin")
+        return cli(*args, *extra, stdin=password + "\n")
+
+    wrong_password = refused(sign("approve", "ann", "not-it"))
+    assert refused(sign("approve", "nobody")) == wrong_password
+    assert "invalid user name or password" in wrong_password
+    assert "requester" in refused(sign("approve", "rita"))  # self-approval
+    assert "author" in refused(sign("approve", "carol"))  # approval by the version's author
+    refused(sign("approve", "vic"))  # wrong role
+    cancel = ("request", "cancel", rid, "--password-stdin")
+    assert "requester" in refused(cli(*cancel, "--as", "ann", stdin=PASSWORD + "\n"))
+    assert cli("request", "wait", rid, "--timeout", "0.2", "--interval", "0.1")[0] == 2
+
+    first = ok(sign("approve", "ann"))
+    assert "1 of 2" in first
+    repeat = ok(sign("approve", "ann"))
+    assert "already recorded" in repeat
+    second = json.loads(ok(sign("approve", "ben", PASSWORD, "--json")))
+    assert second["state"] == "executed"
+
+    from mlflow import MlflowClient
+
+    uri = mlflow_store.tracking_uri
+    moved = MlflowClient(tracking_uri=uri, registry_uri=uri).get_model_version_by_alias(
+        model, "champion"
+    )
+    assert str(moved.version) == "3"
+    assert any(rid in value for value in moved.tags.values())
+
+    shown = json.loads(ok(cli("request", "show", rid, "--json")))
+    assert (shown["id"], shown["state"], shown["model"]) == (rid, "executed", model)
+    assert (shown["version"], shown["target"]) == ("3", "champion")
+    assert [v["approver"] for v in shown["votes"]] == ["ann", "ben"]
+    assert ok(cli("request", "wait", rid, "--timeout", "5")).startswith(
+        f"request {rid} is executed"
+    )
+    listed_requests = json.loads(ok(cli("request", "list", "--state", "executed", "--json")))
+    assert [r["id"] for r in listed_requests["requests"]] == [rid]
+    assert "executed" in refused(as_rita("request", "cancel", rid))
+    assert "executed" in refused(sign("reject", "dee"))  # invalid transition
+
+    other = json.loads(ok(create("1", target="challenger")))
+    ok(as_rita("request", "cancel", other["id"]))
+    assert cli("request", "wait", other["id"], "--timeout", "5")[0] == 1
+
+    verified = json.loads(ok(cli("audit", "verify", "--json")))
+    assert verified["ok"] is True
+    assert verified["count"] > 10
+    # The demo store's challenger alias was set outside the ledger: reported, and recorded once.
+    findings = json.loads(ok(cli("reconcile", "--json", "--model", model)))["findings"]
+    assert [(f["target"], f["newly_recorded"]) for f in findings] == [("challenger", True)]
+    findings = json.loads(ok(cli("reconcile", "--json", "--model", model)))["findings"]
+    assert [(f["target"], f["newly_recorded"]) for f in findings] == [("challenger", False)]
+    assert "ann" in ok(cli("users", "disable", "ann"))
+    assert refused(sign("approve", "ann")) == wrong_password
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-m", "app.cli", "audit", "verify"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("audit chain verified")

@@ -1,0 +1,176 @@
+"""The sign-in gate and the page guards in Streamlit's AppTest, over a real governance database."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.e2e.identity_env import ACCOUNTS, ROOT, build_governance_db, cli
+
+MAIN = str(ROOT / "app" / "main.py")
+ADMIN_PAGE = str(ROOT / "pages" / "admin.py")
+TIMEOUT = 90  # the first page behind the gate imports MLflow
+PASSWORDS = {name: password for name, _, password in ACCOUNTS}
+
+
+@pytest.fixture(scope="module")
+def gov_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    return build_governance_db(tmp_path_factory.mktemp("identity-apptest"))
+
+
+@pytest.fixture
+def app_env(gov_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+    """The module's database in this process's environment, with fresh Streamlit caches."""
+    yield from _use(gov_env, monkeypatch)
+
+
+def _use(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+    import app.deps as deps
+
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    deps.clear_caches()
+    yield env
+    deps.clear_caches()
+
+
+def start() -> AppTest:
+    at = AppTest.from_file(MAIN, default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def sign_in(at: AppTest, username: str, password: str) -> AppTest:
+    _field(at, "Username").input(username)
+    _field(at, "Password").input(password)
+    _button(at, "Log in").click()
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _field(at: AppTest, label: str):  # type: ignore[no-untyped-def]
+    return next(w for w in at.text_input if w.label == label)
+
+
+def _button(at: AppTest, label: str):  # type: ignore[no-untyped-def]
+    return next(b for b in at.button if b.label == label)
+
+
+def _labels(at: AppTest) -> list[str]:
+    return [b.label for b in at.button]
+
+
+def _errors(at: AppTest) -> list[str]:
+    return [e.value for e in at.error]
+
+
+def test_the_gate_shows_only_the_sign_in_form(app_env: dict[str, str]) -> None:
+    at = start()
+    assert [w.label for w in at.text_input] == ["Username", "Password"]
+    assert _labels(at) == ["Log in"]
+    assert "Log out" not in _labels(at)
+    assert [t.value for t in at.title] == ["Countersign"]
+    assert not at.table  # no demo users outside demo mode
+
+
+def test_an_unknown_user_and_a_wrong_password_get_the_same_message(
+    app_env: dict[str, str],
+) -> None:
+    wrong = _errors(sign_in(start(), "erin", "not-her-password"))
+    unknown = _errors(sign_in(start(), "nobody-here", "not-her-password"))
+    assert wrong == unknown
+    assert len(wrong) == 1
+
+
+def test_a_correct_password_opens_the_app_and_log_out_closes_it(
+    app_env: dict[str, str],
+) -> None:
+    at = sign_in(start(), "vic", PASSWORDS["vic"])
+    assert "Log out" in _labels(at)
+    assert "Username" not in [w.label for w in at.text_input]
+    assert any("vic" in c.value for c in at.sidebar.caption)
+    _button(at, "Log out").click()
+    at.run()
+    assert [w.label for w in at.text_input] == ["Username", "Password"]
+    assert "You are signed out." in [i.value for i in at.info]
+
+
+def test_the_account_locks_after_repeated_failures(app_env: dict[str, str]) -> None:
+    at = start()
+    for _ in range(3):
+        sign_in(at, "lou", "wrong-password")
+    assert any("locked for 15 minutes" in w.value for w in at.warning)
+    sign_in(at, "lou", PASSWORDS["lou"])  # the right password no longer opens it
+    assert "Log out" not in _labels(at)
+    assert _errors(at)
+
+
+def test_a_viewer_opening_the_admin_page_is_told_it_needs_the_admin_role(
+    app_env: dict[str, str],
+) -> None:
+    at = sign_in(start(), "vic", PASSWORDS["vic"])
+    at.switch_page("../pages/admin.py")
+    at.run()
+    assert "You need the admin role to open this page." in _errors(at)
+    assert not [t for t in at.title if t.value == "Admin"]
+
+
+def test_a_page_run_without_the_gate_asks_to_sign_in(app_env: dict[str, str]) -> None:
+    at = AppTest.from_file(ADMIN_PAGE, default_timeout=TIMEOUT)
+    at.run()
+    assert [i.value for i in at.info] == ["Please sign in to use Countersign."]
+    assert not at.title
+
+
+def test_an_idle_session_expires(app_env: dict[str, str]) -> None:
+    at = sign_in(start(), "vic", PASSWORDS["vic"])
+    user = at.session_state["countersign_user"]
+    at.session_state["countersign_user"] = replace(
+        user, last_seen=user.last_seen - timedelta(minutes=31)
+    )
+    at.run()
+    assert [w.label for w in at.text_input] == ["Username", "Password"]
+    assert any("expired" in i.value for i in at.info)
+
+
+def test_an_admin_adds_a_user_who_can_then_sign_in(app_env: dict[str, str]) -> None:
+    at = sign_in(start(), "root", PASSWORDS["root"])
+    at.switch_page("../pages/admin.py")
+    at.run()
+    assert not _errors(at), _errors(at)
+    _field(at, "User name").input("nina")
+    _field(at, "Initial password").input("nina-pass-123")
+    next(m for m in at.multiselect if m.label == "Roles").set_value(["auditor"])
+    _button(at, "Add user").click()
+    at.run()
+    assert any("nina" in s.value for s in at.success)
+    listed = cli(app_env, "users", "list", "--json").stdout
+    assert "nina" in listed
+    assert "auditor" in listed
+
+
+def test_without_an_admin_the_app_explains_how_to_create_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = build_governance_db(tmp_path, accounts=())
+    for _ in _use(env, monkeypatch):
+        at = start()
+        assert not at.text_input
+        assert any("users add NAME --role admin --password-stdin" in c.value for c in at.code)
+
+
+def test_demo_mode_lists_the_demo_users_with_their_passwords(
+    gov_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for _ in _use({**gov_env, "COUNTERSIGN_DEMO": "1"}, monkeypatch):
+        at = start()
+        table = at.table[0].value
+        assert set(table["Username"]) == {"alice", "erin", "frank", "admin", "audrey"}
+        assert "alice-demo-pass" in set(table["Password"])

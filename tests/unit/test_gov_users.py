@@ -1,0 +1,174 @@
+"""Users, passwords, sign-in and lockout through the service layer."""
+
+from __future__ import annotations
+
+import pytest
+
+from governance import service
+from governance.domain import CLI_OPERATOR, AuditAction
+from governance.errors import AuthenticationFailed, Conflict, InvalidInput, NotAllowed, NotFound
+from governance.passwords import Argon2PasswordHasher
+from tests.unit.fakes import PASSWORD, World, make_world
+
+
+@pytest.fixture
+def world() -> World:
+    return make_world()
+
+
+@pytest.mark.parametrize("actor", ["erin", CLI_OPERATOR])
+def test_an_admin_or_the_cli_operator_creates_a_user_with_a_hashed_password(
+    world: World, actor: str
+) -> None:
+    user = service.create_user(world.uow, world.ctx, actor, "nina", ["approver"], "long enough")
+    assert user.password_hash != "long enough"
+    assert world.ctx.hasher.verify(user.password_hash, "long enough")
+    event = world.uow.events(AuditAction.USER_CREATED)[-1]
+    assert (event.actor, event.object_id) == (actor, "nina")
+    assert "long enough" not in event.payload
+    assert "hash" not in event.payload
+
+
+@pytest.mark.parametrize(
+    ("actor", "name", "roles", "password", "error"),
+    [
+        ("rita", "nina", ["approver"], "long enough", NotAllowed),
+        ("vic", "nina", ["approver"], "long enough", NotAllowed),
+        ("frank", "nina", ["approver"], "long enough", NotAllowed),
+        ("ghost", "nina", ["approver"], "long enough", NotAllowed),
+        ("system:nobody", "nina", ["approver"], "long enough", NotAllowed),
+        ("erin", "carol", ["approver"], "long enough", Conflict),
+        ("erin", "bad name", ["approver"], "long enough", InvalidInput),
+        ("erin", "nina", ["wizard"], "long enough", InvalidInput),
+        ("erin", "nina", ["approver"], "short", InvalidInput),
+    ],
+)
+def test_a_refused_user_creation_is_audited_and_changes_nothing(
+    world: World, actor: str, name: str, roles: list[str], password: str, error: type
+) -> None:
+    before = len(world.uow.committed.users)
+    with pytest.raises(error):
+        service.create_user(world.uow, world.ctx, actor, name, roles, password)
+    assert len(world.uow.committed.users) == before
+    assert world.uow.events()[-1].action == AuditAction.ACTION_REFUSED
+
+
+def test_a_disabled_user_is_kept_and_can_no_longer_sign_in(world: World) -> None:
+    service.disable_user(world.uow, world.ctx, "erin", "carol")
+    assert world.uow.committed.users["carol"].disabled
+    with pytest.raises(AuthenticationFailed):
+        service.authenticate(world.uow, world.ctx, "carol", PASSWORD)
+
+
+@pytest.mark.parametrize(
+    ("actor", "name", "error"),
+    [("erin", "erin", NotAllowed), ("erin", "nobody", NotFound), ("carol", "dave", NotAllowed)],
+)
+def test_disabling_oneself_an_unknown_user_or_without_the_admin_role_is_refused(
+    world: World, actor: str, name: str, error: type
+) -> None:
+    with pytest.raises(error):
+        service.disable_user(world.uow, world.ctx, actor, name)
+
+
+def test_a_password_reset_replaces_the_hash_and_lifts_a_lockout(world: World) -> None:
+    for _ in range(3):
+        with pytest.raises(AuthenticationFailed):
+            service.authenticate(world.uow, world.ctx, "carol", "wrong")
+    service.reset_password(world.uow, world.ctx, "erin", "carol", "brand new pass")
+    assert service.authenticate(world.uow, world.ctx, "carol", "brand new pass").name == "carol"
+    assert world.uow.events(AuditAction.PASSWORD_RESET)
+
+
+@pytest.mark.parametrize(
+    ("name", "password"), [("nobody", PASSWORD), ("carol", "wrong"), ("carol", "")]
+)
+def test_unknown_user_and_wrong_password_get_the_same_answer(
+    world: World, name: str, password: str
+) -> None:
+    with pytest.raises(AuthenticationFailed) as caught:
+        service.authenticate(world.uow, world.ctx, name, password)
+    assert str(caught.value) == "invalid user name or password"
+    assert world.uow.events()[-1].action == AuditAction.LOGIN_FAILED
+
+
+def test_a_correct_password_signs_in_and_is_audited(world: World) -> None:
+    assert service.authenticate(world.uow, world.ctx, "carol", PASSWORD).name == "carol"
+    assert world.uow.events()[-1].action == AuditAction.LOGIN_SUCCEEDED
+
+
+def test_the_account_locks_after_repeated_failures_until_the_lockout_ends(world: World) -> None:
+    for _ in range(3):
+        with pytest.raises(AuthenticationFailed):
+            service.authenticate(world.uow, world.ctx, "carol", "wrong")
+    assert world.uow.events(AuditAction.USER_LOCKED)
+    with pytest.raises(AuthenticationFailed):
+        service.authenticate(world.uow, world.ctx, "carol", PASSWORD)  # locked: right password
+    world.clock.advance(minutes=16)
+    assert service.authenticate(world.uow, world.ctx, "carol", PASSWORD).failed_logins == 0
+
+
+def test_a_success_resets_the_failure_count(world: World) -> None:
+    for _ in range(2):
+        with pytest.raises(AuthenticationFailed):
+            service.authenticate(world.uow, world.ctx, "carol", "wrong")
+    service.authenticate(world.uow, world.ctx, "carol", PASSWORD)
+    assert world.uow.committed.users["carol"].failed_logins == 0
+
+
+def test_listing_users_needs_the_admin_role(world: World) -> None:
+    assert [u.name for u in service.list_users(world.uow, world.ctx, "erin")][:2] == [
+        "bob",
+        "carol",
+    ]
+    with pytest.raises(NotAllowed):
+        service.list_users(world.uow, world.ctx, "carol")
+
+
+def test_the_argon2_hasher_round_trips_and_refuses_wrong_or_malformed_input() -> None:
+    hasher = Argon2PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    digest = hasher.hash("s3cret pass")
+    assert digest.startswith("$argon2id$")
+    assert hasher.verify(digest, "s3cret pass")
+    assert not hasher.verify(digest, "other")
+    assert not hasher.verify("not a hash", "s3cret pass")
+    assert Argon2PasswordHasher().needs_rehash(digest)
+
+
+def test_an_admin_changes_roles_and_the_change_is_audited(world: World) -> None:
+    user = service.set_roles(world.uow, world.ctx, "erin", "vic", ["approver", "viewer"])
+    assert user.roles == ("approver", "viewer")
+    event = world.uow.events(AuditAction.USER_ROLES_CHANGED)[-1]
+    assert event.payload == '{"after":["approver","viewer"],"before":["viewer"]}'
+
+
+@pytest.mark.parametrize(
+    ("actor", "name", "roles", "error"),
+    [
+        ("erin", "erin", ["approver"], NotAllowed),  # would lock the admins out
+        ("erin", "vic", [], InvalidInput),
+        ("erin", "vic", ["wizard"], InvalidInput),
+        ("carol", "vic", ["approver"], NotAllowed),
+        ("erin", "nobody", ["viewer"], NotFound),
+    ],
+)
+def test_a_refused_role_change_changes_nothing(
+    world: World, actor: str, name: str, roles: list[str], error: type
+) -> None:
+    with pytest.raises(error):
+        service.set_roles(world.uow, world.ctx, actor, name, roles)
+    assert world.uow.committed.users["vic"].roles == ("viewer",)
+    assert world.uow.events()[-1].action == AuditAction.ACTION_REFUSED
+
+
+def test_a_disabled_user_can_be_enabled_again(world: World) -> None:
+    service.disable_user(world.uow, world.ctx, "erin", "carol")
+    service.enable_user(world.uow, world.ctx, "erin", "carol")
+    assert service.authenticate(world.uow, world.ctx, "carol", PASSWORD).name == "carol"
+    assert world.uow.events(AuditAction.USER_ENABLED)
+
+
+def test_audit_events_carry_the_clock_time_of_the_action(world: World) -> None:
+    world.clock.advance(hours=5)
+    service.authenticate(world.uow, world.ctx, "carol", PASSWORD)
+    assert world.uow.events()[-1].ts == "2026-11-01T14:00:00.000000Z"
