@@ -1,7 +1,7 @@
-"""Composition root: plain Python that turns Settings into the objects the app and CLI use.
+"""The composition root: plain Python that turns Settings into engines, gateways and facades.
 
-No Streamlit here (`app/deps.py` caches what these builders return) and no heavy import at
-module level: importing bootstrap must stay cheap, so each builder imports what it needs.
+Nothing here runs at import time; `app.deps` caches what these functions build for the pages,
+and the CLI calls them once per command.
 """
 
 from __future__ import annotations
@@ -14,22 +14,8 @@ from app.settings import Settings
 if TYPE_CHECKING:
     from app.facade import GovernanceFacade
     from app.mlflow_gateway import MlflowGateway
+    from app.monitoring import Monitoring
     from governance.ports import Clock, EvidenceSource, ModelRegistry, PasswordHasher
-
-
-def build_gateway(settings: Settings) -> MlflowGateway:
-    """The read (and registry) gateway over the configured MLflow tracking and registry stores.
-
-    Args:
-        settings: The application settings (tracking and registry URIs, data dir).
-
-    Returns:
-        A gateway that returns our entities, never MLflow objects.
-    """
-    from app.mlflow_gateway import MlflowGateway
-
-    return MlflowGateway(settings)
-
 
 # Argon2id at the first of OWASP's recommended settings (m = 19 MiB, t = 2, p = 1): a sign-off
 # re-verifies the password, and this keeps it well inside the 50 ms budget on a small machine.
@@ -114,3 +100,30 @@ def build_governance(
         lockout_duration=timedelta(minutes=settings.lockout_minutes),
     )
     return GovernanceFacade(store=store, context=context)
+
+
+def build_gateway(settings: Settings) -> MlflowGateway:
+    """The read (and registry) gateway over the configured MLflow tracking and registry stores.
+
+    Args:
+        settings: The application settings (tracking and registry URIs, data dir).
+
+    Returns:
+        A gateway that returns our entities, never MLflow objects.
+    """
+    from app.mlflow_gateway import MlflowGateway
+
+    return MlflowGateway(settings)
+
+
+def build_monitoring(settings: Settings, gateway: MlflowGateway) -> Monitoring:
+    """Drift and feature-importance reports for model versions (also the EvidenceSource).
+
+    Args:
+        settings: The application settings (cache dir, upload limit).
+        gateway: The MLflow gateway that reads artifacts and versions.
+    """
+    from app.monitoring import Monitoring
+    from app.reports.jobs import ReportJobs
+
+    return Monitoring(settings, gateway, ReportJobs(workers=1))

@@ -19,20 +19,30 @@ import streamlit as st
 
 from app import analysis, bootstrap
 from app.entities import (
+    ActivityEvent,
     DatasetInfo,
+    DriftConfig,
+    DriftResult,
+    EvidencePreview,
     ExperimentInfo,
+    FeatureImportance,
     ModelVersionInfo,
+    OutOfBandFlag,
     RegisteredModelInfo,
     RunSummary,
+    SigningEligibility,
 )
 from app.errors import InvalidQuery, NotFound, UserFacingError
 from app.settings import Settings, SettingsError
+from governance.domain import REAUTH_OIDC_RECENT_LOGIN, RequestDetails
 
 if TYPE_CHECKING:
     from app.entities import RunsPage
     from app.facade import GovernanceFacade
     from app.identity import IdentityService
     from app.mlflow_gateway import MlflowGateway
+    from app.monitoring import Monitoring
+    from app.reports.jobs import JobState
 
 # What a page shows as one line with st.error instead of a traceback.
 USER_ERRORS: tuple[type[Exception], ...] = (UserFacingError, SettingsError)
@@ -264,3 +274,221 @@ def metrics_across_versions(model: str) -> pd.DataFrame:
 
 def differences_only(frame: pd.DataFrame) -> pd.DataFrame:
     return analysis.differences_only(frame)
+
+
+# ---- drift and feature importance (app.monitoring over app.reports) ------------------------
+
+
+@st.cache_resource(show_spinner=False)
+def get_monitoring() -> Monitoring:
+    """Drift and importance reports; owns the background pool for Evidently's full report."""
+    return bootstrap.build_monitoring(get_settings(), get_gateway())
+
+
+@_cached
+def data_artifacts(run_id: str) -> tuple[str, ...]:
+    """The CSV and Parquet data sets logged as artifacts of a run."""
+    return get_monitoring().data_artifacts(run_id)
+
+
+@_cached
+def default_data_pair(run_id: str) -> tuple[str | None, str | None]:
+    return get_monitoring().default_pair(run_id)
+
+
+@_cached
+def logged_data(run_id: str, path: str) -> pd.DataFrame:
+    return get_monitoring().load_data(run_id, path)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def uploaded_data(data: bytes, name: str) -> pd.DataFrame:
+    """An uploaded CSV or Parquet file, checked (size limit from Settings)."""
+    from app.reports.uploads import read_table
+
+    return read_table(data, name, get_settings().upload_max_mb)
+
+
+def check_compatible(reference: pd.DataFrame, current: pd.DataFrame) -> None:
+    from app.reports.uploads import check_compatible as check
+
+    check(reference, current)
+
+
+def roles_table(current: pd.DataFrame) -> pd.DataFrame:
+    from app.reports.columns import roles_table as table
+
+    return table(current)
+
+
+def drift_roles() -> tuple[str, ...]:
+    from app.reports.columns import ROLES
+
+    return ROLES
+
+
+def drift_methods() -> tuple[str, ...]:
+    from app.reports.stattests import METHOD_NAMES
+
+    return METHOD_NAMES
+
+
+def drift_config(table: pd.DataFrame, drift_share: float, sample_rows: int | None) -> DriftConfig:
+    from app.reports.columns import config_from_table
+
+    return config_from_table(table, drift_share, sample_rows)
+
+
+def drift(reference: pd.DataFrame, current: pd.DataFrame, config: DriftConfig) -> DriftResult:
+    """The verdict (from the disk cache when these data and settings were seen before)."""
+    return get_monitoring().drift(reference, current, config)
+
+
+def start_drift_report(reference: pd.DataFrame, current: pd.DataFrame, config: DriftConfig) -> str:
+    return get_monitoring().start_report(reference, current, config)
+
+
+def drift_report_state(key: str) -> JobState | None:
+    return get_monitoring().report_state(key)
+
+
+def distribution(reference: pd.Series, current: pd.Series, kind: str) -> pd.DataFrame:
+    from app.reports.distributions import overlay
+
+    return overlay(reference, current, kind)
+
+
+def feature_importance(
+    model: str, version: str, progress: Callable[[float, str], None] | None = None
+) -> FeatureImportance:
+    """Importances of one version (kept on disk per version once computed)."""
+    return get_monitoring().feature_importance(model, version, progress=progress)
+
+
+def importance_comparison(a: FeatureImportance, b: FeatureImportance, k: int) -> dict[str, Any]:
+    """Side-by-side table, top-k overlap and the long form for grouped bars."""
+    from app.reports import importance as imp
+
+    shared, jaccard = imp.top_k_overlap(a, b, k)
+    return {
+        "table": imp.compare(a, b),
+        "shared": shared,
+        "jaccard": jaccard,
+        "bars": imp.long_form([a, b], k),
+    }
+
+
+def drift_by_importance(result: DriftResult, importance: FeatureImportance, k: int) -> pd.DataFrame:
+    from app.reports.importance import drift_by_importance as table
+
+    return table(result, importance, k)
+
+
+def version_drift(model: str, version: str) -> DriftResult | None:
+    """The version's logged current data against its logged reference (None if not logged)."""
+    return get_monitoring().version_drift(model, version)
+
+
+def logged_datasets(model: str) -> dict[str, tuple[str, str]]:
+    """Every logged data set of the model's versions: "vN: path" -> (run_id, path)."""
+    items = sorted(versions(model), key=lambda v: int(v.version))
+    return {
+        f"v{v.version}: {path}": (v.run_id, path)
+        for v in items
+        if v.run_id
+        for path in data_artifacts(v.run_id)
+    }
+
+
+# ---- governance reads (over the facade built once in bootstrap) --------------------------
+
+
+def after_write() -> None:
+    """Forget cached reads after a mutation: an executed promotion moves aliases and stages."""
+    st.cache_data.clear()
+
+
+def evidence_preview(actor: str, model: str, version: str, target: str) -> EvidencePreview:
+    """The evidence a request for (model, version, target) would capture now; records nothing."""
+    from app import governance_views
+
+    return governance_views.preview_evidence(get_governance(), actor, model, version, target)
+
+
+def request_details(actor: str, request_id: str) -> RequestDetails:
+    """One request with its votes, decision, executions and quorum progress."""
+    return get_governance().get_request(actor, request_id)
+
+
+def requests(actor: str, *, state: str | None = None, model: str | None = None) -> list[Any]:
+    """Promotion requests newest first (PromotionRequest), optionally filtered."""
+    return list(get_governance().list_requests(actor, state=state, model=model))
+
+
+def signing_eligibility(
+    actor: str, roles: tuple[str, ...], details: RequestDetails
+) -> SigningEligibility:
+    """Whether the user may sign this request now, and why."""
+    from app import governance_views
+
+    return governance_views.eligibility(get_governance(), actor, roles, details)
+
+
+def signing_inbox(
+    actor: str, roles: tuple[str, ...]
+) -> list[tuple[RequestDetails, SigningEligibility]]:
+    """The pending requests the user may sign, oldest first."""
+    from app import governance_views
+
+    return governance_views.inbox(get_governance(), actor, roles)
+
+
+def audit_events(actor: str, **filters: Any) -> list[ActivityEvent]:
+    """Audit entries newest first; filters: model, who, action, since, until, limit, feed_only."""
+    from app import governance_views
+
+    return governance_views.audit_events(get_governance(), actor, **filters)
+
+
+def activity(actor: str, model: str = "", limit: int = 30) -> list[ActivityEvent]:
+    """The activity feed (requests, votes, executions, registry findings), newest first."""
+    return audit_events(actor, model=model, limit=limit, feed_only=True)
+
+
+def out_of_band(actor: str, model: str = "") -> list[OutOfBandFlag]:
+    """Open out-of-band changes found by reconcile."""
+    from app import governance_views
+
+    return governance_views.out_of_band(get_governance(), actor, model)
+
+
+def policy_hash() -> str:
+    """The hash of the policy in force."""
+    return get_governance().policy.hash
+
+
+def oidc_reauthentication() -> Any:
+    """The re-authentication an OIDC signer presents (the identity layer checked its age)."""
+    from governance.service import Reauthentication
+
+    return Reauthentication(REAUTH_OIDC_RECENT_LOGIN)
+
+
+def verify_audit(actor: str) -> Any:
+    """Recompute the audit chain (recorded as an audit_verified event); a VerifyResult."""
+    return get_governance().verify_audit(actor)
+
+
+def audit_bundle(actor: str, models: tuple[str, ...] = (), request_id: str = "") -> bytes:
+    """The signed, offline-verifiable audit bundle (zip) for `actor` (admin or auditor).
+
+    Raises:
+        SigningKeyError: COUNTERSIGN_SIGNING_KEY is unset or unusable.
+        NotAllowed: The actor may not export.
+    """
+    from app.export import ExportScope, load_private_key
+    from app.export.store_source import export_bundle_bytes
+
+    key = load_private_key(get_settings().signing_key_path)
+    scope = ExportScope(models=models, request_id=request_id or None)
+    return export_bundle_bytes(get_governance(), actor, scope, key)

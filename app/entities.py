@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -251,3 +252,59 @@ class DemoAccount:
     role: str
     password: str
     note: str = ""
+
+
+# --- governance in the browser: read models over the audit log and the policy ---------------
+
+
+@dataclass(frozen=True)
+class ActivityEvent:
+    """One audit-log entry as the feeds and the audit page show it (`summary` is plain text)."""
+
+    seq: int
+    ts: str  # as hashed in the chain: UTC, microseconds, trailing Z
+    actor: str
+    action: str
+    object_type: str
+    object_id: str
+    model: str  # empty when the entry concerns no model (sign-ins, policy, verification)
+    summary: str
+    payload: str  # canonical JSON text
+    entry_hash: str = ""
+
+
+@dataclass(frozen=True)
+class OutOfBandFlag:
+    """An open reconcile finding: the registry differs from what the ledger executed."""
+
+    model: str
+    target_kind: str
+    target: str
+    registry_versions: tuple[str, ...]
+    ledger_version: str | None
+    seq: int
+    ts: str
+
+
+@dataclass(frozen=True)
+class SigningEligibility:
+    """Whether one user may sign one request now, and the reason in one sentence."""
+
+    may_sign: bool
+    may_approve: bool
+    role: str | None
+    reason: str
+    already_voted: bool = False
+
+
+@dataclass(frozen=True)
+class EvidencePreview:
+    """The evidence a request would capture now, under the rule that would apply to it."""
+
+    data: dict[str, Any]
+    hash: str
+    policy_hash: str
+    quorum: int
+    approver_roles: tuple[str, ...]
+    separation_of_duties: bool
+    gates_passed: bool

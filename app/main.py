@@ -26,7 +26,11 @@ st.set_page_config(
 
 # The sign-in gate: nothing below runs until someone is signed in. Pages the user's roles may not
 # open stay registered but hidden, so a URL to one shows its guard's refusal, not a blank page.
-user = login.gate()
+user = login.gate(
+    keep_page=lambda: st.navigation(
+        navigation.sections(navigation.visible_pages()), position="hidden"
+    )
+)
 _allowed = {spec.file for spec in navigation.visible_pages(roles=user.roles)}
 _hidden = {spec.file for spec in navigation.visible_pages()} - _allowed
 current = st.navigation(

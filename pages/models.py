@@ -6,6 +6,7 @@ import streamlit as st
 
 import app.deps as deps
 from app.ui import errors, guard, navigation, pickers, query, tables
+from app.ui import governance as gov
 
 
 def main() -> None:
@@ -30,6 +31,9 @@ def main() -> None:
     name = pickers.model(models)
     model = next(m for m in models if m.name == name)
     st.header(model.name)
+    user = guard.current_user()
+    with gov.secondary("Out-of-band check"):
+        gov.out_of_band(deps.out_of_band(user.username, model.name) if user else [])
     st.write(model.description or "_No description._")
     tables.key_values(model.tags, empty="No model tags.")
 
@@ -81,6 +85,9 @@ def main() -> None:
         "Compare this version",
         query={"model": model.name, "versions": ",".join([*others, number])},
     )
+    st.subheader("Activity")
+    with gov.secondary("Activity"):
+        gov.feed(deps.activity(user.username, model.name) if user else [])
 
 
 guard.require()

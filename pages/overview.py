@@ -5,6 +5,8 @@ import streamlit as st
 
 import app.deps as deps
 from app.ui import errors, guard, navigation
+from app.ui import governance as gov
+from governance.domain import Permission
 
 
 def models_frame() -> pd.DataFrame:
@@ -27,6 +29,13 @@ def main() -> None:
     st.title("Overview")
     settings = deps.get_settings()
     st.caption(f"Tracking store: `{settings.tracking_uri}`")
+    user = guard.current_user()
+    with gov.secondary("Out-of-band check"):
+        if user and guard.may(user, Permission.RECONCILE) and st.button("Reconcile with MLflow"):
+            with st.spinner("Comparing MLflow's aliases and stages with the ledger…"):
+                found = deps.get_governance().reconcile(user.username)
+            st.caption(f"Reconcile: {len(found)} difference(s) between MLflow and the ledger.")
+        gov.out_of_band(deps.out_of_band(user.username) if user else [])
     counts = deps.counts()
     for col, (name, value) in zip(st.columns(len(counts) or 1), counts.items(), strict=False):
         col.metric(name.replace("_", " ").capitalize(), value)
@@ -41,6 +50,10 @@ def main() -> None:
         for i, name in enumerate(models["model"]):
             with cols[i % len(cols)]:
                 navigation.link("models.py", f"Open {name}", query={"model": name})
+
+    st.subheader("Recent activity")
+    with gov.secondary("Activity"):
+        gov.feed(deps.activity(user.username, limit=15) if user else [])
 
     st.subheader("Recent runs")
     recent = deps.recent_runs(10)

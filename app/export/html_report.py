@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from html import escape
 
-from app.export import sections as s
+from app.export import tables as s
 from app.export.model import RequestRecord
 from app.export.sections import SECTIONS, ReportContext
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from fpdf import FPDF, FontFace
 
-from app.export import sections as s
+from app.export import tables as s
 from app.export.model import RequestRecord
 from app.export.sections import SECTIONS, ReportContext
 
@@ -80,8 +80,8 @@ def _para(pdf: _Report, text: str) -> None:
     pdf.ln(1)
 
 
-def _table(pdf: _Report, table: s.Table, widths: Sequence[float] | None = None) -> None:
-    headers, rows = table
+def _table(pdf: _Report, data: s.Table, widths: Sequence[float] | None = None) -> None:
+    headers, rows = data
     if not rows:
         _para(pdf, "None in scope.")
         return
@@ -100,7 +100,7 @@ def _table(pdf: _Report, table: s.Table, widths: Sequence[float] | None = None) 
     pdf.font()
 
 
-def _grid(pdf: _Report, table: s.Table, widths: Sequence[float]) -> None:
+def _grid(pdf: _Report, data: s.Table, widths: Sequence[float]) -> None:
     """A one-line-per-row table for long logs: cells are clipped, never wrapped (fast)."""
 
     def line(cells: Sequence[object], style: str) -> None:
@@ -112,7 +112,7 @@ def _grid(pdf: _Report, table: s.Table, widths: Sequence[float]) -> None:
             pdf.cell(width, 3.8, text, border=1, fill=style == "B")
         pdf.ln(3.8)
 
-    headers, rows = table
+    headers, rows = data
     pdf.set_fill_color(235, 238, 242)
     line(headers, "B")
     for row in rows:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -26,13 +25,10 @@ from app.export.model import (
 )
 from governance import domain
 from governance.audit import GENESIS_HASH, AuditRecord, format_ts
-from governance.context import authorise
 from governance.errors import NotFound
 from governance.ports import UnitOfWork
 
 if TYPE_CHECKING:
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
     from app.facade import GovernanceFacade
     from app.settings import Settings
 
@@ -302,47 +298,3 @@ def open_source(settings: Settings) -> Iterator[StoreSource]:
 def facade_source(facade: GovernanceFacade) -> StoreSource:
     """An ExportSource reading through the facade's store in read-only transactions."""
     return StoreSource(lambda: facade.store.unit_of_work(read_only=True))
-
-
-def authorise_export(facade: GovernanceFacade, actor: str) -> str:
-    """Check that `actor` may export the audit log (admin, auditor, or the CLI operator).
-
-    A refusal is recorded in the audit log by the service layer and raised.
-
-    Returns:
-        The exporter's printed name for the report's scope header.
-
-    Raises:
-        NotAllowed: The actor is unknown, disabled or lacks the export permission.
-    """
-    with facade.store.unit_of_work() as uow:
-        principal, _ = authorise(
-            uow,
-            facade.context,
-            actor,
-            domain.Permission.EXPORT_AUDIT,
-            "export the audit log",
-            domain.ObjectType.AUDIT,
-            "chain",
-        )
-    name = principal.display_name or principal.name
-    return name if name == principal.name else f"{name} ({principal.name})"
-
-
-def export_bundle_bytes(
-    facade: GovernanceFacade, actor: str, scope: ExportScope, key: Ed25519PrivateKey
-) -> bytes:
-    """For the audit page: authorise the actor, then build the signed bundle in memory.
-
-    Args:
-        facade: The governance facade (from `app.bootstrap.build_governance`).
-        actor: The signed-in user's name.
-        scope: What to export; `exporter` is filled in from the actor.
-        key: The signing key (`app.export.signing.load_private_key(settings.signing_key_path)`).
-    """
-    from app import __version__
-    from app.export.bundle import build_bundle
-
-    exporter = authorise_export(facade, actor)
-    scope = replace(scope, exporter=exporter, app_version=scope.app_version or __version__)
-    return build_bundle(facade_source(facade), scope, key)

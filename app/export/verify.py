@@ -19,6 +19,7 @@ import io
 import itertools
 import json
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +43,10 @@ EXPECTED = frozenset(
         "report.pdf",
     )
 )
+
+
+SMALL_MEMBER_BYTES = 16 << 20
+CSV_FIELD_LIMIT = 1 << 30
 
 
 class BundleProblem(Exception):
@@ -114,6 +119,9 @@ def _records(fh: IO[bytes]) -> Iterator[tuple[int, AuditRecord]]:
 
 def _check_events(zf: zipfile.ZipFile) -> tuple[AuditRecord, AuditRecord, int]:
     """Verify the chain in events.jsonl and compare events.csv with it, in one pass."""
+    # A payload is as large as the store accepted; csv's default limit (128 KiB) is too small.
+    if csv.field_size_limit() < CSV_FIELD_LIMIT:
+        csv.field_size_limit(CSV_FIELD_LIMIT)
     with zf.open("events.jsonl") as jfh, zf.open("events.csv") as cfh:
         rows = csv.reader(io.TextIOWrapper(cfh, encoding="utf-8", newline=""))
         if tuple(next(rows, ())) != CSV_FIELDS:
@@ -179,6 +187,13 @@ def _check_range(manifest: dict[str, Any], first: AuditRecord, last: AuditRecord
         )
 
 
+def _small(zf: zipfile.ZipFile, name: str) -> bytes:
+    # Signatures, manifest and checkpoint are tiny; refuse to inflate a crafted giant into memory.
+    if zf.getinfo(name).file_size > SMALL_MEMBER_BYTES:
+        raise BundleProblem(f"{name} is implausibly large")
+    return zf.read(name)
+
+
 def verify_bundle(path: Path | IO[bytes], public: Ed25519PublicKey) -> BundleCheck:
     """Check a bundle completely; raise BundleProblem naming the first problem.
 
@@ -191,32 +206,40 @@ def verify_bundle(path: Path | IO[bytes], public: Ed25519PublicKey) -> BundleChe
     except (zipfile.BadZipFile, OSError) as exc:
         raise BundleProblem(f"not a readable zip file: {exc}") from exc
     with zf:
-        names = set(zf.namelist())
-        if missing := sorted(EXPECTED - names):
-            raise BundleProblem(f"the bundle lacks {', '.join(missing)}")
-        if extra := sorted(names - EXPECTED):
-            raise BundleProblem(f"the bundle holds unexpected files: {', '.join(extra)}")
-        manifest_bytes = zf.read("manifest.json")
-        if not signature_valid(
-            public, manifest_bytes, zf.read("manifest.sig").decode("ascii", "replace")
-        ):
-            raise BundleProblem("manifest.sig does not verify with this public key")
-        manifest = _json(manifest_bytes, "manifest.json")
-        _check_files(zf, manifest)
-        cp_bytes = zf.read("checkpoint.json")
-        if not signature_valid(
-            public, cp_bytes, zf.read("checkpoint.sig").decode("ascii", "replace")
-        ):
-            raise BundleProblem("checkpoint.sig does not verify with this public key")
-        cp = _json(cp_bytes, "checkpoint.json")
-        first, last, count = _check_events(zf)
-        _check_range(manifest, first, last, count)
-        _check_checkpoint(cp, last, manifest, public)
-        return BundleCheck(
-            events=count,
-            first_seq=first.seq,
-            last_seq=last.seq,
-            head_hash=last.entry_hash,
-            key_id=key_id(public),
-            origin=str(cp.get("origin", "")),
-        )
+        try:
+            return _verify_open(zf, public)
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
+            raise BundleProblem(f"a member of the zip is damaged: {exc}") from exc
+        except (UnicodeDecodeError, csv.Error) as exc:
+            raise BundleProblem(f"a member of the zip is not valid text: {exc}") from exc
+
+
+def _verify_open(zf: zipfile.ZipFile, public: Ed25519PublicKey) -> BundleCheck:
+    names = set(zf.namelist())
+    if missing := sorted(EXPECTED - names):
+        raise BundleProblem(f"the bundle lacks {', '.join(missing)}")
+    if extra := sorted(names - EXPECTED):
+        raise BundleProblem(f"the bundle holds unexpected files: {', '.join(extra)}")
+    manifest_bytes = _small(zf, "manifest.json")
+    signature = _small(zf, "manifest.sig").decode("ascii", "replace")
+    if not signature_valid(public, manifest_bytes, signature):
+        raise BundleProblem("manifest.sig does not verify with this public key")
+    manifest = _json(manifest_bytes, "manifest.json")
+    _check_files(zf, manifest)
+    cp_bytes = _small(zf, "checkpoint.json")
+    if not signature_valid(
+        public, cp_bytes, _small(zf, "checkpoint.sig").decode("ascii", "replace")
+    ):
+        raise BundleProblem("checkpoint.sig does not verify with this public key")
+    cp = _json(cp_bytes, "checkpoint.json")
+    first, last, count = _check_events(zf)
+    _check_range(manifest, first, last, count)
+    _check_checkpoint(cp, last, manifest, public)
+    return BundleCheck(
+        events=count,
+        first_seq=first.seq,
+        last_seq=last.seq,
+        head_hash=last.entry_hash,
+        key_id=key_id(public),
+        origin=str(cp.get("origin", "")),
+    )

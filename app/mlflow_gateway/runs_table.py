@@ -21,12 +21,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import shutil
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from app.mlflow_gateway._frames import FINISHED, build_table, long_frame, runs_frame
@@ -52,6 +54,7 @@ class RunsTableService:
         self._memory: dict[tuple[str, ...], tuple[Any, float, pd.DataFrame]] = {}
         self._frames: dict[tuple[str, ...], dict[str, pd.DataFrame]] = {}
         self._api_tables: dict[tuple[str, ...], pd.DataFrame] = {}
+        self.last_fetched = 0  # runs the last API refresh asked for (observability, tests)
 
     @property
     def sql_available(self) -> bool:
@@ -100,6 +103,7 @@ class RunsTableService:
         frames = self._frames.get(key) or self._load(key)
         if frames is None:
             frames = _to_frames(self._search(list(key), ""))
+            self.last_fetched = len(frames["runs"])
             path = "api"
         else:
             changed, fresh = self._refresh(key, frames)
@@ -147,23 +151,12 @@ class RunsTableService:
             ids = ", ".join(f"'{r}'" for r in pending[i : i + 100])
             for run in self._search(list(key), f"attributes.run_id IN ({ids})"):
                 fetched[run.info.run_id] = run
+        self.last_fetched = len(fetched)
         fresh = _to_frames(list(fetched.values()))
-        known = {
-            (r, s, e)
-            for r, s, e in zip(cached["run_id"], cached["status"], cached["end_ms"], strict=True)
-        }
-        changed = (
-            any(
-                (r, s, e) not in known or s not in FINISHED
-                for r, s, e in zip(
-                    fresh["runs"]["run_id"],
-                    fresh["runs"]["status"],
-                    fresh["runs"]["end_ms"],
-                    strict=True,
-                )
-            )
-            or len(pending) > 0
-        )
+        # Changed = anything we fetched differs from what we hold (new run, new status, new
+        # metric value...); an unchanged running run does not force a rebuild.
+        ids = set(fetched)
+        changed = _snapshot(fresh, ids) != _snapshot(frames, ids)
         return changed, fresh
 
     # ---- local cache of finished runs -----------------------------------------------------------
@@ -235,6 +228,28 @@ def _to_frames(runs: list[Any]) -> dict[str, pd.DataFrame]:
         ),
         "tags": long_frame((r.info.run_id, k, v) for r in runs for k, v in r.data.tags.items()),
     }
+
+
+def _snapshot(frames: dict[str, pd.DataFrame], ids: set[str]) -> set[tuple[str, ...]]:
+    rows: set[tuple[str, ...]] = set()
+    for kind in KINDS:
+        part = frames[kind][frames[kind]["run_id"].isin(ids)]
+        rows.update((kind, *map(_norm, row)) for row in part.itertuples(index=False, name=None))
+    return rows
+
+
+def _norm(value: Any) -> str:
+    # One spelling per value whether it came from the API, from Parquet or from numpy, and
+    # NaN/None/NA equal to themselves.
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return "<missing>"
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        return "<missing>" if math.isnan(value) else repr(float(value))
+    return str(value)
 
 
 def _merge(old: dict[str, pd.DataFrame], new: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from app.entities import ColumnRoles
+from app.entities import ColumnRoles, DriftConfig
 from app.errors import InvalidInput
 
 # Evidently's `INTEGER_CARDINALITY_LIMIT`: integers with at most this many values are categories.
@@ -75,3 +75,67 @@ def drift_columns(current: pd.DataFrame, roles: ColumnRoles) -> list[tuple[str, 
         if kind in by_type:
             by_type[kind].append(key)
     return [(c, kind) for kind in DRIFT_TYPES for c in by_type[kind]]
+
+
+ROLE_BY_TYPE = {NUM: "numerical", CAT: "categorical", TEXT: "text", DATETIME: "datetime"}
+ROLES = ("numerical", "categorical", "text", "datetime", "id", "target", "prediction", "ignore")
+
+
+def roles_table(current: pd.DataFrame, roles: ColumnRoles | None = None) -> pd.DataFrame:
+    """One editable row per column: role (inferred unless `roles` says), method, threshold."""
+    roles = roles or ColumnRoles()
+    named = {c: "numerical" for c in roles.numerical}
+    named.update({c: "categorical" for c in roles.categorical})
+    named.update({c: "text" for c in roles.text})
+    named.update({c: "datetime" for c in roles.datetime})
+    named.update({c: "ignore" for c in roles.ignored})
+    named.update({c: r for r, c in (("id", roles.id), ("target", roles.target)) if c})
+    if roles.prediction:
+        named[roles.prediction] = "prediction"
+    rows = []
+    for name in current.columns:
+        key = str(name)
+        inferred = ROLE_BY_TYPE.get(infer_column_type(current[name]), "ignore")
+        role = named.get(key) or (
+            "target" if key == "target" else "prediction" if key == "prediction" else inferred
+        )
+        rows.append({"column": key, "role": role, "method": "", "threshold": None})
+    return pd.DataFrame(rows, columns=["column", "role", "method", "threshold"])
+
+
+def config_from_table(
+    table: pd.DataFrame, drift_share: float, sample_rows: int | None = None
+) -> DriftConfig:
+    """The DriftConfig an edited roles table describes.
+
+    Raises:
+        InvalidInput: An unknown role, or more than one id, target or prediction column.
+    """
+    lists: dict[str, list[str]] = {r: [] for r in ROLES}
+    methods: dict[str, str] = {}
+    thresholds: dict[str, float] = {}
+    for row in table.to_dict("records"):
+        column, role = str(row["column"]), str(row.get("role") or "ignore")
+        if role not in lists:
+            raise InvalidInput(f"column '{column}': unknown role {role!r}")
+        lists[role].append(column)
+        if row.get("method"):
+            methods[column] = str(row["method"])
+        threshold = row.get("threshold")
+        if threshold is not None and not pd.isna(threshold):
+            thresholds[column] = float(threshold)
+    for single in ("id", "target", "prediction"):
+        if len(lists[single]) > 1:
+            raise InvalidInput(f"only one column can be the {single}: {', '.join(lists[single])}")
+    # Target and prediction drift are compared too, with their inferred type.
+    roles = ColumnRoles(
+        numerical=tuple(lists["numerical"]),
+        categorical=tuple(lists["categorical"]),
+        text=tuple(lists["text"]),
+        datetime=tuple(lists["datetime"]),
+        id=next(iter(lists["id"]), None),
+        target=next(iter(lists["target"]), None),
+        prediction=next(iter(lists["prediction"]), None),
+        ignored=tuple(lists["ignore"]),
+    )
+    return DriftConfig(drift_share, roles, methods, thresholds, sample_rows)

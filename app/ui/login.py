@@ -7,6 +7,7 @@ takes effect at once), and draws the "Log out" button in the sidebar.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import streamlit as st
@@ -25,8 +26,13 @@ FAILURES_KEY = "countersign_sign_in_failures"
 FIRST_ADMIN_COMMAND = "python -m app.cli users add NAME --role admin --password-stdin"
 
 
-def gate() -> SignedInUser:
-    """Return the signed-in user, or draw the sign-in page for the configured mode and stop."""
+def gate(keep_page: Callable[[], object] | None = None) -> SignedInUser:
+    """Return the signed-in user, or draw the sign-in page for the configured mode and stop.
+
+    Args:
+        keep_page: Called before stopping; registers the pages (hidden, never run) so that the
+            page asked for by URL is still the one shown once the person has signed in.
+    """
     identity = get_identity()
     user = current_user()
     if user is not None:
@@ -46,6 +52,8 @@ def gate() -> SignedInUser:
         _oidc_sign_in(identity)
     else:
         _local_sign_in(identity)
+    if keep_page is not None:
+        keep_page()
     st.stop()
 
 

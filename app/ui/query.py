@@ -1,8 +1,10 @@
 """Selections kept in the URL (`st.query_params`) so that a review link can be shared.
 
 Lists travel as one comma-separated value (`?versions=3,4`, `?runs=a,b`). A widget keyed `key`
-is seeded from its query parameter on first render (only with a valid value) and writes its
-value back on every run.
+takes its query parameter when the URL holds a value this session did not write (a shared link,
+a page link, an edited URL) or when it has no valid value yet, and writes its value back to the
+URL on every run. The value is re-assigned to the session state before each render because a
+widget with the same key on another page leaves a value the new widget would not pick up.
 """
 
 from __future__ import annotations
@@ -35,9 +37,20 @@ def get_list(param: str) -> list[str]:
     return parse_list(st.query_params.get_all(param))
 
 
+def _written_key(param: str) -> str:
+    return f"_qp_written_{param}"
+
+
+def changed_outside(param: str) -> bool:
+    """Whether the URL holds a value this session did not write (a link or an edited URL)."""
+    raw = get(param)
+    return bool(raw) and raw != st.session_state.get(_written_key(param))
+
+
 def put(param: str, value: str | Sequence[str] | None) -> None:
     """Write a value (a list as comma-separated text); an empty value removes the parameter."""
     text = value if isinstance(value, str) or value is None else ",".join(value)
+    st.session_state[_written_key(param)] = text or ""
     if text:
         if st.query_params.get(param) != text:
             st.query_params[param] = text
@@ -57,12 +70,15 @@ def selectbox(
     """A selectbox bound to `?param=`; falls back to `default` (or the first option)."""
     key = f"qp_{param}"
     by_text = {str(o): o for o in options}
-    current = st.session_state.get(key)
-    if current not in options:
+    wanted = st.session_state.get(key)
+    if changed_outside(param) and get(param) in by_text:
+        wanted = by_text[get(param)]
+    elif wanted not in options:
         wanted = by_text.get(get(param))
         if wanted is None:
             wanted = default if default in options else (options[0] if options else None)
-        st.session_state[key] = wanted
+    # Always assigned: a key left by a widget on another page would otherwise be ignored.
+    st.session_state[key] = wanted
     value = st.selectbox(label, options, key=key, format_func=format_func, help=help)
     put(param, None if value is None else str(value))
     return value
@@ -80,7 +96,7 @@ def multiselect(
 ) -> list[str]:
     """A multiselect bound to `?param=a,b`; unknown values in the URL are dropped."""
     key = f"qp_{param}"
-    if key in st.session_state:
+    if key in st.session_state and not changed_outside(param):
         st.session_state[key] = [v for v in st.session_state[key] if v in options]
     else:
         wanted = [v for v in get_list(param) if v in options] or [
@@ -102,8 +118,10 @@ def multiselect(
 def text_input(label: str, param: str, *, placeholder: str = "", help: str | None = None) -> str:
     """A text input bound to `?param=`."""
     key = f"qp_{param}"
-    if key not in st.session_state:
+    if changed_outside(param) or key not in st.session_state:
         st.session_state[key] = get(param)
+    else:
+        st.session_state[key] = st.session_state[key]
     value = st.text_input(label, key=key, placeholder=placeholder, help=help) or ""
     put(param, value.strip())
     return value.strip()

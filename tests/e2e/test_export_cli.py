@@ -154,3 +154,19 @@ def test_the_bundle_members_are_the_documented_ones(bundle: Path):
             "manifest.sig",
         ]
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "end", "expected"),
+    [
+        ("2026-11-02", False, "2026-11-02T00:00:00+00:00"),
+        ("2026-11-02", True, "2026-11-03T00:00:00+00:00"),  # --until DATE includes that day
+        ("2026-11-02T10:30Z", True, "2026-11-02T10:30:00+00:00"),
+        ("2026-11-02T10:30:00+02:00", False, "2026-11-02T08:30:00+00:00"),
+        ("2026-11-02T10:30:00", False, "2026-11-02T10:30:00+00:00"),  # naive means UTC
+    ],
+)
+def test_period_bounds_are_utc(text: str, end: bool, expected: str):
+    from app.commands.exports import parse_moment
+
+    assert parse_moment(text, end=end).isoformat() == expected

@@ -117,39 +117,41 @@ def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
 
 
 def sign_in(pg: Page, username: str, password: str) -> None:
-    pg.get_by_label("Username").fill(username)
-    pg.get_by_label("Password").fill(password)
+    pg.get_by_role("textbox", name="Username").fill(username)
+    pg.get_by_role("textbox", name="Password").fill(password)
     pg.get_by_role("button", name="Log in").click()
 
 
 def test_sign_in_then_sign_out(server: str, page: Page) -> None:
     page.goto(server)
-    expect(page.get_by_role("button", name="Log in")).to_be_visible()
+    expect(page.get_by_role("button", name="Log in")).to_be_visible(timeout=WAIT_MS)
     sign_in(page, "vic", PASSWORDS["vic"])
     log_out = page.get_by_role("button", name="Log out")
-    expect(log_out).to_be_visible()
-    expect(page.get_by_text("Signed in as")).to_be_visible()
+    expect(log_out).to_be_visible(timeout=WAIT_MS)
+    expect(page.get_by_text("Signed in as")).to_be_visible(timeout=WAIT_MS)
     log_out.click()
-    expect(page.get_by_role("button", name="Log in")).to_be_visible()
-    expect(page.get_by_text("You are signed out.")).to_be_visible()
+    expect(page.get_by_role("button", name="Log in")).to_be_visible(timeout=WAIT_MS)
+    expect(page.get_by_text("You are signed out.")).to_be_visible(timeout=WAIT_MS)
 
 
 def test_a_wrong_password_is_refused_and_the_account_locks(server: str, page: Page) -> None:
     page.goto(server)
     for _ in range(3):
         sign_in(page, "lee", "not-the-password")
-        expect(page.get_by_text("invalid user name or password")).to_be_visible()
-    expect(page.get_by_text("locked for 15 minutes")).to_be_visible()
+        expect(page.get_by_text("invalid user name or password")).to_be_visible(timeout=WAIT_MS)
+    expect(page.get_by_text("locked for 15 minutes")).to_be_visible(timeout=WAIT_MS)
     sign_in(page, "lee", PASSWORDS["lee"])
-    expect(page.get_by_text("invalid user name or password")).to_be_visible()
-    expect(page.get_by_role("button", name="Log out")).to_have_count(0)
+    expect(page.get_by_text("invalid user name or password")).to_be_visible(timeout=WAIT_MS)
+    expect(page.get_by_role("button", name="Log out")).to_have_count(0, timeout=WAIT_MS)
 
 
 def test_a_direct_url_without_the_role_says_which_role_it_needs(server: str, page: Page) -> None:
     page.goto(f"{server}/admin")
-    expect(page.get_by_role("button", name="Log in")).to_be_visible()
+    expect(page.get_by_role("button", name="Log in")).to_be_visible(timeout=WAIT_MS)
     sign_in(page, "vic", PASSWORDS["vic"])
-    expect(page.get_by_text("You need the admin role to open this page.")).to_be_visible()
+    expect(page.get_by_text("You need the admin role to open this page.")).to_be_visible(
+        timeout=WAIT_MS
+    )
     nav = page.get_by_test_id("stSidebarNav")
-    expect(nav.get_by_text("Overview")).to_be_visible()
-    expect(nav.get_by_text("Admin")).to_have_count(0)
+    expect(nav.get_by_text("Overview")).to_be_visible(timeout=WAIT_MS)
+    expect(nav.get_by_text("Admin")).to_have_count(0, timeout=WAIT_MS)

@@ -1,6 +1,7 @@
-"""End to end on the real store: a SQLite governance database after `db upgrade`, a real flow
-through the facade (users, a request, two password-re-entered approvals, execution), then the
-export through the CLI and an offline verification with nothing but the zip and the public key.
+"""End to end on the real store: a governance database (SQLite, and PostgreSQL when
+COUNTERSIGN_TEST_PG_URL is set) after `db upgrade`, a real flow through the facade (users, a
+request, two password-re-entered approvals, execution, a reconcile finding), then the export
+through the CLI and an offline verification with nothing but the zip and the public key.
 
 The model registry is the in-memory fake of the governance tests: the export never reads MLflow.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import uuid
 import zipfile
 from pathlib import Path
 
@@ -19,7 +21,7 @@ from pypdf import PdfReader
 from app.bootstrap import build_governance, upgrade_governance_db
 from app.cli import main
 from app.export import ExportScope, load_private_key, load_public_key, verify_bundle
-from app.export.store_source import export_bundle_bytes
+from app.export.api import audit_bundle_for, export_bundle_bytes
 from app.settings import Settings
 from governance.domain import CLI_OPERATOR
 from governance.errors import NotAllowed
@@ -28,12 +30,34 @@ from tests.unit.fakes import FakeRegistry
 PASSWORD = "correct horse battery"
 
 
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+def db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    """A fresh governance database of this module's own, on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'governance.db'}"
+        return
+    import psycopg
+
+    base = str(request.getfixturevalue("pg_url"))
+    admin = base.replace("postgresql+psycopg://", "postgresql://", 1)
+    name = f"cs_export_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{base.rpartition('/')[0]}/{name}"
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory):
+def world(db_url: str, tmp_path_factory: pytest.TempPathFactory):
     folder = tmp_path_factory.mktemp("export-e2e")
     env = {
         "COUNTERSIGN_DATA_DIR": str(folder),
-        "COUNTERSIGN_DB_URL": f"sqlite:///{folder / 'governance.db'}",
+        "COUNTERSIGN_DB_URL": db_url,
         "COUNTERSIGN_SIGNING_KEY": str(folder / "signing.pem"),
     }
     assert (
@@ -99,8 +123,8 @@ def exported(world, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def test_the_flow_executed_the_promotion(world):
-    assert world["registry"].aliases[("iris", "champion")] == "2"
+def test_the_ledger_executed_the_promotion(world):
+    assert ("set_alias", "iris", "champion", "2") in world["registry"].calls
 
 
 def test_the_export_of_a_real_store_verifies_offline(world, exported: Path, capsys):
@@ -122,6 +146,8 @@ def test_the_pdf_names_the_request_its_signers_and_their_manifestations(world, e
         assert user in text
     assert "password" in text  # the re-authentication method of each signature
     assert "held" in text  # separation of duties: neither requester nor author approved
+    # the out-of-band move found by reconcile: ledger says 2, the registry says 1
+    assert "iris alias champion 2 1" in text
 
 
 def test_the_jsonl_carries_the_store_s_records_exactly(world, exported: Path):
@@ -137,7 +163,8 @@ def test_an_auditor_exports_from_the_page_path_and_a_requester_is_refused(world)
     facade = world["facade"]
     key = load_private_key(Path(world["env"]["COUNTERSIGN_SIGNING_KEY"]))
     scope = ExportScope(request_id=world["request"].id)
-    data = export_bundle_bytes(facade, "frank", scope, key)
+    settings = Settings.from_env(world["env"])
+    data = audit_bundle_for(settings, facade, "frank", request_id=world["request"].id)
     check = verify_bundle(io.BytesIO(data), key.public_key())
     assert check.events > 0
     manifest = json.loads(zipfile.ZipFile(io.BytesIO(data)).read("manifest.json"))

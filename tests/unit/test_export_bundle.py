@@ -267,3 +267,27 @@ def test_the_verifier_imports_neither_the_database_nor_mlflow():
     )
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_a_damaged_member_is_named_not_a_traceback(bundle: bytes, key: Ed25519PrivateKey):
+    damaged = bytearray(bundle)
+    start = bytes(damaged).index(b"events.jsonl") + 200  # inside the compressed data
+    damaged[start : start + 64] = b"\x00" * 64
+    assert _verify(bytes(damaged), key).startswith("FAILED: ")
+
+
+def test_a_large_payload_survives_the_csv_round_trip(key: Ed25519PrivateKey):
+    from governance.audit import GENESIS_HASH, seal
+
+    big = seal(
+        prev_hash=GENESIS_HASH,
+        seq=1,
+        moment=T0,
+        actor="a",
+        action="request_created",
+        object_type="request",
+        object_id="r1",
+        payload={"evidence": "x" * 300_000},
+    )
+    data = build_bundle(MemorySource([big], sample_snapshot()), ExportScope(), key)
+    assert _verify(data, key).startswith("OK: 1 events")

@@ -1,0 +1,197 @@
+"""Drift and feature importance for model versions: the MLflow gateway plus app.reports.
+
+Plain Python (no Streamlit): `app/deps.py` caches what it returns for the pages, the CLI and the
+governance EvidenceSource use it directly. Logged data sets are downloaded once into the cache
+dir; importances are kept on disk per version (a registered version never changes).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from app.entities import DriftConfig, DriftResult, FeatureImportance
+from app.errors import InvalidInput, NotFound
+from app.reports import importance as imp
+from app.reports import summaries
+from app.reports.cache import cache_key, cached_drift, cached_report_html
+from app.reports.jobs import JobState, ReportJobs
+from app.reports.uploads import read_path
+from app.settings import Settings
+
+if TYPE_CHECKING:
+    from app.mlflow_gateway import MlflowGateway
+
+DATA_SUFFIXES = (".parquet", ".pq", ".csv")
+IMPORTANCE_ARTIFACT = "feature_importance.json"
+REFERENCE_NAMES = ("data/reference.parquet", "reference", "train")
+CURRENT_NAMES = ("data/current.parquet", "current", "production")
+
+
+def _pick(paths: tuple[str, ...], preferred: tuple[str, ...]) -> str | None:
+    for hint in preferred:
+        found = [p for p in paths if p == hint or hint in Path(p).stem]
+        if found:
+            return found[0]
+    return None
+
+
+class Monitoring:
+    """Drift and importance reports for registered model versions."""
+
+    def __init__(self, settings: Settings, gateway: MlflowGateway, jobs: ReportJobs) -> None:
+        self.settings = settings
+        self.gateway = gateway
+        self.jobs = jobs
+
+    # ---- logged data sets --------------------------------------------------------------------
+
+    def data_artifacts(self, run_id: str, path: str = "", depth: int = 3) -> tuple[str, ...]:
+        """CSV and Parquet artifacts of the run (model folders are skipped)."""
+        found: list[str] = []
+        for item in self.gateway.list_artifacts(run_id, path):
+            if item.is_dir and depth > 0 and Path(item.path).name not in ("model", "models"):
+                found.extend(self.data_artifacts(run_id, item.path, depth - 1))
+            elif not item.is_dir and item.path.lower().endswith(DATA_SUFFIXES):
+                found.append(item.path)
+        return tuple(sorted(found))
+
+    def default_pair(self, run_id: str) -> tuple[str | None, str | None]:
+        """The run's reference and current data sets, by the names seed-demo and teams use."""
+        paths = self.data_artifacts(run_id)
+        reference = _pick(paths, REFERENCE_NAMES) or (paths[0] if paths else None)
+        current = _pick(tuple(p for p in paths if p != reference), CURRENT_NAMES)
+        return reference, current
+
+    def load_data(self, run_id: str, path: str) -> pd.DataFrame:
+        """A logged data set as a frame (downloaded once into the cache dir)."""
+        if not path.lower().endswith(DATA_SUFFIXES):
+            raise InvalidInput(f"{path}: only CSV and Parquet data sets can be compared")
+        folder = self.settings.cache_dir / "artifacts" / run_id
+        local = folder / path
+        if not local.is_file():
+            local = self.gateway.download_artifact(run_id, path, folder)
+        return read_path(local, self.settings.upload_max_mb)
+
+    # ---- drift -------------------------------------------------------------------------------
+
+    def drift(
+        self, reference: pd.DataFrame, current: pd.DataFrame, config: DriftConfig
+    ) -> DriftResult:
+        return cached_drift(reference, current, config, self.settings.cache_dir)
+
+    def start_report(
+        self, reference: pd.DataFrame, current: pd.DataFrame, config: DriftConfig
+    ) -> str:
+        """Start (or join) the build of Evidently's full report; returns the job key."""
+        key = cache_key(reference, current, config)
+        root = self.settings.cache_dir
+        self.jobs.submit(key, lambda: cached_report_html(reference, current, config, root))
+        return key
+
+    def report_state(self, key: str) -> JobState | None:
+        return self.jobs.state(key)
+
+    # ---- feature importance ------------------------------------------------------------------
+
+    def _importance_path(self, model: str, version: str) -> Path:
+        digest = hashlib.sha256(f"{self.settings.tracking_uri}|{model}".encode()).hexdigest()
+        return self.settings.cache_dir / "importance" / digest[:16] / f"{version}.json"
+
+    def feature_importance(
+        self,
+        model: str,
+        version: str,
+        *,
+        target: str = "target",
+        progress: Callable[[float, str], None] | None = None,
+    ) -> FeatureImportance:
+        """From the logged artifact; else the model's own; else permutation on the reference.
+
+        Raises:
+            NotFound: The version does not exist.
+            InvalidInput: No source works (no artifact, no native importances, no usable data).
+        """
+        path = self._importance_path(model, version)
+        if path.is_file():
+            data = json.loads(path.read_text(encoding="utf-8"))
+            return FeatureImportance(**data)
+        result = self._compute_importance(model, version, target, progress)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(result.__dict__, sort_keys=True), encoding="utf-8")
+        return result
+
+    def _compute_importance(
+        self,
+        model: str,
+        version: str,
+        target: str,
+        progress: Callable[[float, str], None] | None,
+    ) -> FeatureImportance:
+        from app.mlflow_gateway.models_io import load_sklearn_model
+
+        mv = self.gateway.get_version(model, version)
+        names = {a.path for a in self.gateway.list_artifacts(mv.run_id)} if mv.run_id else set()
+        if IMPORTANCE_ARTIFACT in names:
+            folder = self.settings.cache_dir / "artifacts" / mv.run_id
+            local = self.gateway.download_artifact(mv.run_id, IMPORTANCE_ARTIFACT, folder)
+            return imp.from_artifact(json.loads(local.read_text("utf-8")), model, version)
+        estimator = load_sklearn_model(self.settings, model, version)
+        if estimator is None:
+            raise InvalidInput(f"{model} v{version}: no importance artifact and no sklearn model")
+        native = imp.from_estimator(estimator, model, version)
+        if native is not None:
+            return native
+        reference, _ = self.default_pair(mv.run_id)
+        if reference is None:
+            raise InvalidInput(f"{model} v{version}: no logged data set for permutation importance")
+        frame = self.load_data(mv.run_id, reference)
+        return imp.permutation(estimator, frame, target, model, version, progress=progress)
+
+    # ---- governance EvidenceSource -----------------------------------------------------------
+
+    def version_drift(self, model: str, version: str) -> DriftResult | None:
+        """The version's logged current data against its logged reference, or None."""
+        mv = self.gateway.get_version(model, version)
+        if not mv.run_id:
+            return None
+        reference, current = self.default_pair(mv.run_id)
+        if reference is None or current is None:
+            return None
+        ref = self.load_data(mv.run_id, reference)
+        cur = self.load_data(mv.run_id, current)
+        shared = [c for c in ref.columns if c in cur.columns]
+        return self.drift(ref[shared], cur[shared], DriftConfig())
+
+    def drift_summary(self, model: str, version: str) -> Mapping[str, Any] | None:
+        """EvidenceSource: drift share, drifted (important) columns, the verdict's hash."""
+        try:
+            result = self.version_drift(model, version)
+        except NotFound:
+            return None
+        if result is None:
+            return None
+        try:
+            importance = self.feature_importance(model, version)
+        except InvalidInput:
+            importance = None
+        return summaries.drift_summary(result, importance)
+
+    def importance_summary(self, model: str, version: str) -> Mapping[str, Any] | None:
+        """EvidenceSource: top importances and their shift against the previous version."""
+        try:
+            current = self.feature_importance(model, version)
+        except (InvalidInput, NotFound):
+            return None
+        previous = None
+        if str(version).isdigit() and int(version) > 1:
+            try:
+                previous = self.feature_importance(model, str(int(version) - 1))
+            except (InvalidInput, NotFound):
+                previous = None
+        return summaries.importance_summary(current, previous)

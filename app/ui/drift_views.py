@@ -1,0 +1,135 @@
+"""Drift and feature-importance views: entities and frames in, Streamlit elements out (no I/O)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pandas as pd
+import plotly.express as px
+import streamlit as st
+
+from app.entities import DriftResult, FeatureImportance
+from app.ui import report_frame
+
+
+def verdict(result: DriftResult) -> None:
+    """The data-set verdict as metrics, with the sampling label when it applies."""
+    a, b, c, d = st.columns(4)
+    a.metric("Data set drift", "Detected" if result.dataset_drift else "Not detected")
+    b.metric("Drifted columns", f"{result.drifted_columns} of {len(result.columns)}")
+    c.metric("Share drifted", f"{result.drift_share:.1%}")
+    d.metric("Drift share threshold", f"{result.drift_share_threshold:.0%}")
+    label = "SAMPLED: " if result.sampled else ""
+    st.caption(
+        f"{label}reference {result.reference_rows:,} rows, current {result.current_rows:,} rows; "
+        f"Evidently {result.evidently_version} defaults and thresholds."
+    )
+
+
+def results_frame(result: DriftResult) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {
+                "column": c.column,
+                "type": c.type,
+                "method": c.method,
+                "score": c.score,
+                "threshold": c.threshold,
+                "drifted": c.drifted,
+            }
+            for c in result.columns
+        ]
+    )
+
+
+def results_table(result: DriftResult) -> None:
+    """Sortable per-column table (click a header to sort)."""
+    st.dataframe(
+        results_frame(result),
+        hide_index=True,
+        width="stretch",
+        column_config={"score": st.column_config.NumberColumn(format="%.4g")},
+    )
+
+
+def scores_chart(result: DriftResult) -> None:
+    """Drift scores per column, one panel per method (p-values and distances differ in scale)."""
+    frame = results_frame(result)
+    frame["status"] = frame["drifted"].map({True: "drifted", False: "stable"})
+    fig = px.bar(
+        frame,
+        x="column",
+        y="score",
+        color="status",
+        facet_row="method" if frame["method"].nunique() > 1 else None,
+        color_discrete_map={"drifted": "#d62728", "stable": "#2ca02c"},
+        hover_data=["threshold", "type"],
+        height=max(320, 240 * frame["method"].nunique()),
+    )
+    fig.update_yaxes(matches=None)
+    fig.for_each_annotation(lambda a: a.update(text=a.text.split("=", 1)[-1]))
+    st.plotly_chart(fig, width="stretch")
+
+
+def distribution(frame: pd.DataFrame, column: str) -> None:
+    """Reference and current distributions of one column, overlaid."""
+    if frame.empty:
+        st.info(f"No values to plot for {column}.")
+        return
+    fig = px.bar(
+        frame,
+        x="value",
+        y="share",
+        color="data",
+        barmode="overlay" if (frame["width"] > 0).any() else "group",
+        opacity=0.6,
+        labels={"value": column, "share": "share of rows"},
+        color_discrete_map={"reference": "#1f77b4", "current": "#ff7f0e"},
+    )
+    st.plotly_chart(fig, width="stretch")
+
+
+def importance_bars(frame: pd.DataFrame) -> None:
+    """Importances of several versions side by side (grouped bars)."""
+    if frame.empty:
+        st.info("No importances to show.")
+        return
+    order = frame.groupby("feature")["importance"].max().sort_values(ascending=False).index
+    fig = px.bar(
+        frame,
+        x="importance",
+        y="feature",
+        color="version",
+        barmode="group",
+        orientation="h",
+        category_orders={"feature": list(order)},
+        height=max(320, 28 * len(order) * max(1, frame["version"].nunique())),
+    )
+    st.plotly_chart(fig, width="stretch")
+
+
+def importance_table(importance: FeatureImportance) -> None:
+    frame = pd.DataFrame(importance.ranked(), columns=["feature", "importance"])
+    frame.insert(0, "rank", range(1, len(frame) + 1))
+    st.dataframe(frame, hide_index=True, width="stretch")
+
+
+def report_panel(state: Callable[[], Any], file_name: str) -> None:
+    """Evidently's full report: progress while it builds in the background, then the report.
+
+    `state()` returns the job state (status "running", "done" with a path, or "failed").
+    """
+
+    @st.fragment(run_every=2)
+    def show() -> None:
+        current = state()
+        if current is None or current.status == "running":
+            with st.status("Building Evidently's full report (drift + data summary)..."):
+                st.write("The verdict, table and charts are ready to use meanwhile.")
+        elif current.status == "failed":
+            st.error(f"Evidently could not build the report: {current.error}")
+        else:
+            report_frame.report_frame(current.path, title="Evidently report", file_name=file_name)
+
+    show()

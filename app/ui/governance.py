@@ -1,0 +1,216 @@
+"""Governance pieces shared by the promotion, approval, audit, model and overview pages.
+
+No I/O: evidence dicts, requests, votes and audit events in, Streamlit elements out. User text
+(justifications, comments, names) goes through `escape_markdown` or plain-text elements.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from app.entities import ActivityEvent, OutOfBandFlag
+from app.errors import UserFacingError
+from app.ui import charts, navigation, tables
+from app.ui.guard import escape_markdown
+from governance.domain import PromotionRequest, RequestDetails, RequestKind
+from governance.errors import GovernanceError
+
+STATE_ICONS = {
+    "pending": "⏳",
+    "approved": "✅",
+    "executed": "🚀",
+    "execution_failed": "⚠️",
+    "rejected": "⛔",
+    "cancelled": "✖️",
+    "expired": "⌛",
+    "superseded": "↪️",
+}
+
+
+def state_text(state: str) -> str:
+    return f"{STATE_ICONS.get(state, '')} {state}".strip()
+
+
+def request_title(req: PromotionRequest) -> str:
+    """`Request abc123: tumor-classifier v3 → champion` (plain text, for buttons and headers)."""
+    kind = "" if req.kind == RequestKind.NORMAL else f" [{req.kind.replace('_', '-')}]"
+    return f"Request {req.id}: {req.model} v{req.version} → {req.target}{kind}"
+
+
+def deltas_frame(evidence: Mapping[str, Any]) -> pd.DataFrame:
+    """Candidate versus current holder per metric, in the columns `tables.deltas` colours."""
+    rows = []
+    for metric, d in sorted((evidence.get("metric_deltas") or {}).items()):
+        cand, cur, delta = d.get("candidate"), d.get("current"), d.get("delta")
+        verdict = "n/a"
+        if delta is not None:
+            gain = -delta if d.get("lower_is_better") else delta
+            verdict = "better" if gain > 0 else "worse" if gain < 0 else "same"
+        pct = (delta / abs(cur) * 100.0) if delta is not None and cur else None
+        rows.append(
+            {
+                "metric": metric,
+                "baseline": cur,
+                "value": cand,
+                "delta": delta,
+                "delta_pct": pct,
+                "verdict": verdict,
+            }
+        )
+    return pd.DataFrame(
+        rows, columns=["metric", "baseline", "value", "delta", "delta_pct", "verdict"]
+    )
+
+
+def evidence(data: Mapping[str, Any], evidence_hash: str, *, chart: bool = True) -> None:
+    """The evidence snapshot: deltas against the current holder, gates, params, drift."""
+    current = data.get("current")
+    cand = data.get("candidate") or {}
+    holder = f"v{current['version']}" if current else "nobody (first holder)"
+    st.markdown(
+        f"**Candidate** v{escape_markdown(str(data.get('version')))} "
+        f"(run author {escape_markdown(str(cand.get('run_author') or 'unknown'))}) versus "
+        f"**current holder** of {escape_markdown(str(data.get('target')))}: {holder}"
+    )
+    st.caption(f"Evidence SHA-256: `{evidence_hash}`")
+    frame = deltas_frame(data)
+    if current and not frame.empty:
+        tables.deltas(frame)
+        if chart:
+            long = pd.concat(
+                [
+                    pd.DataFrame(
+                        {"label": f"current v{current['version']}", "metric": frame["metric"]}
+                    ).assign(value=frame["baseline"].to_numpy()),
+                    pd.DataFrame(
+                        {"label": f"candidate v{data.get('version')}", "metric": frame["metric"]}
+                    ).assign(value=frame["value"].to_numpy()),
+                ]
+            ).dropna()
+            charts.across_versions(long, list(frame["metric"]))
+    elif not frame.empty:
+        st.dataframe(frame[["metric", "value"]], hide_index=True, width="stretch")
+    gates(data.get("gates") or [])
+    diff = data.get("params_diff") or {}
+    if diff:
+        with st.expander(f"Params that differ ({len(diff)})"):
+            tables.key_values(
+                {k: f"{v.get('current')} → {v.get('candidate')}" for k, v in diff.items()}
+            )
+    summaries(data)
+
+
+def gates(results: Sequence[Mapping[str, Any]]) -> None:
+    """Gate results under the policy that applies (all gates pass, or which ones fail)."""
+    if not results:
+        st.caption("The policy sets no gates for this target.")
+        return
+    rows = [
+        {
+            "gate": r.get("gate"),
+            "result": "skipped" if r.get("skipped") else "pass" if r.get("passed") else "FAIL",
+            "detail": r.get("detail"),
+        }
+        for r in results
+    ]
+    failed = [r for r in rows if r["result"] == "FAIL"]
+    if failed:
+        st.error(f"{len(failed)} gate(s) fail: " + "; ".join(str(r["gate"]) for r in failed))
+    else:
+        st.success(f"All {len(rows)} gate(s) pass under the policy.")
+    st.table(pd.DataFrame(rows))
+
+
+def summaries(data: Mapping[str, Any]) -> None:
+    drift, importance = data.get("drift"), data.get("importance")
+    if drift:
+        share = drift.get("share_drifted")
+        cols = ", ".join(str(c) for c in drift.get("drifted_columns") or []) or "none"
+        st.markdown(
+            f"**Drift:** share of drifted columns {share}; drifted: {escape_markdown(cols)}"
+        )
+    if importance:
+        top = ", ".join(f"{f} ({v:.3g})" for f, v in (importance.get("top") or [])[:5])
+        st.markdown(f"**Top features:** {escape_markdown(top)}")
+    if not drift and not importance:
+        st.caption("No drift or feature-importance report exists for this version.")
+
+
+def votes(details: RequestDetails) -> None:
+    """Votes so far, each with its signature manifestation."""
+    st.markdown(f"**Approvals:** {details.approvals} of {details.quorum} needed")
+    if not details.votes:
+        st.caption("No votes yet.")
+        return
+    rows = [
+        {
+            "signer": v.signer_name or v.approver,
+            "decision": v.decision,
+            "role": v.role_at_signing,
+            "signed at (UTC)": f"{v.signed_at:%Y-%m-%d %H:%M:%S}",
+            "re-authentication": v.reauth_method,
+            "comment": v.comment,
+            "meaning": v.meaning,
+        }
+        for v in details.votes
+    ]
+    st.table(pd.DataFrame(rows))
+
+
+def outcome(details: RequestDetails) -> None:
+    """The execution outcome of a decided request."""
+    state = details.request.state
+    last = details.executions[-1] if details.executions else None
+    if state == "executed":
+        st.success(
+            f"Executed: {details.request.model} v{details.request.version} now holds "
+            f"{details.request.target}."
+        )
+    elif state == "execution_failed":
+        st.error(f"Execution failed: {last.detail if last else 'unknown error'}")
+    elif state in ("rejected", "cancelled", "expired", "superseded"):
+        st.warning(f"This request is {state}.")
+
+
+def feed(events: Sequence[ActivityEvent], *, empty: str = "No activity yet.") -> None:
+    """Activity as readable lines (not a canvas table), newest first."""
+    if not events:
+        st.caption(empty)
+        return
+    lines = []
+    for e in events:
+        loud = "**" if e.action in ("break_glass", "out_of_band_change") else ""
+        when = e.ts[:19].replace("T", " ")
+        lines.append(f"- `#{e.seq}` {when} UTC — {loud}{escape_markdown(e.summary)}{loud}")
+    st.markdown("\n".join(lines))
+
+
+def out_of_band(flags: Sequence[OutOfBandFlag]) -> None:
+    """Loud banner for every registry change made outside Countersign."""
+    for f in flags:
+        found = ", ".join(f"v{v}" for v in f.registry_versions) or "nobody"
+        ledger = f"v{f.ledger_version}" if f.ledger_version else "nobody"
+        st.error(
+            f"Out-of-band change: {f.model} {f.target_kind} {f.target} is held by {found} in "
+            f"MLflow, but the ledger says {ledger} (found by reconcile, entry #{f.seq}).",
+            icon=":material/warning:",
+        )
+
+
+def open_request_link(req: PromotionRequest) -> None:
+    """A real link to the review packet of a request."""
+    navigation.link("approvals.py", f"Open {request_title(req)}", query={"request": req.id})
+
+
+@contextmanager
+def secondary(what: str) -> Iterator[None]:
+    """A governance panel on a review page: if the ledger cannot be read, say so and go on."""
+    try:
+        yield
+    except (GovernanceError, UserFacingError) as exc:
+        st.warning(f"{what} unavailable: {exc}")

@@ -1,0 +1,236 @@
+"""`python -m bench.governance`: one JSON line per database (sqlite, postgresql).
+
+- signoff_p95_ms: one sign-off as the whole facade call (re-authentication with the production
+  argon2id parameters, evidence re-capture, the locked vote and quorum count, and the execution
+  when the vote completes the quorum), measured sequentially.
+- approvals_per_s: 20 approver threads signing at once (on requests that stay open).
+- verify_events_per_s: `audit verify`'s chain check over 100,000 events in the database.
+
+The model registry is in memory: this measures the workflow and its database, not MLflow.
+PostgreSQL: COUNTERSIGN_BENCH_PG_URL or COUNTERSIGN_TEST_PG_URL names the server; a scratch
+database is created there and dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import insert, update
+
+from app.bootstrap import build_governance, password_hasher
+from app.facade import GovernanceFacade
+from app.settings import Settings
+from governance.audit import GENESIS_HASH, seal
+from governance.db import make_engine, upgrade
+from governance.orm import AuditEventRow, ChainHeadRow
+from governance.ports import RegistryVersion, TargetAssignment
+
+PASSWORD = "bench-password-1"
+OPERATOR = "system:cli"
+POLICY = """
+version: 1
+defaults: {approver_roles: [approver], quorum: 1, expires_after: 7d}
+targets:
+  champion: {quorum: 2}
+  open: {quorum: 1000}
+"""
+
+
+class MemoryRegistry:
+    """A thread-safe in-memory ModelRegistry."""
+
+    def __init__(self, models: int) -> None:
+        self._lock = threading.Lock()
+        self.aliases: dict[tuple[str, str], str] = {}
+        self.models = {f"m{k:03d}" for k in range(models)}
+
+    def get_version(self, model: str, version: str) -> RegistryVersion:
+        return RegistryVersion(model, version, f"run-{model}-{version}", "author", "None", (),
+                               metrics={"accuracy": 0.9}, params={"depth": "3"})  # fmt: skip
+
+    def alias_holder(self, model: str, alias: str) -> str | None:
+        with self._lock:
+            return self.aliases.get((model, alias))
+
+    def stage_holders(self, model: str, stage: str) -> tuple[str, ...]:
+        return ()
+
+    def set_alias(self, model: str, alias: str, version: str) -> None:
+        with self._lock:
+            self.aliases[(model, alias)] = version
+
+    def transition_stage(
+        self, model: str, version: str, stage: str, *, archive_existing: bool
+    ) -> None:
+        return None
+
+    def set_version_tags(self, model: str, version: str, tags: Mapping[str, str]) -> None:
+        return None
+
+    def assignments(self, models: tuple[str, ...] | None = None) -> tuple[TargetAssignment, ...]:
+        with self._lock:
+            return tuple(TargetAssignment(m, "alias", a, v) for (m, a), v in self.aliases.items())
+
+
+@contextmanager
+def scratch_database(flavour: str, workdir: Path) -> Iterator[str]:
+    if flavour == "sqlite":
+        yield f"sqlite:///{workdir / 'governance.db'}"
+        return
+    base = os.environ.get("COUNTERSIGN_BENCH_PG_URL") or os.environ.get(
+        "COUNTERSIGN_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+    )
+    import psycopg
+
+    admin = base.replace("postgresql+psycopg://", "postgresql://", 1)
+    name = f"cs_bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(admin, autocommit=True, connect_timeout=5) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{base.rpartition('/')[0]}/{name}"
+    finally:
+        with psycopg.connect(admin, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def sign(facade: GovernanceFacade, who: str, request_id: str, content_hash: str) -> None:
+    facade.sign_off(who, request_id, decision="approve", comment="benchmarked",
+                    content_hash=content_hash, password=PASSWORD)  # fmt: skip
+
+
+def measure_signoff(facade: GovernanceFacade, requests: int) -> float:
+    timings = []
+    for k in range(requests):
+        req = facade.request_promotion("req", f"m{k:03d}", "2", "champion", "bench")
+        for who in ("a00", "a01"):  # the second vote completes the quorum and executes
+            start = time.perf_counter()
+            sign(facade, who, req.id, req.content_hash)
+            timings.append((time.perf_counter() - start) * 1000)
+    return statistics.quantiles(timings, n=20)[-1]
+
+
+def measure_approvals(facade: GovernanceFacade, approvers: int, per_approver: int) -> float:
+    opened = [
+        facade.request_promotion("req", f"m{k:03d}", "3", "open", "bench")
+        for k in range(per_approver)
+    ]
+    barrier = threading.Barrier(approvers + 1)
+    errors: list[BaseException] = []
+
+    def work(who: str) -> None:
+        barrier.wait()
+        try:
+            for req in opened:
+                sign(facade, who, req.id, req.content_hash)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(f"a{k:02d}",)) for k in range(approvers)]
+    for thread in threads:
+        thread.start()
+    barrier.wait()
+    start = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - start
+    if errors:
+        raise errors[0]
+    return approvers * per_approver / elapsed
+
+
+def fill_chain(facade: GovernanceFacade, events: int) -> None:
+    """Append sealed events after the current head in large batches (set-up, not measured)."""
+    with facade.store.unit_of_work() as uow:
+        head = uow.audit.head()
+    seq, prev = (head.seq, head.entry_hash) if head else (0, GENESIS_HASH)
+    moment = datetime.now(UTC)
+    with facade.store.engine.begin() as conn:
+        batch: list[dict[str, Any]] = []
+        for i in range(events):
+            seq += 1
+            record = seal(
+                prev_hash=prev,
+                seq=seq,
+                moment=moment,
+                actor=f"a{i % 20:02d}",
+                action="vote_recorded",
+                object_type="request",
+                object_id=str(i % 997),
+                payload={"comment": "benchmarked", "n": i, "hash": "ab" * 32},
+            )
+            prev = record.entry_hash
+            batch.append(record.as_dict())
+            if len(batch) == 5000:
+                conn.execute(insert(AuditEventRow), batch)
+                batch.clear()
+        if batch:
+            conn.execute(insert(AuditEventRow), batch)
+        conn.execute(update(ChainHeadRow).values(seq=seq, head_hash=prev))
+
+
+def run(flavour: str, args: argparse.Namespace) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp, scratch_database(flavour, Path(tmp)) as url:
+        policy = Path(tmp) / "policy.yaml"
+        policy.write_text(POLICY, encoding="utf-8")
+        env = {"COUNTERSIGN_DB_URL": url, "COUNTERSIGN_DATA_DIR": tmp,
+               "COUNTERSIGN_POLICY": str(policy)}  # fmt: skip
+        settings = Settings.from_env(env, secrets_path=Path(tmp) / "none.toml")
+        engine = make_engine(url)
+        upgrade(engine)
+        engine.dispose()
+        registry = MemoryRegistry(max(args.requests, args.per_approver))
+        facade = build_governance(settings, registry=registry, hasher=password_hasher())
+        try:
+            facade.create_user(OPERATOR, "req", ["requester"], PASSWORD)
+            for k in range(args.approvers):
+                facade.create_user(OPERATOR, f"a{k:02d}", ["approver"], PASSWORD)
+            p95 = measure_signoff(facade, args.requests)
+            rate = measure_approvals(facade, args.approvers, args.per_approver)
+            fill_chain(facade, args.events - facade.store.verify(workers=1).count)
+            start = time.perf_counter()
+            result = facade.store.verify()
+            elapsed = time.perf_counter() - start
+            if not result.ok:
+                raise RuntimeError(f"chain broken at {result.first_broken_seq}: {result.reason}")
+        finally:
+            facade.dispose()
+    return {
+        "db": flavour,
+        "signoff_p95_ms": round(p95, 1),
+        "approvals_per_s": round(rate, 1),
+        "verify_events_per_s": round(result.count / elapsed),
+        "verified_events": result.count,
+        "argon2": "argon2id m=19456 KiB t=2 p=1",
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.governance")
+    parser.add_argument("--db", choices=("sqlite", "postgresql"), action="append")
+    parser.add_argument("--requests", type=int, default=30, help="requests in the p95 run")
+    parser.add_argument("--approvers", type=int, default=20)
+    parser.add_argument("--per-approver", type=int, default=5)
+    parser.add_argument("--events", type=int, default=100_000)
+    args = parser.parse_args()
+    for flavour in args.db or ("sqlite", "postgresql"):
+        try:
+            line = run(flavour, args)
+        except Exception as exc:  # one JSON line per database, even when it cannot run
+            line = {"db": flavour, "error": f"{type(exc).__name__}: {exc}"}
+        print(json.dumps(line), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,132 @@
+"""Promotions: request moving a model version to a target, see the evidence first, follow and
+cancel your own requests; rollback requests; break-glass for admins. ?model=X&version=N&target=T."""
+
+import streamlit as st
+
+import app.deps as deps
+from app.entities import SignedInUser
+from app.ui import errors, guard, pickers, query
+from app.ui import governance as gov
+from governance.domain import STAGE_TARGETS, Permission, State
+
+USER = guard.require(Permission.REQUEST)
+BASE_TARGETS = ("champion", "challenger", "Staging", "Production")
+
+
+def pick() -> tuple[str, str, str] | None:
+    model = pickers.model(deps.registered_models())
+    if model is None:
+        st.info("No registered models in this store yet.")
+        return None
+    items = sorted(deps.versions(model), key=lambda v: int(v.version), reverse=True)
+    by_number = {v.version: v for v in items}
+    left, right = st.columns(2)
+    with left:
+        version = query.selectbox(
+            "Version",
+            list(by_number),
+            "version",
+            format_func=lambda n: pickers.version_text(by_number[n]),
+        )
+    aliases = {a for v in items for a in v.aliases}
+    targets = list(dict.fromkeys([*BASE_TARGETS, *sorted(aliases), *STAGE_TARGETS]))
+    with right:
+        target = query.selectbox("Target", targets, "target", default="champion")
+    return (model, str(version), str(target)) if version and target else None
+
+
+def new_request(user_name: str) -> None:
+    st.subheader("New promotion request")
+    chosen = pick()
+    if chosen is None:
+        return
+    model, version, target = chosen
+    preview = None
+    with errors.guard(stop=False), st.spinner("Capturing the evidence…"):
+        preview = deps.evidence_preview(user_name, model, version, target)
+    if preview is None:
+        return
+    st.markdown(
+        f"Policy `{preview.policy_hash[:12]}` applies: **{preview.quorum}** approval(s) from "
+        f"{' or '.join(preview.approver_roles)}"
+        + (", separation of duties" if preview.separation_of_duties else "")
+    )
+    gov.evidence(preview.data, preview.hash)
+    with st.form("promotion_request", clear_on_submit=True):
+        justification = st.text_area("Justification", placeholder="Why this version, why now")
+        submitted = st.form_submit_button("Submit request", type="primary")
+    if submitted:
+        with errors.guard(stop=False):
+            req = deps.get_governance().request_promotion(
+                user_name, model, version, target, justification
+            )
+            st.success(f"Request {req.id} submitted: waiting for {preview.quorum} approval(s).")
+            gov.open_request_link(req)
+
+
+def my_requests(user_name: str) -> None:
+    st.subheader("My requests")
+    mine = [r for r in deps.requests(user_name) if r.requester == user_name]
+    if not mine:
+        st.caption("You have made no requests yet.")
+        return
+    for req in mine[:30]:
+        left, right = st.columns([4, 1])
+        title = guard.escape_markdown(gov.request_title(req))
+        left.markdown(f"`{req.id}` {gov.state_text(req.state)} — {title}")
+        if req.state == State.PENDING and right.button("Cancel", key=f"cancel_{req.id}"):
+            with errors.guard(stop=False):
+                deps.get_governance().cancel(user_name, req.id, "cancelled by the requester")
+                st.rerun()
+
+
+def rollback(user_name: str) -> None:
+    with (
+        st.expander("Request a rollback (restore the previous holder of a target)"),
+        st.form("rollback_request"),
+    ):
+        model = st.selectbox("Model", [m.name for m in deps.registered_models()], key="rb_model")
+        target = st.text_input("Target to roll back", value="champion", key="rb_target")
+        why = st.text_area("Justification", key="rb_justification")
+        if st.form_submit_button("Request rollback"):
+            with errors.guard(stop=False):
+                req = deps.get_governance().request_rollback(user_name, model, target, why)
+                st.success(f"Rollback request {req.id} opened: v{req.version} → {req.target}.")
+
+
+def break_glass(user_name: str) -> None:
+    st.subheader("🚨 Break-glass promotion")
+    st.warning(
+        "Emergency only: promotes AT ONCE without approvals. It is recorded as break-glass in the "
+        "audit log and opens a follow-up review that approvers must sign."
+    )
+    with st.form("break_glass"):
+        model = st.selectbox("Model", [m.name for m in deps.registered_models()], key="bg_model")
+        version = st.text_input("Version", key="bg_version")
+        target = st.text_input("Target", value="champion", key="bg_target")
+        why = st.text_area("Justification (required)", key="bg_justification")
+        sure = st.checkbox("I understand this bypasses the approval quorum", key="bg_sure")
+        if st.form_submit_button("Break glass and promote now", type="primary"):
+            if not sure:
+                st.error("Tick the confirmation first.")
+                return
+            with errors.guard(stop=False), st.spinner("Promoting…"):
+                result = deps.get_governance().break_glass(user_name, model, version, target, why)
+                deps.after_write()
+                st.error(
+                    f"BREAK-GLASS executed: {model} v{version} → {target} (request "
+                    f"{result.request.id}, state {result.execution.request.state}); follow-up "
+                    f"review {result.follow_up.id} opened."
+                )
+
+
+def main(user: SignedInUser) -> None:
+    st.title("Promotions")
+    new_request(user.username)
+    my_requests(user.username)
+    rollback(user.username)
+    if guard.may(user, Permission.BREAK_GLASS):
+        break_glass(user.username)
+
+
+errors.run_page(lambda: main(USER))
