@@ -18,10 +18,6 @@ from pathlib import Path
 
 import pytest
 
-# The demo store fixtures come with the MLflow gateway; until it lands these tests skip.
-_fixtures = pytest.importorskip("tests.fixtures_mlflow")
-demo_data_dir = _fixtures.demo_data_dir
-
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[2]

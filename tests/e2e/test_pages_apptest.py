@@ -1,7 +1,8 @@
 """Every read-side page through Streamlit's AppTest on the real demo store.
 
-Pages run in this process, so the environment set here is what `Settings.from_env()` reads;
-the caches in `app.deps` are cleared around each test so that no page sees another's store.
+`demo_data_dir` comes from tests/fixtures_mlflow.py (registered in tests/conftest.py). Pages run
+in this process, so the environment set here is what `Settings.from_env()` reads; the caches in
+`app.deps` are cleared around each test so that no page sees another's store.
 """
 
 from __future__ import annotations
@@ -14,10 +15,6 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import app.deps as deps
-
-# The demo store fixtures come with the MLflow gateway; until it lands these tests skip.
-_fixtures = pytest.importorskip("tests.fixtures_mlflow")
-demo_data_dir = _fixtures.demo_data_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = ("overview", "experiments", "compare_runs", "models", "compare_versions")
