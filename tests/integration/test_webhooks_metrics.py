@@ -218,11 +218,12 @@ def test_an_out_of_band_change_is_announced_once_even_with_two_dispatchers_racin
     world: dict[str, Any],
 ) -> None:
     receiver: Receiver = world["receiver"]
+    dispatchers = [WebhookDispatcher(world["engine"], [receiver.url], SECRET) for _ in range(2)]
+    dispatchers[0].run_once()  # the endpoint is known (and caught up) before the change
     before = len(receiver.ok())
     world["registry"].aliases[("iris", "champion")] = "1"  # moved behind the ledger's back
     findings = world["facade"].reconcile(CLI_OPERATOR)
     assert [f.newly_recorded for f in findings] == [True]
-    dispatchers = [WebhookDispatcher(world["engine"], [receiver.url], SECRET) for _ in range(2)]
     barrier = threading.Barrier(2)
 
     def run(dispatcher: WebhookDispatcher) -> None:
@@ -310,3 +311,46 @@ def test_metrics_serve_exposes_the_workflow_series_over_http(world: dict[str, An
     assert samples[("countersign_audit_chain_events", ())] > 5
     assert ("countersign_pending_request_oldest_age_seconds", ()) in samples
     assert process.returncode == 0
+
+
+def test_racing_dispatchers_deliver_each_step_once_on_sqlite_and_postgresql(
+    empty_db_url: str, tmp_path: Path
+) -> None:
+    engine = make_engine(empty_db_url)
+    upgrade(engine)
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(POLICY, encoding="utf-8")
+    env = {"COUNTERSIGN_DB_URL": empty_db_url, "COUNTERSIGN_DATA_DIR": str(tmp_path)}
+    settings = Settings.from_env(
+        {**env, "COUNTERSIGN_POLICY": str(policy)}, secrets_path=tmp_path / "none.toml"
+    )
+    registry = FakeRegistry()
+    registry.add("iris", "2", author="carl", metrics={"accuracy": 0.93})
+    facade = build_governance(settings, registry=registry, hasher=FakeHasher())
+    receiver = Receiver()
+    try:
+        for name, role in (("rita", "requester"), ("ann", "approver"), ("ben", "approver")):
+            facade.create_user(CLI_OPERATOR, name, [role], PASSWORD)
+        dispatchers = [WebhookDispatcher(engine, [receiver.url], SECRET) for _ in range(3)]
+        dispatchers[0].run_once()
+        promote(facade)
+        barrier = threading.Barrier(len(dispatchers))
+
+        def run(dispatcher: WebhookDispatcher) -> None:
+            barrier.wait()
+            for _ in range(4):
+                dispatcher.run_once()
+
+        threads = [threading.Thread(target=run, args=(d,)) for d in dispatchers]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        deliveries = [r["delivery"] for r in receiver.received]
+        assert len(deliveries) == len(set(deliveries)) == 5
+        assert all(r["signed"] for r in receiver.received)
+        assert dispatchers[0].outbox.counts() == {"delivered": 5}
+    finally:
+        receiver.close()
+        facade.dispose()
+        engine.dispose()
