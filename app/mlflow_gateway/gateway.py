@@ -189,7 +189,8 @@ class MlflowGateway:
         Returns:
             (table, path): columns run_id, run_name, status, user, start_time, end_time,
             experiment_id, then `params.X`, `metrics.X`, `tags.X`; `path` names what served it:
-            "sql" (read-only SQL over MLflow's tables), "api", "api-incremental" or "memory".
+            "sql" (read-only SQL over MLflow's tables), "sql-incremental", "api",
+            "api-incremental" or "memory" (see `runs_table.py`).
         """
         with self._errors():
             return self._runs_table.table([str(e) for e in experiment_ids])

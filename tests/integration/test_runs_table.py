@@ -61,11 +61,22 @@ def test_a_repeated_call_is_served_from_memory_until_a_run_changes(
     exp = _ids(gw)[-1]
     run = gw._client.create_run(exp, tags={"mlflow.user": "dana"})
     gw._client.log_metric(run.info.run_id, "rmse", 1.5)
+    gw._client.log_param(run.info.run_id, "brand_new_param", "7")
     refreshed, path = gw.runs_table(_ids(gw))
-    assert path == "sql"
+    assert path == "sql-incremental"
     assert len(refreshed) == len(first) + 1
     row = refreshed.set_index("run_id").loc[run.info.run_id]
     assert (row["user"], row["status"], row["metrics.rmse"]) == ("dana", "RUNNING", 1.5)
+    # The running run is asked for again; a deleted run disappears.
+    gw._client.log_metric(run.info.run_id, "rmse", 1.25)
+    gw._client.set_terminated(run.info.run_id)
+    gw._client.delete_run(first["run_id"].iloc[-1])
+    updated, path = gw.runs_table(_ids(gw))
+    assert path == "sql-incremental"
+    full, full_path = MlflowGateway(settings).runs_table(_ids(gw))
+    assert full_path == "sql"
+    pd.testing.assert_frame_equal(updated, full)
+    assert updated.set_index("run_id").loc[run.info.run_id, "metrics.rmse"] == 1.25
 
 
 def test_an_unverified_schema_revision_falls_back_to_the_api(
