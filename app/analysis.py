@@ -119,7 +119,12 @@ def runs_wide(runs: Sequence[RunSummary]) -> pd.DataFrame:
         row.update({f"params.{k}": v for k, v in run.params.items()})
         row.update({f"metrics.{k}": v for k, v in run.metrics.items()})
         rows.append(row)
-    frame = pd.DataFrame(rows)
+    return numeric_params(pd.DataFrame(rows))
+
+
+def numeric_params(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy where every `params.*` column whose values all parse as numbers holds floats."""
+    frame = frame.copy()
     for col in frame.columns:
         if col.startswith("params."):
             numeric = pd.to_numeric(frame[col], errors="coerce")

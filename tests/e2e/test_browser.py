@@ -117,7 +117,7 @@ def assert_no_error(tab) -> None:
 
 
 PAGES = [
-    ("overview", "Overview", "Registered models"),
+    ("", "Overview", "Registered models"),  # the default page lives at the root URL
     ("experiments", "Experiments", "Compare runs"),
     ("compare_runs", "Compare runs", "Runs"),
     ("models", "Models", "Versions"),
@@ -125,11 +125,12 @@ PAGES = [
 ]
 
 
-@pytest.mark.parametrize(("path", "title", "content"), PAGES, ids=[p[0] for p in PAGES])
+@pytest.mark.parametrize(("path", "title", "content"), PAGES, ids=[p[1] for p in PAGES])
 def test_each_page_opens_in_chromium(app_url: str, page, path: str, title: str, content: str):
-    with screenshot_on_failure(page, f"browser-{path}"):
+    with screenshot_on_failure(page, f"browser-{path or 'overview'}"):
         page.goto(f"{app_url}/{path}")
         heading(page, title).wait_for()
+        assert page.get_by_text("Page not found").count() == 0
         page.get_by_text(content, exact=False).first.wait_for()
         assert_no_error(page)
 

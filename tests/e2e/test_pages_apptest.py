@@ -175,6 +175,17 @@ def test_sorting_by_a_metric_orders_the_page(store: Path) -> None:
     assert values == sorted(values)
 
 
+def test_every_run_of_the_experiment_can_be_charted(store: Path) -> None:
+    at = page("experiments")
+    exp_id = _experiment_id(at, CLASSIFIER.split("-")[0])
+    at = page("experiments", experiment=exp_id)
+    assert not at.get("plotly_chart")  # the whole table is read only when asked for
+    at.toggle(key="whole_experiment").set_value(True).run(timeout=TIMEOUT)
+    no_failure(at)
+    assert at.get("plotly_chart")
+    assert "runs (read through the" in texts(at)
+
+
 def test_selecting_runs_offers_a_link_to_compare_them(store: Path) -> None:
     at = page("experiments")
     picker = at.multiselect(key="compare_pick")
@@ -245,6 +256,9 @@ def test_compare_versions_puts_the_challenger_against_the_champion(store: Path) 
     assert set(deltas["verdict"]) <= {"better", "worse", "same", "n/a"}
     assert "Compare versions" in texts(at)
     assert at.get("plotly_chart")
+    schema = next(f for f in frames(at) if "status" in f.columns and "section" in f.columns)
+    assert "inputs" in set(schema["section"])
+    assert set(schema["status"]) <= {"same", "changed type", "added", "removed"}
 
 
 def test_compare_versions_of_any_versions_from_the_url(store: Path) -> None:
