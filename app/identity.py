@@ -265,6 +265,22 @@ class IdentityService:
             )
         return REAUTH_OIDC
 
+    def signing_proof(self, principal: SignedInUser, password: str | None = None) -> Any:
+        """The re-authentication to hand to `GovernanceFacade.sign_off(reauth=...)`.
+
+        Local and header users: their password, entered again now (the service verifies it and
+        counts failures towards lockout). OIDC users: the attested recent sign-in.
+
+        Raises:
+            ReauthRequired: An OIDC sign-in older than the configured minutes.
+        """
+        from governance.context import Reauthentication
+
+        method = self.signing_reauth_method(principal)
+        if method == REAUTH_OIDC:
+            return Reauthentication(REAUTH_OIDC)
+        return Reauthentication(REAUTH_PASSWORD, password or "")
+
     # -- first run and demo -----------------------------------------------------------------
 
     def needs_first_admin(self) -> bool:
