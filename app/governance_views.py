@@ -85,7 +85,11 @@ def eligibility(
     wanted = " or ".join(rule.approver_roles)
     if voted is not None:
         return SigningEligibility(
-            False, False, role, f"you signed this request already ({voted.decision})", True
+            False,
+            False,
+            role,
+            f"already recorded: you signed this request ({voted.decision})",
+            True,
         )
     if req.state != State.PENDING:
         return SigningEligibility(False, False, role, f"the request is {req.state}")
@@ -156,7 +160,8 @@ def summarise(rec: AuditRecord, payload: dict[str, Any] | None = None) -> str:
         return f"{rec.actor} {verb} request {rec.object_id}: {p.get('comment', '')}"
     if rec.action in (AuditAction.EXECUTION_SUCCEEDED, AuditAction.EXECUTION_FAILED):
         detail = f" ({p['detail']})" if p.get("detail") else ""
-        return f"{what} for request {rec.object_id}{detail}"
+        moved = f": {p.get('model')} v{p.get('version')} → {p.get('target')}" if p else ""
+        return f"{what} for request {rec.object_id}{moved}{detail}"
     if rec.action == AuditAction.BREAK_GLASS:
         return f"BREAK-GLASS by {rec.actor} on request {rec.object_id}"
     if rec.action == AuditAction.OUT_OF_BAND_CHANGE:
