@@ -408,6 +408,19 @@ def logged_datasets(model: str) -> dict[str, tuple[str, str]]:
     }
 
 
+def importance_bars(items: list[FeatureImportance], k: int) -> pd.DataFrame:
+    """feature / version / importance rows of the top-k features of any chosen version."""
+    from app.reports.importance import long_form
+
+    return long_form(items, k)
+
+
+def drifted_important(result: DriftResult, importance: FeatureImportance, k: int) -> list[str]:
+    from app.reports.importance import drifted_important as which
+
+    return which(result, importance, k)
+
+
 # ---- governance reads (over the facade built once in bootstrap) --------------------------
 
 
