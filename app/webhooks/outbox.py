@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, Engine, and_, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, and_, delete, func, insert, or_, select, update
 
 from app.webhooks.signing import NOTIFIED_ACTIONS, delivery_id
 from governance.db import READ_ONLY, translate_errors
@@ -193,6 +193,21 @@ class Outbox:
                 )
             )
             return gave_up
+
+    def prune(self, before: datetime) -> int:
+        """Delete delivered and given-up rows created before `before`; returns how many.
+
+        Safe at any time: the cursors have moved past these entries, so nothing is queued again,
+        and the audit log (the source) is untouched.
+        """
+        with translate_errors(), self.engine.begin() as conn:
+            result = conn.execute(
+                delete(WebhookOutboxRow).where(
+                    WebhookOutboxRow.status.in_((DELIVERED, FAILED)),
+                    WebhookOutboxRow.created_at < before,
+                )
+            )
+            return int(result.rowcount or 0)
 
     def counts(self) -> dict[str, int]:
         """Outbox rows by status (for monitoring)."""

@@ -256,6 +256,9 @@ def test_the_deliver_command_runs_a_pass_and_refuses_a_missing_secret(
     assert out.startswith("webhooks: ")
     assert SECRET not in out
     assert "T0KEN" not in out
+    assert cli_main(["webhooks", "prune", "--older-than-days", "0"]) == 1
+    assert cli_main(["webhooks", "prune", "--older-than-days", "30"]) == 0
+    assert "removed 0 outbox rows" in capsys.readouterr().out
 
 
 def free_port() -> int:
@@ -350,6 +353,10 @@ def test_racing_dispatchers_deliver_each_step_once_on_sqlite_and_postgresql(
         assert len(deliveries) == len(set(deliveries)) == 5
         assert all(r["signed"] for r in receiver.received)
         assert dispatchers[0].outbox.counts() == {"delivered": 5}
+        assert dispatchers[0].outbox.prune(datetime.now(UTC) - timedelta(days=1)) == 0
+        assert dispatchers[0].outbox.prune(datetime.now(UTC) + timedelta(seconds=1)) == 5
+        assert dispatchers[0].run_once().queued == 0  # the cursor keeps them from coming back
+        assert len(receiver.received) == 5
     finally:
         receiver.close()
         facade.dispose()
