@@ -85,7 +85,7 @@ def _para(pdf: _Report, text: str) -> None:
 def _table(pdf: _Report, data: s.Table, widths: Sequence[float] | None = None) -> None:
     headers, rows = data
     if not rows:
-        _para(pdf, "None in scope.")
+        _para(pdf, "None recorded.")
         return
     pdf.font("", 7.5)
     with pdf.table(

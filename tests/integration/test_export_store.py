@@ -145,6 +145,7 @@ def test_the_pdf_names_the_request_its_signers_and_their_manifestations(world, e
         assert printed in text
         assert user in text
     assert "password" in text  # the re-authentication method of each signature
+    assert "run-iris-2" in text  # the version's source run, from the evidence snapshot
     assert "held" in text  # separation of duties: neither requester nor author approved
     # the out-of-band move found by reconcile: ledger says 2, the registry says 1
     assert "iris alias champion 2 1" in text
