@@ -292,3 +292,27 @@ def test_an_unreachable_tracking_store_is_one_clear_message(
     assert not at.exception, [e.value for e in at.exception]
     assert len(at.error) == 1
     assert "127.0.0.1" in at.error[0].value
+
+
+def test_a_bad_setting_is_one_clear_message(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COUNTERSIGN_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("COUNTERSIGN_CACHE_TTL_S", "soon")
+    deps.clear_caches()
+    try:
+        at = page("overview")
+    finally:
+        deps.clear_caches()
+    assert not at.exception
+    assert "COUNTERSIGN_CACHE_TTL_S" in at.error[0].value
+
+
+def test_the_entry_point_opens_the_overview_and_switches_pages(store: Path) -> None:
+    at = AppTest.from_file(str(ROOT / "app" / "main.py"), default_timeout=TIMEOUT)
+    at.run(timeout=TIMEOUT)
+    no_failure(at)
+    assert at.title[0].value == "Overview"
+    at.switch_page(str(ROOT / "pages" / "models.py")).run(timeout=TIMEOUT)
+    no_failure(at)
+    assert at.title[0].value == "Models"
