@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 import app.deps as deps
+from app.entities import SignedInUser
+from app.ui.guard import SESSION_KEY
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = ("overview", "experiments", "compare_runs", "models", "compare_versions")
@@ -35,6 +38,8 @@ def store(demo_data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path
 
 def page(name: str, **query: str) -> AppTest:
     at = AppTest.from_file(str(ROOT / "pages" / f"{name}.py"), default_timeout=TIMEOUT)
+    now = datetime.now(UTC)  # every page asks who is signed in first; a viewer may read them all
+    at.session_state[SESSION_KEY] = SignedInUser("vic", ("viewer",), "local", now, now)
     at.query_params.update(query)
     return at.run(timeout=TIMEOUT)
 
