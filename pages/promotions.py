@@ -95,7 +95,7 @@ def rollback(user_name: str) -> None:
     ):
         model = model_choice("rb_model")
         target = st.text_input("Target to roll back", value="champion", key="rb_target")
-        why = st.text_area("Justification", key="rb_justification")
+        why = st.text_area("Rollback justification", key="rb_justification")
         if st.form_submit_button("Request rollback"):
             with errors.guard(stop=False):
                 req = deps.get_governance().request_rollback(user_name, model, target, why)

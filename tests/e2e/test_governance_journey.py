@@ -1,6 +1,6 @@
 """The governance journey in Debian's Chromium against `streamlit run app/main.py`.
 
-A requester asks to make tumor-classifier v3 the champion, two approvers each sign it in their
+A requester asks to make diabetes-progression v3 the champion, two approvers each sign it in their
 own browser session, the MLflow alias moves, and the activity feed and the audit page show it.
 The store is built by the test: a copy of the demo MLflow store and a governance database
 upgraded with `python -m app.cli db upgrade`. A failing step leaves a screenshot in
@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
-from tests.e2e.gov_env import CLASSIFIER, PASSWORDS, prepare, store_env
+from tests.e2e.gov_env import PASSWORDS, prepare, store_env
 
 _fixtures = pytest.importorskip("tests.fixtures_mlflow")
 demo_data_dir = _fixtures.demo_data_dir
@@ -31,6 +31,7 @@ pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
+MODEL = "diabetes-progression"  # the first model: every picker starts on it
 ARTIFACTS = ROOT / "test-artifacts"
 WAIT_MS = 90_000  # the first page that reads the registry imports MLflow in the server
 CHROMIUM_ARGS = [
@@ -42,6 +43,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-dev-shm-usage",
 ]
+expect.set_options(timeout=WAIT_MS)
 
 
 def free_port() -> int:
@@ -129,17 +131,18 @@ def session(request: pytest.FixtureRequest) -> Iterator[Callable[[str], Page]]:
 
 def sign_in(pg: Page, url: str, name: str) -> None:
     pg.goto(url)
-    pg.get_by_label("Username").fill(name)
-    pg.get_by_label("Password").fill(PASSWORDS[name])
+    pg.get_by_role("textbox", name="Username").fill(name)
+    pg.get_by_role("textbox", name="Password", exact=True).fill(PASSWORDS[name])
     pg.get_by_role("button", name="Log in").click()
 
 
 def approve(pg: Page, server: str, name: str, request_id: str, comment: str) -> None:
-    sign_in(pg, f"{server}/approvals", name)
+    sign_in(pg, server, name)
+    pg.get_by_role("link", name="Approvals").click()
     pg.get_by_role("button", name=f"Open request {request_id}").click()
     expect(pg.get_by_text("Why you may sign")).to_be_visible()
-    pg.get_by_label("Comment").fill(comment)
-    pg.get_by_label("Password").fill(PASSWORDS[name])
+    pg.get_by_label("Comment", exact=True).fill(comment)
+    pg.get_by_role("textbox", name="Password", exact=True).fill(PASSWORDS[name])
     pg.get_by_role("button", name="Approve").click()
 
 
@@ -149,9 +152,12 @@ def test_request_two_signatures_alias_moves_and_the_audit_shows_it(
     server, env = served
 
     alice = session("alice")
-    sign_in(alice, f"{server}/promotions?model={CLASSIFIER}&version=3&target=champion", "alice")
+    sign_in(alice, server, "alice")
+    # Compare versions (the first model, its two latest versions) -> one click to the request.
+    alice.get_by_role("link", name="Compare versions").click()
+    alice.get_by_role("link", name="Request promotion of the candidate").click()
     expect(alice.get_by_text("current holder")).to_be_visible()
-    alice.get_by_label("Justification").fill("v3 generalises better")
+    alice.get_by_label("Justification", exact=True).fill("v3 generalises better")
     alice.get_by_role("button", name="Submit request").click()
     done = alice.get_by_text(re.compile(r"Request [0-9a-f]{12} submitted"))
     expect(done).to_be_visible()
@@ -163,17 +169,19 @@ def test_request_two_signatures_alias_moves_and_the_audit_shows_it(
 
     frank = session("frank")
     approve(frank, server, "frank", request_id, "agreed")
-    expect(frank.get_by_text("Executed: tumor-classifier v3 now holds champion")).to_be_visible()
+    expect(frank.get_by_text(f"Executed: {MODEL} v3 now holds champion")).to_be_visible()
 
     from app.bootstrap import build_gateway
     from app.settings import Settings
 
     gateway = build_gateway(Settings.from_env(env=env))
-    assert gateway.version_by_alias(CLASSIFIER, "champion").version == "3"
+    assert gateway.version_by_alias(MODEL, "champion").version == "3"
 
     audrey = session("audrey")
     sign_in(audrey, server, "audrey")
-    expect(audrey.get_by_text(f"frank approved request {request_id}")).to_be_visible()
+    expect(audrey.get_by_text(f"frank approved request {request_id}").first).to_be_visible()
     audrey.get_by_role("link", name="Audit log").click()
     expect(audrey.get_by_text(re.compile(r"Chain verified up to seq \d+"))).to_be_visible()
-    expect(audrey.get_by_text(f"execution succeeded for request {request_id}")).to_be_visible()
+    expect(
+        audrey.get_by_text(f"execution succeeded for request {request_id}").first
+    ).to_be_visible()
