@@ -107,7 +107,7 @@ def _local_sign_in(identity: IdentityService) -> None:
             "The command reads the password from standard input; it is stored as an argon2 hash."
         )
         return
-    with st.form("countersign_sign_in"):
+    with st.form("countersign_sign_in", width=420):
         username = st.text_input("Username", autocomplete="username")
         password = st.text_input("Password", type="password", autocomplete="current-password")
         submitted = st.form_submit_button("Log in", type="primary")
