@@ -18,12 +18,29 @@ from streamlit.testing.v1 import AppTest
 import app.deps as deps
 from app.entities import SignedInUser
 from app.ui.guard import SESSION_KEY
+from tests.e2e.identity_env import build_governance_db
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = ("overview", "experiments", "compare_runs", "models", "compare_versions")
 TIMEOUT = 60  # the first page of a session imports mlflow (about 5 s on a busy machine)
 CLASSIFIER = "tumor-classifier"
 REGRESSOR = "diabetes-progression"
+
+
+VIEWER = ("vic", "viewer", "vic-pass-1234")
+
+
+@pytest.fixture(scope="module")
+def governance_db(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A migrated governance database with one viewer, for the activity panels behind the gate."""
+    env = build_governance_db(tmp_path_factory.mktemp("governance"), accounts=[VIEWER])
+    return env["COUNTERSIGN_DB_URL"]
+
+
+@pytest.fixture(autouse=True)
+def _governance(governance_db: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COUNTERSIGN_DB_URL", governance_db)
+    monkeypatch.setenv("COUNTERSIGN_AUTH", "local")
 
 
 @pytest.fixture
@@ -36,10 +53,14 @@ def store(demo_data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path
     deps.clear_caches()
 
 
+def signed_in(at: AppTest) -> AppTest:
+    now = datetime.now(UTC)
+    at.session_state[SESSION_KEY] = SignedInUser(VIEWER[0], (VIEWER[1],), "local", now, now)
+    return at
+
+
 def page(name: str, **query: str) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "pages" / f"{name}.py"), default_timeout=TIMEOUT)
-    now = datetime.now(UTC)  # every page asks who is signed in first; a viewer may read them all
-    at.session_state[SESSION_KEY] = SignedInUser("vic", ("viewer",), "local", now, now)
+    at = signed_in(AppTest.from_file(str(ROOT / "pages" / f"{name}.py"), default_timeout=TIMEOUT))
     at.query_params.update(query)
     return at.run(timeout=TIMEOUT)
 
@@ -314,7 +335,7 @@ def test_a_bad_setting_is_one_clear_message(
 
 
 def test_the_entry_point_opens_the_overview_and_switches_pages(store: Path) -> None:
-    at = AppTest.from_file(str(ROOT / "app" / "main.py"), default_timeout=TIMEOUT)
+    at = signed_in(AppTest.from_file(str(ROOT / "app" / "main.py"), default_timeout=TIMEOUT))
     at.run(timeout=TIMEOUT)
     no_failure(at)
     assert at.title[0].value == "Overview"
