@@ -18,13 +18,13 @@ from app.entities import DatasetInfo, ModelVersionInfo, RunSummary
 
 DELTA_COLUMNS = [
     "metric",
-    "direction",
-    "baseline",
     "label",
+    "baseline",
     "value",
     "delta",
     "delta_pct",
     "verdict",
+    "direction",
 ]
 SCHEMA_COLUMNS = ["section", "column", "status"]
 
@@ -315,6 +315,11 @@ def runs_frame(runs: Sequence[RunSummary]) -> pd.DataFrame:
     return frame[fixed + rest]
 
 
+def shown_stage(stage: str) -> str:
+    """MLflow says "None" for a version without a stage; show nothing instead."""
+    return "" if stage in ("", "None") else stage
+
+
 def version_label(version: ModelVersionInfo) -> str:
     """`v3` or, when the version holds aliases, `v3 (champion)`."""
     suffix = f" ({', '.join(version.aliases)})" if version.aliases else ""
@@ -364,7 +369,7 @@ def version_review(
                 "label": labels[v.version],
                 "version": v.version,
                 "aliases": ", ".join(v.aliases),
-                "stage": v.stage,
+                "stage": shown_stage(v.stage),
                 "status": v.status,
                 "author": v.author,
                 "created": v.creation_time,

@@ -507,9 +507,8 @@ def audit_bundle(actor: str, models: tuple[str, ...] = (), request_id: str = "")
         SigningKeyError: COUNTERSIGN_SIGNING_KEY is unset or unusable.
         NotAllowed: The actor may not export.
     """
-    from app.export import ExportScope, load_private_key
-    from app.export.store_source import export_bundle_bytes
+    from app.export.api import audit_bundle_for
 
-    key = load_private_key(get_settings().signing_key_path)
-    scope = ExportScope(models=models, request_id=request_id or None)
-    return export_bundle_bytes(get_governance(), actor, scope, key)
+    return audit_bundle_for(
+        get_settings(), get_governance(), actor, models=models, request_id=request_id or None
+    )

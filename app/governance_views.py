@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 # What the activity feeds show: the life of requests and of registry targets.
 FEED_OBJECTS = (ObjectType.REQUEST, ObjectType.TARGET)
+FEED_WINDOW = 5_000
 
 
 def _require(facade: GovernanceFacade, actor: str, permission: Permission) -> None:
@@ -225,7 +226,10 @@ def audit_events(
     found: list[ActivityEvent] = []
     with facade.store.unit_of_work(read_only=True) as uow:
         request_models = {r.id: r.model for r in uow.requests.find()}
-        for event in _events(uow.audit.iterate(), request_models):
+        head = uow.audit.head()
+        # A feed looks back over the newest entries only; the audit page reads the whole log.
+        start = max(1, head.seq - FEED_WINDOW + 1) if feed_only and head else 1
+        for event in _events(uow.audit.iterate(start), request_models):
             if feed_only and event.object_type not in FEED_OBJECTS:
                 continue
             if (model and event.model != model) or (who and event.actor != who):

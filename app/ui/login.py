@@ -107,7 +107,7 @@ def _local_sign_in(identity: IdentityService) -> None:
             "The command reads the password from standard input; it is stored as an argon2 hash."
         )
         return
-    with st.form("countersign_sign_in"):
+    with st.form("countersign_sign_in", width=420):
         username = st.text_input("Username", autocomplete="username")
         password = st.text_input("Password", type="password", autocomplete="current-password")
         submitted = st.form_submit_button("Log in", type="primary")
@@ -119,9 +119,11 @@ def _local_sign_in(identity: IdentityService) -> None:
             key = username.strip().lower()
             failures[key] = failures.get(key, 0) + 1
             st.error(str(exc))
-            notice = identity.lockout_notice(failures[key])
-            if notice:
-                st.warning(notice)
+            locked = identity.lockout_notice(failures[key])
+            if locked:
+                st.warning(locked)
+            else:
+                st.caption(identity.attempts_left_notice(failures[key]) or "")
         else:
             failures.pop(username.strip().lower(), None)
             _accept(user)

@@ -223,3 +223,26 @@ def test_reconcile_flags_out_of_band_changes_on_overview_and_models(env: dict[st
     assert any("diabetes-progression stage Production" in b for b in banners)
     models = page("models", "alice", model="diabetes-progression")
     assert any("Out-of-band change" in e for e in texts(models, "error"))
+
+
+def test_a_failed_execution_is_shown_and_the_retry_button_executes_it(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from governance.errors import RegistryUnavailable
+
+    rid = request("alice", "t-retry")
+    registry = deps.get_governance().context.registry
+
+    def unreachable(model: str, alias: str, version: str) -> None:
+        raise RegistryUnavailable("MLflow is unreachable")
+
+    # The registry goes away between the decision and its execution (a fault, injected).
+    with monkeypatch.context() as patched:
+        patched.setattr(registry, "set_alias", unreachable)
+        at = sign(page("approvals", "erin", request=rid), "Approve", "fine", PASSWORDS["erin"])
+    assert any(e.startswith("Execution failed") for e in texts(at, "error"))
+    assert deps.request_details("erin", rid).request.state == "execution_failed"
+    at = button(at, "Retry").click().run()
+    clean(at)
+    assert deps.request_details("erin", rid).request.state == "executed"
+    assert deps.get_gateway().version_by_alias(CLASSIFIER, "t-retry").version == "3"

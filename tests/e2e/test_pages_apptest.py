@@ -321,3 +321,19 @@ def test_the_entry_point_opens_the_overview_and_switches_pages(store: Path) -> N
     at.switch_page(str(ROOT / "pages" / "models.py")).run(timeout=TIMEOUT)
     no_failure(at)
     assert at.title[0].value == "Models"
+
+
+def test_the_review_screen_reads_a_remote_mlflow_server(
+    mlflow_server_uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COUNTERSIGN_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server_uri)
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+    deps.clear_caches()
+    try:
+        at = page("compare_versions", model=CLASSIFIER)
+    finally:
+        deps.clear_caches()
+    no_failure(at)
+    assert "champion" in frames(at)[0]["aliases"].iloc[0]
+    assert set(frames(at)[1]["verdict"]) & {"better", "worse"}

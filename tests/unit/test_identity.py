@@ -328,6 +328,22 @@ def test_the_lockout_notice_appears_from_the_configured_number_of_failures(
         assert "locked for 15 minutes" in notice
 
 
+@pytest.mark.parametrize(
+    ("failures", "expected"),
+    [
+        (0, None),
+        (1, "2 attempts left before this account is locked for 15 minutes."),
+        (2, "1 attempt left before this account is locked for 15 minutes."),
+        (3, None),
+    ],
+)
+def test_the_attempts_left_are_counted_down_until_the_lockout(
+    failures: int, expected: str | None
+) -> None:
+    service, _, _ = make_service(lockout_attempts=3, lockout_minutes=15)
+    assert service.attempts_left_notice(failures) == expected
+
+
 # --- the authorisation matrix, per page and per action -------------------------------------
 
 EXPECTED_ACTIONS = {
