@@ -30,6 +30,9 @@ def register(registry: Any) -> None:
     reseal.add_argument(
         "--checkpoint", type=Path, help="the newest signed checkpoint (JSON from audit checkpoint)"
     )
+    reseal.add_argument(
+        "--public-key", type=Path, help="PEM public key: the checkpoint's signature must verify"
+    )
     reseal.add_argument("--json", action="store_true", help="print the sealed entry as JSON")
     reseal.set_defaults(func=cmd_reseal)
 
@@ -40,6 +43,7 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
         data = json.loads(path.read_text(encoding="utf-8"))
         body = data["checkpoint"]
         return {
+            "body": dict(body),
             "last_seq": int(body["last_seq"]),
             "head_hash": str(body["head_hash"]),
             "signed_at": str(body.get("signed_at", "")),
@@ -49,6 +53,18 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
         raise InvalidInput(f"cannot read {path}: {exc.strerror}") from exc
     except (ValueError, KeyError, TypeError) as exc:
         raise InvalidInput(f"{path} is not a checkpoint written by `audit checkpoint`") from exc
+
+
+def signature_checked(checkpoint: dict[str, Any], public_key: Path) -> bool:
+    """True when the checkpoint's Ed25519 signature verifies; refuses a forged one."""
+    from app.export.signing import load_public_key, signature_valid
+    from governance.audit import canonical_json
+
+    key = load_public_key(public_key)
+    data = canonical_json(checkpoint["body"]).encode("utf-8")
+    if not signature_valid(key, data, checkpoint["signature"]):
+        raise InvalidInput("the checkpoint's signature does not verify with this public key")
+    return True
 
 
 def cmd_reseal(args: argparse.Namespace) -> int:
@@ -61,6 +77,11 @@ def cmd_reseal(args: argparse.Namespace) -> int:
     if not reason:
         raise InvalidInput("--reason must say why and from which backup")
     checkpoint = read_checkpoint(args.checkpoint) if args.checkpoint else None
+    if args.public_key and checkpoint is None:
+        raise InvalidInput("--public-key checks a --checkpoint; give both")
+    signed = (
+        signature_checked(checkpoint, args.public_key) if checkpoint and args.public_key else None
+    )
     settings = Settings.from_env()
     store = SqlStore(make_engine(settings.db_url))
     try:
@@ -79,6 +100,7 @@ def cmd_reseal(args: argparse.Namespace) -> int:
             "restored_head_seq": head_seq,
             "restored_head_hash": verified.head_hash,
             "checkpoint": checkpoint,
+            "checkpoint_signature_verified": signed,
             "lost_from_seq": None,
             "lost_to_seq": None,
         }

@@ -56,7 +56,9 @@ def test_a_restore_is_sealed_in_the_chain_with_the_range_it_lost(
 
     backup(tmp_path / "nightly.db", db)  # the restore; reseal before anything else writes
     argv = ["audit", "reseal", "--reason", "restored nightly.db after disk loss"]
-    assert cli_main([*argv, "--checkpoint", str(tmp_path / "cp.json"), "--json"]) == 0
+    checkpoint = ["--checkpoint", str(tmp_path / "cp.json")]
+    key = ["--public-key", str(tmp_path / "key.pub")]
+    assert cli_main([*argv, *checkpoint, *key, "--json"]) == 0
     entry = json.loads(capsys.readouterr().out)
     assert entry["action"] == "chain_resealed"
     head = entry["payload"]["restored_head_seq"]
@@ -64,6 +66,7 @@ def test_a_restore_is_sealed_in_the_chain_with_the_range_it_lost(
     assert entry["payload"]["lost_from_seq"] == head + 1
     assert entry["payload"]["lost_to_seq"] == signed["last_seq"]
     assert entry["payload"]["checkpoint"]["head_hash"] == signed["head_hash"]
+    assert entry["payload"]["checkpoint_signature_verified"] is True
     assert cli_main(["audit", "verify"]) == 0
     assert "verified" in capsys.readouterr().out
 
@@ -86,6 +89,10 @@ def test_reseal_flags_a_checkpoint_of_another_chain_and_refuses_a_missing_reason
     out, err = capsys.readouterr()
     assert "another hash than the restored chain" in err
     assert json.loads(out)["payload"]["checkpoint_matches"] is False
+    key_args = ["--private", str(tmp_path / "k.pem"), "--public", str(tmp_path / "k.pub")]
+    assert cli_main(["audit", "keygen", *key_args]) == 0
+    assert cli_main([*argv, "--public-key", str(tmp_path / "k.pub")]) == 1
+    assert "signature does not verify" in capsys.readouterr().err
     assert cli_main(["audit", "reseal", "--reason", "  "]) == 1
     assert "--reason" in capsys.readouterr().err
     (tmp_path / "bad.json").write_text("{}")

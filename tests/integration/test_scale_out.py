@@ -187,16 +187,24 @@ def seed_registry(tracking: str) -> None:
     client.set_registered_model_alias(MODEL, "champion", "1")
 
 
-def sign_in(page: Any, url: str, name: str) -> None:
-    page.goto(url)
-    try:
-        page.get_by_role("textbox", name="Username").fill(name)
-    except Exception:
-        ARTIFACTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / f"scale-out-{name}.png"), full_page=True)
-        raise
-    page.get_by_role("textbox", name="Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+def sign_in_on_both(browser: Any, urls: list[str], names: tuple[str, str]) -> list[Any]:
+    """Open a fresh visitor on each replica and sign in; both replicas render at once."""
+    pages = []
+    for url in urls:
+        page = browser.new_context().new_page()
+        page.set_default_timeout(WAIT_MS)
+        page.goto(url)
+        pages.append(page)
+    for page, name in zip(pages, names, strict=True):
+        try:
+            page.get_by_role("textbox", name="Username").fill(name)
+        except Exception:
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / f"scale-out-{name}.png"), full_page=True)
+            raise
+        page.get_by_role("textbox", name="Password").fill(PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+    return pages
 
 
 def test_two_replicas_take_simultaneous_approvals_and_execute_exactly_once(
@@ -233,15 +241,13 @@ def test_two_replicas_take_simultaneous_approvals_and_execute_exactly_once(
                     "--disable-dev-shm-usage",
                 ],
             )
-            pages = []
-            for url, name in zip(stack["replicas"], ("ann", "ben"), strict=True):
-                page = browser.new_context().new_page()
-                page.set_default_timeout(WAIT_MS)
-                sign_in(page, f"{url}/approvals?request={request.id}", name)
+            urls = [f"{url}/approvals?request={request.id}" for url in stack["replicas"]]
+            names = ("ann", "ben")
+            pages = sign_in_on_both(browser, urls, names)
+            for page, name in zip(pages, names, strict=True):
                 expect(page.get_by_role("button", name="Approve")).to_be_visible(timeout=WAIT_MS)
                 page.get_by_role("textbox", name="Comment").fill(f"checked by {name}")
                 page.get_by_role("textbox", name="Password").fill(PASSWORD)
-                pages.append(page)
             # Both signatures leave at the same moment, one through each replica.
             for page in pages:
                 page.get_by_role("button", name="Approve").click(no_wait_after=True)
@@ -249,11 +255,8 @@ def test_two_replicas_take_simultaneous_approvals_and_execute_exactly_once(
             while facade.get_request(CLI_OPERATOR, request.id).request.state != "executed":
                 assert time.monotonic() < deadline, "the request was not executed"
                 time.sleep(0.5)
-            # Each replica, opened afresh, shows the same executed request from the database.
-            for url, name in zip(stack["replicas"], ("ann", "ben"), strict=True):
-                page = browser.new_context().new_page()  # a new visitor on each replica
-                page.set_default_timeout(WAIT_MS)
-                sign_in(page, f"{url}/approvals?request={request.id}", name)
+            # Each replica, opened by a new visitor, shows the executed request from the database.
+            for page in sign_in_on_both(browser, urls, names):
                 state = page.get_by_text(re.compile(r"State:.*executed"))
                 expect(state).to_be_visible(timeout=WAIT_MS)
             browser.close()
