@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 KINDS = ("runs", "params", "metrics", "tags")
 # Runs may be created by clients whose clocks lag ours: look back this far for "new" runs.
 NEW_RUN_WINDOW_MS = 10 * 60 * 1000
-API_PAGE = 10000
+API_PAGE = 1000  # small pages: each request stays well inside the HTTP timeout
 # SQL path: re-read everything at least this often (catches tags or metrics added to runs that
 # had already finished); in between, refreshes are incremental.
 FULL_RELOAD_S = 600.0
