@@ -18,13 +18,13 @@ from app.entities import DatasetInfo, ModelVersionInfo, RunSummary
 
 DELTA_COLUMNS = [
     "metric",
-    "direction",
-    "baseline",
     "label",
+    "baseline",
     "value",
     "delta",
     "delta_pct",
     "verdict",
+    "direction",
 ]
 SCHEMA_COLUMNS = ["section", "column", "status"]
 
@@ -119,7 +119,12 @@ def runs_wide(runs: Sequence[RunSummary]) -> pd.DataFrame:
         row.update({f"params.{k}": v for k, v in run.params.items()})
         row.update({f"metrics.{k}": v for k, v in run.metrics.items()})
         rows.append(row)
-    frame = pd.DataFrame(rows)
+    return numeric_params(pd.DataFrame(rows))
+
+
+def numeric_params(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy where every `params.*` column whose values all parse as numbers holds floats."""
+    frame = frame.copy()
     for col in frame.columns:
         if col.startswith("params."):
             numeric = pd.to_numeric(frame[col], errors="coerce")
@@ -310,6 +315,11 @@ def runs_frame(runs: Sequence[RunSummary]) -> pd.DataFrame:
     return frame[fixed + rest]
 
 
+def shown_stage(stage: str) -> str:
+    """MLflow says "None" for a version without a stage; show nothing instead."""
+    return "" if stage in ("", "None") else stage
+
+
 def version_label(version: ModelVersionInfo) -> str:
     """`v3` or, when the version holds aliases, `v3 (champion)`."""
     suffix = f" ({', '.join(version.aliases)})" if version.aliases else ""
@@ -359,7 +369,7 @@ def version_review(
                 "label": labels[v.version],
                 "version": v.version,
                 "aliases": ", ".join(v.aliases),
-                "stage": v.stage,
+                "stage": shown_stage(v.stage),
                 "status": v.status,
                 "author": v.author,
                 "created": v.creation_time,

@@ -58,7 +58,7 @@ def get_settings() -> Settings:
     return Settings.from_env()
 
 
-@st.cache_resource(show_spinner=False)
+@st.cache_resource(show_spinner="Connecting to the MLflow store...")
 def get_gateway() -> MlflowGateway:
     """One MLflow gateway per process, built by the composition root."""
     return bootstrap.build_gateway(get_settings())
@@ -104,7 +104,7 @@ def _cached(fn: Callable[P, R]) -> Callable[P, R]:
         inner = _WRAPPERS.get(fn.__name__)
         if inner is None:
             ttl = get_settings().cache_ttl_s
-            inner = st.cache_data(ttl=ttl, show_spinner=False)(keyed)
+            inner = st.cache_data(ttl=ttl, show_spinner="Reading from MLflow...")(keyed)
             _WRAPPERS[fn.__name__] = inner
         return inner(_store_key(), *args)  # type: ignore[no-any-return]
 
@@ -211,6 +211,14 @@ def version_signature(model: str, version: str) -> dict[str, Any]:
     except NotFound:
         # A lost or unreadable MLmodel must not take the whole review screen down.
         return {}
+
+
+@_cached
+def runs_table(experiment_ids: tuple[str, ...]) -> tuple[pd.DataFrame, str]:
+    """Every run of the experiments with all params, metrics and tags, and the path that
+    served it (SQL fast path, API, incremental API cache)."""
+    table, path = get_gateway().runs_table(list(experiment_ids))
+    return analysis.numeric_params(table), path
 
 
 # ---- derived views (cached reads + app.analysis) -----------------------------------------
@@ -499,9 +507,8 @@ def audit_bundle(actor: str, models: tuple[str, ...] = (), request_id: str = "")
         SigningKeyError: COUNTERSIGN_SIGNING_KEY is unset or unusable.
         NotAllowed: The actor may not export.
     """
-    from app.export import ExportScope, load_private_key
-    from app.export.store_source import export_bundle_bytes
+    from app.export.api import audit_bundle_for
 
-    key = load_private_key(get_settings().signing_key_path)
-    scope = ExportScope(models=models, request_id=request_id or None)
-    return export_bundle_bytes(get_governance(), actor, scope, key)
+    return audit_bundle_for(
+        get_settings(), get_governance(), actor, models=models, request_id=request_id or None
+    )

@@ -2,9 +2,10 @@
 
 Rollback is the default; commit is explicit. Write transactions are serialised: on SQLite the
 first statement runs under `BEGIN IMMEDIATE` (see governance.db); on PostgreSQL the chain-head
-row is locked (`SELECT ... FOR UPDATE`) by the first `lock_request` or audit append. Because
-every lock path takes the chain head first, two transactions can never wait on each other in a
-cycle.
+row is locked (`SELECT ... FOR UPDATE`) before the first write, `lock_request` or audit append.
+Because every path takes the chain head before any row lock, two transactions can never wait on
+each other in a cycle, and reads before that point (the actor, the password check) run without
+holding it.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ from __future__ import annotations
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 
 from governance.audit import VerifyResult
 from governance.audit_store import SqlAuditLog, verify_audit_log
@@ -48,7 +49,21 @@ class SqlUnitOfWork:
         self._session = self._sessions()
         self._audit = SqlAuditLog(self._session)
         self._requests = SqlRequestRepository(self._session)
+        if not self._sqlite:
+            # Lock order on PostgreSQL: the chain head before any row. Taking it before the
+            # first write (not only in lock_request and append) rules out a deadlock between a
+            # transaction that updated a row first and one that locked the chain first.
+            event.listen(self._session, "do_orm_execute", self._lock_before_write)
+            event.listen(self._session, "before_flush", self._lock_before_flush)
         return self
+
+    def _lock_before_write(self, state: ORMExecuteState) -> None:
+        if (state.is_insert or state.is_update or state.is_delete) and self._audit is not None:
+            self._audit.ensure_locked()
+
+    def _lock_before_flush(self, session: Session, context: object, instances: object) -> None:
+        if (session.new or session.dirty or session.deleted) and self._audit is not None:
+            self._audit.ensure_locked()
 
     def __exit__(
         self,

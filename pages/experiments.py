@@ -4,7 +4,7 @@ and select runs to compare. Selections live in the URL (?experiment=ID&filter=..
 import streamlit as st
 
 import app.deps as deps
-from app.ui import errors, guard, navigation, paging, pickers, query
+from app.ui import charts, errors, guard, navigation, paging, pickers, query
 
 ATTRIBUTES = ["start_time", "end_time", "run_name", "status"]
 FILTER_HELP = (
@@ -20,6 +20,23 @@ def order_clause(key: str, descending: bool) -> str:
         section, _, name = key.partition(".")
         field = f"{section}.`{name}`"
     return f"{field} {'DESC' if descending else 'ASC'}"
+
+
+def whole_experiment(exp_ids: tuple[str, ...]) -> None:
+    """A scatter over every run of the experiment, read in one go only when asked for."""
+    if not st.toggle("Chart every run of this experiment", key="whole_experiment"):
+        return
+    table, path = deps.runs_table(exp_ids)
+    axes = [c for c in table.columns if c.startswith(("params.", "metrics."))]
+    if len(table) < 2 or len(axes) < 2:
+        st.info("Charts need at least two runs with params or metrics.")
+        return
+    left, right, colour = st.columns(3)
+    x = left.selectbox("X", axes, key="all_x")
+    y = right.selectbox("Y", axes, index=len(axes) - 1, key="all_y")
+    by = colour.selectbox("Colour", ["user", "status", *axes], key="all_colour")
+    charts.scatter(table, x, y, colour=by)
+    st.caption(f"{len(table)} runs (read through the {path} path)")
 
 
 def main() -> None:
@@ -58,6 +75,7 @@ def main() -> None:
     )
     paging.controls(page.next_token, len(frame), page_size)
 
+    whole_experiment(exp_ids)
     st.subheader("Compare runs")
     labels = st.session_state.setdefault("run_labels", {})
     labels.update({r.run_id: f"{r.run_name} ({r.run_id[:8]})" for r in page.runs})

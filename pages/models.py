@@ -53,7 +53,7 @@ def main() -> None:
     st.subheader(f"Version {version.version}")
     left, right = st.columns(2)
     left.markdown(f"**Author:** {version.author or 'unknown'}")
-    left.markdown(f"**Stage:** {version.stage or 'None'}")
+    left.markdown(f"**Stage:** {version.stage if version.stage not in ('', 'None') else 'none'}")
     left.markdown(f"**Aliases:** {', '.join(version.aliases) or 'none'}")
     right.markdown(f"**Source run:** `{version.run_id or 'none'}`")
     right.markdown(f"**Status:** {version.status}")

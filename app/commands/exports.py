@@ -101,10 +101,17 @@ def cmd_export(args: argparse.Namespace) -> int:
     with open_source(settings) as source:
         try:
             summary = write_bundle(source, scope, key, tmp)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise InvalidInput(f"cannot write {out}: {exc.strerror or exc}") from exc
         except BaseException:
             tmp.unlink(missing_ok=True)  # never leave half a bundle behind
             raise
-    tmp.replace(out)
+    try:
+        tmp.replace(out)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise InvalidInput(f"cannot write {out}: {exc.strerror or exc}") from exc
     state = "chain verified" if summary.chain_ok else "CHAIN BROKEN (see the report)"
     print(
         f"wrote {out}: {summary.events} events (seq {summary.first_seq}-{summary.last_seq}, "

@@ -91,7 +91,7 @@ def write_bundle(
         NotFound: The scope names a request that does not exist.
     """
     if scope.since and scope.until and scope.since >= scope.until:
-        raise InvalidInput("--since must be earlier than --until")
+        raise InvalidInput("the start of the period (--since) must be earlier than its end")
     head_seq, head_hash = source.chain_head()
     if head_seq == 0:
         raise InvalidInput("the audit log is empty; there is nothing to export")
@@ -102,6 +102,8 @@ def write_bundle(
         )
     # Events appended while we export belong to the next export: the head read first bounds it.
     span = (span[0], min(span[1], head_seq))
+    if span[0] > span[1]:
+        raise InvalidInput("no audit events in the period yet")
     snapshot = source.snapshot(scope)
     if scope.request_id is not None and not snapshot.requests:
         raise NotFound(f"request {scope.request_id} not found in scope")
@@ -113,6 +115,8 @@ def write_bundle(
     )
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=3) as zf:
         stats = write_events(zf, source.iter_events(*span), concerns)
+        if stats.count == 0:
+            raise InvalidInput(f"the store returned no audit events for seq {span[0]}-{span[1]}")
         cp_bytes, cp_sig = signed_checkpoint(
             key,
             origin=origin,

@@ -24,6 +24,8 @@ from governance.audit import AuditRecord, VerifyResult, verify_chain
 # Reconcile records what MLflow shows but the ledger never executed under this action.
 FINDING_ACTIONS = frozenset({"out_of_band_change"})
 MAX_FINDINGS = 1000
+# Policy loads and chain checks bear on every request and model, whatever the scope.
+CHAIN_WIDE = frozenset({"policy", "audit"})
 
 RECORD_FIELDS = (
     "seq",
@@ -39,21 +41,10 @@ RECORD_FIELDS = (
     "alg",
 )
 CSV_FIELDS = (*RECORD_FIELDS, "in_scope")
+# The CSV row below is written field by field in this order (fast); keep it the record's order.
+assert tuple(AuditRecord.__dataclass_fields__) == RECORD_FIELDS
 FLUSH_ROWS = 1024
 SPILL_BYTES = 8 << 20
-
-
-@dataclass(frozen=True)
-class EventRow:
-    """One event as the report shows it."""
-
-    seq: int
-    ts: str
-    actor: str
-    action: str
-    object_type: str
-    object_id: str
-    entry_hash: str
 
 
 @dataclass
@@ -69,8 +60,8 @@ class EventStats:
     first_ts: str = ""
     last_ts: str = ""
     by_action: Counter[str] = field(default_factory=Counter)
-    head: list[EventRow] = field(default_factory=list)
-    tail: deque[EventRow] = field(default_factory=deque)
+    head: list[AuditRecord] = field(default_factory=list)  # for the readable event log
+    tail: deque[AuditRecord] = field(default_factory=deque)
     files: dict[str, dict[str, object]] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
     verify: VerifyResult | None = None
@@ -124,7 +115,7 @@ def write_events(
     records: Iterable[AuditRecord],
     concerns: Callable[[AuditRecord], bool],
     *,
-    sample: int = 250,
+    sample: int = 150,
 ) -> EventStats:
     """Write events.jsonl and events.csv from an ascending stream and verify it on the way.
 
@@ -153,24 +144,44 @@ def write_events(
 
     def passing() -> Iterator[AuditRecord]:
         for rec in records:
-            d = rec.as_dict()
-            lines.append(encode(d) + "\n")
+            lines.append(encode(rec.as_dict()) + "\n")
             mine = concerns(rec)
-            writer.writerow([*(d[name] for name in RECORD_FIELDS), "1" if mine else "0"])
+            writer.writerow(
+                (
+                    rec.seq,
+                    rec.ts,
+                    rec.actor,
+                    rec.action,
+                    rec.object_type,
+                    rec.object_id,
+                    rec.payload,
+                    rec.payload_hash,
+                    rec.prev_hash,
+                    rec.entry_hash,
+                    rec.alg,
+                    "1" if mine else "0",
+                )
+            )
             if len(lines) >= FLUSH_ROWS:
                 flush()
             _count(stats, rec, mine, sample)
             yield rec
 
     stream = passing()
-    first = next(stream, None)
-    if first is not None:
-        stats.verify = verify_chain(
-            _prepend(first, stream), start_prev_hash=first.prev_hash, start_seq=first.seq
-        )
-        for _ in stream:  # a broken chain is still exported in full: it is the evidence
-            pass
-    flush()
+    try:
+        first = next(stream, None)
+        if first is not None:
+            stats.verify = verify_chain(
+                _prepend(first, stream), start_prev_hash=first.prev_hash, start_seq=first.seq
+            )
+            for _ in stream:  # a broken chain is still exported in full: it is the evidence
+                pass
+        flush()
+    except BaseException:
+        # Close both streams so that the zip can close and the original error surfaces.
+        jsonl.close()
+        csv_out.close()
+        raise
     stats.files["events.jsonl"] = jsonl.close()
     stats.files["events.csv"] = csv_out.copy_into(zf)
     return stats
@@ -196,13 +207,10 @@ def _count(stats: EventStats, rec: AuditRecord, mine: bool, sample: int) -> None
     if rec.action in FINDING_ACTIONS and len(stats.findings) < MAX_FINDINGS:
         stats.findings.append(finding_from(rec))
     stats.in_scope += 1
-    row = EventRow(
-        rec.seq, rec.ts, rec.actor, rec.action, rec.object_type, rec.object_id, rec.entry_hash
-    )
     if len(stats.head) < sample:
-        stats.head.append(row)
+        stats.head.append(rec)
     else:
-        stats.tail.append(row)
+        stats.tail.append(rec)
 
 
 def scope_matcher(
@@ -221,6 +229,8 @@ def scope_matcher(
     by_request_only = not models
 
     def concerns(rec: AuditRecord) -> bool:
+        if rec.object_type in CHAIN_WIDE:
+            return True
         if rec.object_id in request_ids and "request" in rec.object_type:
             return True
         payload: dict[str, object] = {}

@@ -34,7 +34,7 @@ def _table(table: s.Table) -> str:
     head = "".join(f"<th>{_e(h)}</th>" for h in headers)
     body = ["<tr>" + "".join(f"<td>{_e(v)}</td>" for v in row) + "</tr>" for row in rows]
     if not body:
-        body.append(f'<tr><td colspan="{len(headers)}">None in scope.</td></tr>')
+        body.append(f'<tr><td colspan="{len(headers)}">None recorded.</td></tr>')
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 

@@ -94,6 +94,7 @@ class RequestRecord:
     target_kind: str = "alias"
     justification: str = ""
     run_author: str = ""
+    run_id: str = ""  # the version's source run, from the evidence snapshot
     quorum: int = 0
     policy_hash: str = ""
     evidence_hash: str = ""

@@ -16,6 +16,8 @@ from app.export.model import RequestRecord
 from app.export.sections import SECTIONS, ReportContext
 
 FONT_DIRS = (Path("/usr/share/fonts/truetype/dejavu"), Path("/usr/share/fonts/dejavu"))
+# Control characters in user text would print as nothing; show that something was there.
+CONTROL_CHARS = {c: "?" for c in (*range(0, 9), 11, 12, *range(14, 32), 127)}
 HEADING = FontFace(emphasis="BOLD", fill_color=(235, 238, 242))
 
 
@@ -42,7 +44,7 @@ class _Report(FPDF):
         self.set_font("body" if self.unicode else "Helvetica", style, size)
 
     def text_safe(self, value: object) -> str:
-        text = str(value)
+        text = str(value).translate(CONTROL_CHARS)
         return text if self.unicode else text.encode("latin-1", "replace").decode("latin-1")
 
     def header(self) -> None:
@@ -83,7 +85,7 @@ def _para(pdf: _Report, text: str) -> None:
 def _table(pdf: _Report, data: s.Table, widths: Sequence[float] | None = None) -> None:
     headers, rows = data
     if not rows:
-        _para(pdf, "None in scope.")
+        _para(pdf, "None recorded.")
         return
     pdf.font("", 7.5)
     with pdf.table(

@@ -8,8 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from app.export.events import EventRow, EventStats
+from app.export.events import EventStats
 from app.export.model import ExportScope, GovernanceSnapshot, RequestRecord
+from governance.audit import AuditRecord
 
 SECTIONS = (
     ("1", "Scope"),
@@ -147,7 +148,7 @@ class ReportContext:
     integrity: Integrity
 
     @property
-    def event_rows(self) -> tuple[EventRow, ...]:
+    def event_rows(self) -> tuple[AuditRecord, ...]:
         return (*self.stats.head, *self.stats.tail)
 
     @property
@@ -186,4 +187,11 @@ class ReportContext:
             ("Signature", f"{cp['alg']}, key id {cp['key_id']}"),
             ("Public key (raw, base64)", i.public_key_b64),
             ("Checkpoint signature", i.checkpoint_signature),
+            (
+                "Authenticity of this report",
+                "report.pdf, report.html, events.jsonl, events.csv and the checkpoint are "
+                "listed with their SHA-256 in manifest.json, which is signed with the key "
+                "above (manifest.sig); check with `python -m app.cli audit verify-bundle "
+                "BUNDLE.zip --public-key KEY.pub`, which needs neither the database nor MLflow.",
+            ),
         ]

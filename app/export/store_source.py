@@ -126,6 +126,8 @@ class StoreSource:
         uow: UnitOfWork, req: domain.PromotionRequest, names: dict[str, str]
     ) -> RequestRecord:
         evidence = _evidence(req)
+        found = evidence.get("candidate")
+        candidate: dict[str, Any] = found if isinstance(found, dict) else {}
         decision = uow.decisions.get(req.id)
         signatures = []
         for vote in uow.votes.for_request(req.id):
@@ -166,7 +168,8 @@ class StoreSource:
             created_at=_ts(req.created_at),
             kind=req.kind,
             justification=req.justification,
-            run_author=str((evidence.get("candidate") or {}).get("run_author") or ""),
+            run_author=str(candidate.get("run_author") or ""),
+            run_id=str(candidate.get("run_id") or ""),
             quorum=decision.quorum if decision else 0,
             policy_hash=req.policy_hash,
             evidence_hash=req.evidence_hash,
@@ -254,6 +257,7 @@ def _versions(
     for change in history:  # oldest first: the last success per target wins
         holders[(change.model, change.kind, change.target)] = change.version
     authors = {(r.model, r.version): r.run_author for r in records}
+    runs = {(r.model, r.version): r.run_id for r in records}
     keys = sorted({(r.model, r.version) for r in records} | {(c.model, c.version) for c in history})
     out = []
     for model, version in keys:
@@ -270,6 +274,7 @@ def _versions(
             VersionRecord(
                 model=model,
                 version=version,
+                run_id=runs.get((model, version), ""),
                 run_author=authors.get((model, version), ""),
                 aliases=aliases,
                 stage=", ".join(stages),

@@ -1,18 +1,20 @@
 """The all-runs table (every param, metric and tag of every run), fast at 10,000 runs.
 
-Three ways to serve it, chosen per call:
+Paths, named in the `path` string returned with the table:
 
 - "sql": read-only SQL over MLflow's own tables when the tracking store is a database we can
-  reach at a verified schema revision (see `_sql.py`).
+  reach at a verified schema revision (see `_sql.py`): a full read.
+- "sql-incremental": the change marker moved (run count, latest start or end time) or the TTL
+  passed: the runs rows are read alone, and params, metrics and tags only for runs that are new,
+  changed status or end time, or are not finished. A full read happens every FULL_RELOAD_S,
+  which also catches tags or metrics added to runs that had already finished.
 - "api" / "api-incremental": MLflow's search API otherwise (HTTP stores, unknown revisions).
   Finished runs are kept in a local Parquet cache under `settings.cache_dir`; a refresh asks
   only for runs started recently (new) and runs that were not finished last time.
-- "memory": the same call repeated with nothing new is answered from memory. For SQL stores
-  "nothing new" means an unchanged change marker (run count, latest start and end time) and
-  an entry younger than `settings.cache_ttl_s`; tags or metrics added to an already finished
-  run therefore show up after that TTL at the latest.
+- "memory": the same call repeated with nothing new is answered from memory (the SQL marker is
+  unchanged and younger than `settings.cache_ttl_s`, or the API refresh found nothing new).
 
-Known limit of the API path: a run deleted after it was cached stays until the cache file
+Known limit of the API path: a run deleted after it was cached stays until the cache folder
 under `cache_dir/runs_table/` is removed.
 """
 
@@ -25,13 +27,14 @@ import math
 import shutil
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from app.mlflow_gateway._frames import FINISHED, build_table, long_frame, runs_frame
+from app.mlflow_gateway._frames import FINISHED, build_table, combine, long_frame, runs_frame
 from app.mlflow_gateway._sql import SqlRunsReader
 from app.settings import Settings
 
@@ -41,17 +44,33 @@ KINDS = ("runs", "params", "metrics", "tags")
 # Runs may be created by clients whose clocks lag ours: look back this far for "new" runs.
 NEW_RUN_WINDOW_MS = 10 * 60 * 1000
 API_PAGE = 10000
+# SQL path: re-read everything at least this often (catches tags or metrics added to runs that
+# had already finished); in between, refreshes are incremental.
+FULL_RELOAD_S = 600.0
+INCREMENTAL_LIMIT = 2000
+
+
+@dataclass
+class _SqlEntry:
+    marker: tuple[Any, ...]
+    checked_at: float  # monotonic seconds
+    full_at: float  # when the table was last read in full
+    state: set[tuple[Any, ...]]  # (run id, status, end time) of the runs it was built from
+    table: pd.DataFrame
 
 
 class RunsTableService:
-    """Serves `MlflowGateway.runs_table` and keeps its caches."""
+    """Serves `MlflowGateway.runs_table` and keeps its caches.
+
+    Tables are handed out as shallow copies: pandas 3 copies on write, so a caller that changes
+    its table gets its own data and the cached one stays intact, at no cost for readers.
+    """
 
     def __init__(self, client: Callable[[], Any], settings: Settings) -> None:
         self._get_client = client
         self._settings = settings
         self._sql = SqlRunsReader(settings.tracking_uri)
-        # key -> (marker, built_at, table) for the SQL path; key -> long frames for the API path
-        self._memory: dict[tuple[str, ...], tuple[Any, float, pd.DataFrame]] = {}
+        self._memory: dict[tuple[str, ...], _SqlEntry] = {}
         self._frames: dict[tuple[str, ...], dict[str, pd.DataFrame]] = {}
         self._api_tables: dict[tuple[str, ...], pd.DataFrame] = {}
         self.last_fetched = 0  # runs the last API refresh asked for (observability, tests)
@@ -85,17 +104,40 @@ class RunsTableService:
 
     def _sql_table(self, key: tuple[str, ...]) -> tuple[pd.DataFrame, str]:
         marker = self._sql.marker(key)
-        cached = self._memory.get(key)
-        if (
-            cached
-            and cached[0] == marker
-            and time.monotonic() - cached[1] < self._settings.cache_ttl_s
-        ):
-            return cached[2].copy(), "memory"
-        frames = self._sql.read(key)
-        table = build_table(frames["runs"], frames["params"], frames["metrics"], frames["tags"])
-        self._memory[key] = (marker, time.monotonic(), table)
-        return table.copy(), "sql"
+        entry = self._memory.get(key)
+        now = time.monotonic()
+        if entry is None or now - entry.full_at > FULL_RELOAD_S:
+            frames = self._sql.read(key)
+            table = build_table(frames["runs"], frames["params"], frames["metrics"], frames["tags"])
+            state = set(
+                zip(frames["runs"]["run_id"], frames["runs"]["status"], frames["runs"]["end_ms"],
+                    strict=True)
+            )  # fmt: skip
+            self._memory[key] = _SqlEntry(marker, now, now, state, table)
+            return table.copy(deep=False), "sql"
+        if entry.marker == marker and now - entry.checked_at < self._settings.cache_ttl_s:
+            return entry.table.copy(deep=False), "memory"
+        # Something changed (or the TTL passed): read (id, status, end time) of the runs alone,
+        # then everything else only for runs that are new, changed, or not finished.
+        state = self._sql.run_states(key)
+        changed = {r for r, _, _ in state - entry.state}
+        changed.update(r for r, status, _ in state if status not in FINISHED)
+        gone = {r for r, _, _ in entry.state} - {r for r, _, _ in state}
+        if len(changed) > INCREMENTAL_LIMIT:
+            entry.full_at = -FULL_RELOAD_S  # cheaper to read everything again
+            return self._sql_table(key)
+        if not changed and not gone:
+            self._memory[key] = replace(entry, marker=marker, checked_at=now)
+            return entry.table.copy(deep=False), "memory"
+        part = self._sql.read(key, run_ids=sorted(changed))
+        small = build_table(part["runs"], part["params"], part["metrics"], part["tags"])
+        drop = gone | changed
+        table = entry.table
+        if drop & {r for r, _, _ in entry.state}:
+            table = table[~table["run_id"].isin(drop)]
+        table = combine(table, small)
+        self._memory[key] = _SqlEntry(marker, now, entry.full_at, state, table)
+        return table.copy(deep=False), "sql-incremental"
 
     # ---- API ---------------------------------------------------------------------------------
 
@@ -109,14 +151,14 @@ class RunsTableService:
             changed, fresh = self._refresh(key, frames)
             cached = self._api_tables.get(key)
             if not changed and cached is not None:
-                return cached.copy(), "memory"
+                return cached.copy(deep=False), "memory"
             frames = _merge(frames, fresh) if changed else frames
             path = "api-incremental"
         self._frames[key] = frames
         table = build_table(frames["runs"], frames["params"], frames["metrics"], frames["tags"])
         self._api_tables[key] = table
         self._save(key, frames)
-        return table.copy(), path
+        return table.copy(deep=False), path
 
     def _search(self, experiment_ids: list[str], filter_string: str) -> list[Any]:
         runs: list[Any] = []

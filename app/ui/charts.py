@@ -25,10 +25,14 @@ def parallel_coordinates(frame: pd.DataFrame, dims: Sequence[str], colour: str |
     st.plotly_chart(fig, width="stretch")
 
 
-def scatter(frame: pd.DataFrame, x: str, y: str) -> None:
+def scatter(frame: pd.DataFrame, x: str, y: str, *, colour: str | None = "run") -> None:
     """Any param or metric against another, one point per run or version."""
     fig = px.scatter(
-        frame, x=x, y=y, color="run", hover_data=["run_id"] if "run_id" in frame else None
+        frame,
+        x=x,
+        y=y,
+        color=colour if colour in frame.columns else None,
+        hover_data=[c for c in ("run_name", "run_id") if c in frame.columns] or None,
     )
     fig.update_traces(marker={"size": 12})
     st.plotly_chart(fig, width="stretch")

@@ -56,7 +56,7 @@ def versions(items: Sequence[ModelVersionInfo]) -> None:
         {
             "version": int(v.version),
             "aliases": ", ".join(v.aliases),
-            "stage": v.stage,
+            "stage": "" if v.stage in ("", "None") else v.stage,
             "status": v.status,
             "author": v.author,
             "created": v.creation_time,

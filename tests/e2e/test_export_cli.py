@@ -170,3 +170,16 @@ def test_period_bounds_are_utc(text: str, end: bool, expected: str):
     from app.commands.exports import parse_moment
 
     assert parse_moment(text, end=end).isoformat() == expected
+
+
+def test_verify_bundle_loads_neither_the_database_layer_nor_mlflow(
+    bundle: Path, keys: tuple[Path, Path]
+):
+    code = (
+        "import sys; from app.cli import main;"
+        f"rc = main(['audit', 'verify-bundle', {str(bundle)!r}, '--public-key', {str(keys[1])!r}]);"
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('sqlalchemy', 'mlflow', 'alembic')];"
+        "print(bad); sys.exit(rc or (3 if bad else 0))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr

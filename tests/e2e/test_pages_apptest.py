@@ -1,23 +1,23 @@
 """Every read-side page through Streamlit's AppTest on the real demo store.
 
-Pages run in this process, so the environment set here is what `Settings.from_env()` reads;
-the caches in `app.deps` are cleared around each test so that no page sees another's store.
+`demo_data_dir` comes from tests/fixtures_mlflow.py (registered in tests/conftest.py). Pages run
+in this process, so the environment set here is what `Settings.from_env()` reads; the caches in
+`app.deps` are cleared around each test so that no page sees another's store.
 """
 
 from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 import app.deps as deps
-
-# The demo store fixtures come with the MLflow gateway; until it lands these tests skip.
-_fixtures = pytest.importorskip("tests.fixtures_mlflow")
-demo_data_dir = _fixtures.demo_data_dir
+from app.entities import SignedInUser
+from app.ui.guard import SESSION_KEY
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = ("overview", "experiments", "compare_runs", "models", "compare_versions")
@@ -38,6 +38,8 @@ def store(demo_data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path
 
 def page(name: str, **query: str) -> AppTest:
     at = AppTest.from_file(str(ROOT / "pages" / f"{name}.py"), default_timeout=TIMEOUT)
+    now = datetime.now(UTC)  # every page asks who is signed in first; a viewer may read them all
+    at.session_state[SESSION_KEY] = SignedInUser("vic", ("viewer",), "local", now, now)
     at.query_params.update(query)
     return at.run(timeout=TIMEOUT)
 
@@ -178,6 +180,17 @@ def test_sorting_by_a_metric_orders_the_page(store: Path) -> None:
     assert values == sorted(values)
 
 
+def test_every_run_of_the_experiment_can_be_charted(store: Path) -> None:
+    at = page("experiments")
+    exp_id = _experiment_id(at, CLASSIFIER.split("-")[0])
+    at = page("experiments", experiment=exp_id)
+    assert not at.get("plotly_chart")  # the whole table is read only when asked for
+    at.toggle(key="whole_experiment").set_value(True).run(timeout=TIMEOUT)
+    no_failure(at)
+    assert at.get("plotly_chart")
+    assert "runs (read through the" in texts(at)
+
+
 def test_selecting_runs_offers_a_link_to_compare_them(store: Path) -> None:
     at = page("experiments")
     picker = at.multiselect(key="compare_pick")
@@ -248,6 +261,9 @@ def test_compare_versions_puts_the_challenger_against_the_champion(store: Path) 
     assert set(deltas["verdict"]) <= {"better", "worse", "same", "n/a"}
     assert "Compare versions" in texts(at)
     assert at.get("plotly_chart")
+    schema = next(f for f in frames(at) if "status" in f.columns and "section" in f.columns)
+    assert "inputs" in set(schema["section"])
+    assert set(schema["status"]) <= {"same", "changed type", "added", "removed"}
 
 
 def test_compare_versions_of_any_versions_from_the_url(store: Path) -> None:
@@ -281,3 +297,43 @@ def test_an_unreachable_tracking_store_is_one_clear_message(
     assert not at.exception, [e.value for e in at.exception]
     assert len(at.error) == 1
     assert "127.0.0.1" in at.error[0].value
+
+
+def test_a_bad_setting_is_one_clear_message(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COUNTERSIGN_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("COUNTERSIGN_CACHE_TTL_S", "soon")
+    deps.clear_caches()
+    try:
+        at = page("overview")
+    finally:
+        deps.clear_caches()
+    assert not at.exception
+    assert "COUNTERSIGN_CACHE_TTL_S" in at.error[0].value
+
+
+def test_the_entry_point_opens_the_overview_and_switches_pages(store: Path) -> None:
+    at = AppTest.from_file(str(ROOT / "app" / "main.py"), default_timeout=TIMEOUT)
+    at.run(timeout=TIMEOUT)
+    no_failure(at)
+    assert at.title[0].value == "Overview"
+    at.switch_page(str(ROOT / "pages" / "models.py")).run(timeout=TIMEOUT)
+    no_failure(at)
+    assert at.title[0].value == "Models"
+
+
+def test_the_review_screen_reads_a_remote_mlflow_server(
+    mlflow_server_uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COUNTERSIGN_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server_uri)
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+    deps.clear_caches()
+    try:
+        at = page("compare_versions", model=CLASSIFIER)
+    finally:
+        deps.clear_caches()
+    no_failure(at)
+    assert "champion" in frames(at)[0]["aliases"].iloc[0]
+    assert set(frames(at)[1]["verdict"]) & {"better", "worse"}

@@ -145,6 +145,7 @@ def test_the_pdf_names_the_request_its_signers_and_their_manifestations(world, e
         assert printed in text
         assert user in text
     assert "password" in text  # the re-authentication method of each signature
+    assert "run-iris-2" in text  # the version's source run, from the evidence snapshot
     assert "held" in text  # separation of duties: neither requester nor author approved
     # the out-of-band move found by reconcile: ledger says 2, the registry says 1
     assert "iris alias champion 2 1" in text
@@ -173,7 +174,7 @@ def test_an_auditor_exports_from_the_page_path_and_a_requester_is_refused(world)
         io.StringIO(zipfile.ZipFile(io.BytesIO(data)).read("events.csv").decode())
     )
     marked = {r["action"] for r in rows if r["in_scope"] == "1"}
-    assert {"request_created", "vote_recorded"} <= marked
+    assert {"request_created", "vote_recorded", "policy_loaded"} <= marked
     assert "user_created" not in marked
     with pytest.raises(NotAllowed):
         export_bundle_bytes(facade, "rita", scope, key)
@@ -196,3 +197,35 @@ def test_checkpoint_signs_the_current_head(world, capsys, monkeypatch):
 
     body = canonical_json(printed["checkpoint"]).encode()
     assert signature_valid(public, body, printed["signature"])
+
+
+def test_a_filtered_period_export_through_the_cli_verifies(world, tmp_path: Path, monkeypatch):
+    for key, value in world["env"].items():
+        monkeypatch.setenv(key, value)
+    with world["facade"].store.unit_of_work(read_only=True) as uow:
+        created = next(r for r in uow.audit.iterate(1) if r.action == "request_created")
+    day = created.ts[:10]
+    out = tmp_path / "iris.zip"
+    args = [
+        "audit",
+        "export",
+        "--out",
+        str(out),
+        "--model",
+        "iris",
+        "--since",
+        created.ts,
+        "--until",
+        day,
+    ]
+    assert main(args) == 0
+    check = verify_bundle(out, load_public_key(world["folder"] / "signing.pub"))
+    assert check.first_seq == created.seq
+    rows = list(csv.DictReader(io.StringIO(zipfile.ZipFile(out).read("events.csv").decode())))
+    assert all(r["in_scope"] == "1" for r in rows if r["action"] == "vote_recorded")
+    assert (
+        main(
+            ["audit", "export", "--out", str(out), "--since", "2001-01-01", "--until", "2001-01-02"]
+        )
+        == 1
+    )

@@ -16,7 +16,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
 
 from governance.audit import GENESIS_HASH, verify_chain
-from governance.db import VERSION_TABLE, check_schema, make_engine, upgrade
+from governance.db import VERSION_TABLE, DatabaseUnavailable, check_schema, make_engine, upgrade
 from governance.domain import (
     Decision,
     Execution,
@@ -274,3 +274,17 @@ def test_audit_rows_refuse_update_and_delete_and_tampering_is_found_at_its_seq(
     result = store.verify(workers=1)
     assert (result.ok, result.first_broken_seq) == (False, 7)
     assert "chain head" in result.reason
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["postgresql+psycopg://nobody@127.0.0.1:1/none", "sqlite:////proc/no-such-dir/g.db"],
+    ids=["postgresql-unreachable", "sqlite-unopenable"],
+)
+def test_an_unreachable_database_is_one_clear_domain_error(url: str) -> None:
+    def start() -> None:
+        check_schema(make_engine(url))
+
+    with pytest.raises(DatabaseUnavailable, match="governance database") as caught:
+        start()
+    assert "\n" not in str(caught.value)

@@ -202,3 +202,21 @@ def test_a_database_error_mid_vote_leaves_no_partial_state(
     assert approve(facade, "a02", request.id, request.content_hash) == "recorded"
     assert facade.get_request(CLI_OPERATOR, request.id).request.state == "executed"
     assert facade.verify_audit().ok
+
+
+def test_audit_verify_names_the_seq_of_a_row_altered_behind_the_triggers(
+    world: tuple[GovernanceFacade, FakeRegistry],
+) -> None:
+    facade, _ = world
+    facade.request_promotion("rita", "iris", "2", "challenger", "try it")
+    assert facade.verify_audit().ok
+    engine = facade.store.engine
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text("ALTER TABLE audit_events DISABLE TRIGGER USER"))
+        else:
+            conn.execute(text("DROP TRIGGER audit_events_no_update"))
+        conn.execute(text("UPDATE audit_events SET actor = 'mallory' WHERE seq = 3"))
+    result = facade.verify_audit()
+    assert (result.ok, result.first_broken_seq) == (False, 3)
+    assert "entry_hash" in result.reason

@@ -23,7 +23,7 @@ from app.export.verify import BundleProblem
 from tests.export_data import T0, make_chain, rewrite, sample_snapshot
 
 ROOT = Path(__file__).resolve().parents[2]
-EVENTS = 600  # more than the report shows in full (250 from each end), so it must summarise
+EVENTS = 400  # more than the report shows in full (150 from each end), so it must summarise
 
 
 @pytest.fixture(scope="module")
@@ -291,3 +291,25 @@ def test_a_large_payload_survives_the_csv_round_trip(key: Ed25519PrivateKey):
     )
     data = build_bundle(MemorySource([big], sample_snapshot()), ExportScope(), key)
     assert _verify(data, key).startswith("OK: 1 events")
+
+
+class _FailingSource(MemorySource):
+    def iter_events(self, from_seq: int, to_seq: int):
+        for rec in super().iter_events(from_seq, to_seq):
+            if rec.seq == 7:
+                raise RuntimeError("database went away")
+            yield rec
+
+
+def test_a_store_failure_mid_export_surfaces_as_itself(key: Ed25519PrivateKey):
+    source = _FailingSource(make_chain(20), sample_snapshot())
+    with pytest.raises(RuntimeError, match="database went away"):
+        build_bundle(source, ExportScope(), key)
+
+
+def test_the_export_columns_follow_the_audit_record():
+    from app.export.events import RECORD_FIELDS
+    from governance.audit import AuditRecord
+
+    assert tuple(AuditRecord.__dataclass_fields__) == RECORD_FIELDS
+    assert tuple(make_chain(1)[0].as_dict()) == RECORD_FIELDS
