@@ -14,7 +14,7 @@ from app.settings import Settings
 if TYPE_CHECKING:
     from app.facade import GovernanceFacade
     from app.mlflow_gateway import MlflowGateway
-    from app.monitoring import Monitoring
+    from app.monitoring import Monitoring, VersionEvidence
     from governance.ports import Clock, EvidenceSource, ModelRegistry, PasswordHasher
 
 # Argon2id at the first of OWASP's recommended settings (m = 19 MiB, t = 2, p = 1): a sign-off
@@ -127,3 +127,15 @@ def build_monitoring(settings: Settings, gateway: MlflowGateway) -> Monitoring:
     from app.reports.jobs import ReportJobs
 
     return Monitoring(settings, gateway, ReportJobs(workers=1))
+
+
+def build_evidence_source(settings: Settings) -> VersionEvidence:
+    """The EvidenceSource for promotion requests: drift and importance summaries per version.
+
+    Lazy (MLflow is imported on the first summary) and tolerant (None when no report can be
+    made). Pass it as `build_governance(settings, evidence=...)` in every entry point that
+    captures evidence (UI and CLI alike), so that the evidence hash agrees between them.
+    """
+    from app.monitoring import VersionEvidence
+
+    return VersionEvidence(lambda: build_monitoring(settings, build_gateway(settings)))

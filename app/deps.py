@@ -408,6 +408,19 @@ def logged_datasets(model: str) -> dict[str, tuple[str, str]]:
     }
 
 
+def importance_bars(items: list[FeatureImportance], k: int) -> pd.DataFrame:
+    """feature / version / importance rows of the top-k features of any chosen version."""
+    from app.reports.importance import long_form
+
+    return long_form(items, k)
+
+
+def drifted_important(result: DriftResult, importance: FeatureImportance, k: int) -> list[str]:
+    from app.reports.importance import drifted_important as which
+
+    return which(result, importance, k)
+
+
 # ---- governance reads (over the facade built once in bootstrap) --------------------------
 
 
@@ -494,9 +507,8 @@ def audit_bundle(actor: str, models: tuple[str, ...] = (), request_id: str = "")
         SigningKeyError: COUNTERSIGN_SIGNING_KEY is unset or unusable.
         NotAllowed: The actor may not export.
     """
-    from app.export import ExportScope, load_private_key
-    from app.export.store_source import export_bundle_bytes
+    from app.export.api import audit_bundle_for
 
-    key = load_private_key(get_settings().signing_key_path)
-    scope = ExportScope(models=models, request_id=request_id or None)
-    return export_bundle_bytes(get_governance(), actor, scope, key)
+    return audit_bundle_for(
+        get_settings(), get_governance(), actor, models=models, request_id=request_id or None
+    )

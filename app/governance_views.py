@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 # What the activity feeds show: the life of requests and of registry targets.
 FEED_OBJECTS = (ObjectType.REQUEST, ObjectType.TARGET)
+FEED_WINDOW = 5_000
 
 
 def _require(facade: GovernanceFacade, actor: str, permission: Permission) -> None:
@@ -85,7 +86,11 @@ def eligibility(
     wanted = " or ".join(rule.approver_roles)
     if voted is not None:
         return SigningEligibility(
-            False, False, role, f"you signed this request already ({voted.decision})", True
+            False,
+            False,
+            role,
+            f"already recorded: you signed this request ({voted.decision})",
+            True,
         )
     if req.state != State.PENDING:
         return SigningEligibility(False, False, role, f"the request is {req.state}")
@@ -156,7 +161,8 @@ def summarise(rec: AuditRecord, payload: dict[str, Any] | None = None) -> str:
         return f"{rec.actor} {verb} request {rec.object_id}: {p.get('comment', '')}"
     if rec.action in (AuditAction.EXECUTION_SUCCEEDED, AuditAction.EXECUTION_FAILED):
         detail = f" ({p['detail']})" if p.get("detail") else ""
-        return f"{what} for request {rec.object_id}{detail}"
+        moved = f": {p.get('model')} v{p.get('version')} → {p.get('target')}" if p else ""
+        return f"{what} for request {rec.object_id}{moved}{detail}"
     if rec.action == AuditAction.BREAK_GLASS:
         return f"BREAK-GLASS by {rec.actor} on request {rec.object_id}"
     if rec.action == AuditAction.OUT_OF_BAND_CHANGE:
@@ -220,7 +226,10 @@ def audit_events(
     found: list[ActivityEvent] = []
     with facade.store.unit_of_work(read_only=True) as uow:
         request_models = {r.id: r.model for r in uow.requests.find()}
-        for event in _events(uow.audit.iterate(), request_models):
+        head = uow.audit.head()
+        # A feed looks back over the newest entries only; the audit page reads the whole log.
+        start = max(1, head.seq - FEED_WINDOW + 1) if feed_only and head else 1
+        for event in _events(uow.audit.iterate(start), request_models):
             if feed_only and event.object_type not in FEED_OBJECTS:
                 continue
             if (model and event.model != model) or (who and event.actor != who):

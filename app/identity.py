@@ -194,16 +194,28 @@ class IdentityService:
             account.username, account.roles, "header", now, now, account.display_name
         )
 
-    def lockout_notice(self, failures: int) -> str | None:
-        """What to say after `failures` failed sign-ins in a row in this browser session.
+    def attempts_left_notice(self, failures: int) -> str | None:
+        """Before the lockout: how many tries remain, counted in this browser session only.
 
-        The service locks the account itself (and says nothing about it, so that the answer
-        never reveals whether a user exists); this notice depends only on the count typed here.
+        The service locks the account itself and says nothing about it, so that no answer
+        reveals whether a user exists; these notices depend only on the count typed here.
         """
+        left = self.settings.lockout_attempts - failures
+        if failures <= 0 or left <= 0:
+            return None
+        tries = "attempt" if left == 1 else "attempts"
+        return (
+            f"{left} {tries} left before this account is locked for "
+            f"{self.settings.lockout_minutes} minutes."
+        )
+
+    def lockout_notice(self, failures: int) -> str | None:
+        """From the configured number of failures in a row: the account is locked now."""
         if failures < self.settings.lockout_attempts:
             return None
         return (
-            f"Too many failed sign-ins: after {self.settings.lockout_attempts} failures an "
+            f"Too many failed sign-ins ({failures} in a row here): after "
+            f"{self.settings.lockout_attempts} failures an "
             f"account is locked for {self.settings.lockout_minutes} minutes. Try again later, "
             "or ask an administrator to reset the password."
         )
@@ -264,6 +276,22 @@ class IdentityService:
                 "minutes: sign in again with your identity provider, then sign."
             )
         return REAUTH_OIDC
+
+    def signing_proof(self, principal: SignedInUser, password: str | None = None) -> Any:
+        """The re-authentication to hand to `GovernanceFacade.sign_off(reauth=...)`.
+
+        Local and header users: their password, entered again now (the service verifies it and
+        counts failures towards lockout). OIDC users: the attested recent sign-in.
+
+        Raises:
+            ReauthRequired: An OIDC sign-in older than the configured minutes.
+        """
+        from governance.context import Reauthentication
+
+        method = self.signing_reauth_method(principal)
+        if method == REAUTH_OIDC:
+            return Reauthentication(REAUTH_OIDC)
+        return Reauthentication(REAUTH_PASSWORD, password or "")
 
     # -- first run and demo -----------------------------------------------------------------
 

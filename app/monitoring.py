@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from app.entities import DriftConfig, DriftResult, FeatureImportance
-from app.errors import InvalidInput, NotFound
+from app.errors import InvalidInput, NotFound, UserFacingError
 from app.reports import importance as imp
 from app.reports import summaries
 from app.reports.cache import cache_key, cached_drift, cached_report_html
@@ -195,3 +195,32 @@ class Monitoring:
             except (InvalidInput, NotFound):
                 previous = None
         return summaries.importance_summary(current, previous)
+
+
+class VersionEvidence:
+    """The governance EvidenceSource over Monitoring, built on first use (MLflow loads lazily).
+
+    A store or data problem yields None (no report), never an exception: the policy's
+    `if_missing` decides what a missing report means.
+    """
+
+    def __init__(self, build: Callable[[], Monitoring]) -> None:
+        self._build = build
+        self._monitoring: Monitoring | None = None
+
+    def _get(self) -> Monitoring:
+        if self._monitoring is None:
+            self._monitoring = self._build()
+        return self._monitoring
+
+    def drift_summary(self, model: str, version: str) -> Mapping[str, Any] | None:
+        try:
+            return self._get().drift_summary(model, version)
+        except UserFacingError:
+            return None
+
+    def importance_summary(self, model: str, version: str) -> Mapping[str, Any] | None:
+        try:
+            return self._get().importance_summary(model, version)
+        except UserFacingError:
+            return None

@@ -35,6 +35,14 @@ def pick() -> tuple[str, str, str] | None:
     return (model, str(version), str(target)) if version and target else None
 
 
+def model_choice(key: str) -> str:
+    names = [m.name for m in deps.registered_models()]
+    picked = query.get("model")
+    return st.selectbox(
+        "Model", names, key=key, index=names.index(picked) if picked in names else 0
+    )
+
+
 def new_request(user_name: str) -> None:
     st.subheader("New promotion request")
     chosen = pick()
@@ -85,9 +93,9 @@ def rollback(user_name: str) -> None:
         st.expander("Request a rollback (restore the previous holder of a target)"),
         st.form("rollback_request"),
     ):
-        model = st.selectbox("Model", [m.name for m in deps.registered_models()], key="rb_model")
+        model = model_choice("rb_model")
         target = st.text_input("Target to roll back", value="champion", key="rb_target")
-        why = st.text_area("Justification", key="rb_justification")
+        why = st.text_area("Rollback justification", key="rb_justification")
         if st.form_submit_button("Request rollback"):
             with errors.guard(stop=False):
                 req = deps.get_governance().request_rollback(user_name, model, target, why)
@@ -101,7 +109,7 @@ def break_glass(user_name: str) -> None:
         "audit log and opens a follow-up review that approvers must sign."
     )
     with st.form("break_glass"):
-        model = st.selectbox("Model", [m.name for m in deps.registered_models()], key="bg_model")
+        model = model_choice("bg_model")
         version = st.text_input("Version", key="bg_version")
         target = st.text_input("Target", value="champion", key="bg_target")
         why = st.text_area("Justification (required)", key="bg_justification")

@@ -88,6 +88,12 @@ def run(args: argparse.Namespace) -> int:
         result = compute_drift(reference, current, config)
     else:
         result = cached_drift(reference, current, config, settings.cache_dir)
+    if result.sampled:
+        print(
+            f"note: SAMPLED verdict ({result.reference_rows} reference and "
+            f"{result.current_rows} current rows)",
+            file=sys.stderr,
+        )
     text = json.dumps(result.to_dict(), indent=2)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

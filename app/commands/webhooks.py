@@ -22,6 +22,29 @@ def register(registry: Any) -> None:
         "--poll-seconds", type=float, default=2.0, help="pause between passes (default 2)"
     )
     deliver.set_defaults(func=cmd_deliver)
+    prune = group.add_parser("prune", help="delete old delivered and given-up outbox rows")
+    prune.add_argument("--older-than-days", type=int, default=30, help="default 30")
+    prune.set_defaults(func=cmd_prune)
+
+
+def cmd_prune(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime, timedelta
+
+    from app.settings import Settings
+    from app.webhooks.outbox import Outbox
+    from governance.db import check_schema, make_engine
+
+    if args.older_than_days < 1:
+        raise InvalidInput("--older-than-days must be at least 1")
+    engine = make_engine(Settings.from_env().db_url, pool_size=1, max_overflow=1)
+    try:
+        check_schema(engine)
+        cutoff = datetime.now(UTC) - timedelta(days=args.older_than_days)
+        removed = Outbox(engine).prune(cutoff)
+    finally:
+        engine.dispose()
+    print(f"removed {removed} outbox rows older than {args.older_than_days} days")
+    return 0
 
 
 def cmd_deliver(args: argparse.Namespace) -> int:

@@ -12,7 +12,7 @@ Each demo data set gives three frames with the same columns (features, `target`,
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -94,6 +94,11 @@ def encode(frame: pd.DataFrame, features: tuple[str, ...]) -> pd.DataFrame:
     return x.astype("float64")
 
 
+def _log_loss(y: np.ndarray, proba: np.ndarray) -> float:
+    p = np.clip(proba[:, 1], 1e-15, 1 - 1e-15)
+    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+
+
 def train_classifier(data: DemoData, params: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
     """Gradient boosting with a per-iteration history on both splits."""
     from sklearn.ensemble import GradientBoostingClassifier
@@ -102,10 +107,13 @@ def train_classifier(data: DemoData, params: dict[str, Any]) -> tuple[Any, dict[
     x_tr, y_tr = encode(data.reference, data.features), data.reference["target"]
     x_ev, y_ev = encode(data.evaluation, data.features), data.evaluation["target"]
     model = GradientBoostingClassifier(random_state=SEED, **params).fit(x_tr, y_tr)
+    y_tr_a, y_ev_a = y_tr.to_numpy(), y_ev.to_numpy()
+    # numpy per step: sklearn's metric functions validate their input on every call, which
+    # costs seconds over a few hundred boosting iterations.
     history = {
-        "train_log_loss": [log_loss(y_tr, p) for p in model.staged_predict_proba(x_tr)],
-        "eval_log_loss": [log_loss(y_ev, p) for p in model.staged_predict_proba(x_ev)],
-        "eval_accuracy": [accuracy_score(y_ev, p) for p in model.staged_predict(x_ev)],
+        "train_log_loss": [_log_loss(y_tr_a, p) for p in model.staged_predict_proba(x_tr)],
+        "eval_log_loss": [_log_loss(y_ev_a, p) for p in model.staged_predict_proba(x_ev)],
+        "eval_accuracy": [float(np.mean(p == y_ev_a)) for p in model.staged_predict(x_ev)],
     }
     proba = model.predict_proba(x_ev)[:, 1]
     pred = model.predict(x_ev)
@@ -121,14 +129,14 @@ def train_classifier(data: DemoData, params: dict[str, Any]) -> tuple[Any, dict[
 def train_regressor(data: DemoData, params: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
     """Gradient boosting regression with per-iteration rmse on both splits."""
     from sklearn.ensemble import GradientBoostingRegressor
-    from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
+    from sklearn.metrics import mean_absolute_error, r2_score
 
     x_tr, y_tr = encode(data.reference, data.features), data.reference["target"]
     x_ev, y_ev = encode(data.evaluation, data.features), data.evaluation["target"]
     model = GradientBoostingRegressor(random_state=SEED, **params).fit(x_tr, y_tr)
 
     def rmse(y: Any, p: Any) -> float:
-        return float(np.sqrt(mean_squared_error(y, p)))
+        return float(np.sqrt(np.mean((np.asarray(y) - np.asarray(p)) ** 2)))
 
     history = {
         "train_rmse": [rmse(y_tr, p) for p in model.staged_predict(x_tr)],
@@ -141,3 +149,88 @@ def train_regressor(data: DemoData, params: dict[str, Any]) -> tuple[Any, dict[s
         "r2": float(r2_score(y_ev, pred)),
     }
     return model, {"final": final, "history": history}
+
+
+@dataclass(frozen=True)
+class VersionSpec:
+    author: str
+    params: dict[str, Any]
+    description: str
+    days_ago: int
+    importance: bool = False
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    experiment: str
+    description: str
+    task: str
+    versions: tuple[VersionSpec, ...]
+    aliases: dict[str, int] = field(default_factory=dict)  # alias -> version index (1-based)
+    stages: dict[int, str] = field(default_factory=dict)  # version index -> stage
+
+
+MODELS = (
+    ModelSpec(
+        "tumor-classifier",
+        "tumor-classification",
+        "Flags malignant tumours from digitised fine-needle aspirate images (Wisconsin data).",
+        "binary-classification",
+        (
+            VersionSpec(
+                "alice",
+                {"n_estimators": 40, "learning_rate": 0.1, "max_depth": 2},
+                "Baseline: shallow trees, few iterations.",
+                21,
+            ),
+            VersionSpec(
+                "bob",
+                {"n_estimators": 80, "learning_rate": 0.08, "max_depth": 3},
+                "Deeper trees and more iterations.",
+                14,
+                True,
+                {"validated": "true"},
+            ),
+            VersionSpec(
+                "carol",
+                {"n_estimators": 120, "learning_rate": 0.05, "max_depth": 3, "subsample": 0.8},
+                "Stochastic boosting with a lower learning rate.",
+                3,
+                True,
+            ),
+        ),
+        aliases={"champion": 2, "challenger": 3},
+    ),
+    ModelSpec(
+        "diabetes-progression",
+        "diabetes-progression",
+        "Predicts disease progression one year after baseline (diabetes data).",
+        "regression",
+        (
+            VersionSpec(
+                "carol",
+                {"n_estimators": 50, "learning_rate": 0.1, "max_depth": 2},
+                "Baseline regressor.",
+                30,
+            ),
+            VersionSpec(
+                "alice",
+                {"n_estimators": 100, "learning_rate": 0.05, "max_depth": 3},
+                "More iterations, deeper trees.",
+                18,
+                True,
+                {"validated": "true"},
+            ),
+            VersionSpec(
+                "bob",
+                {"n_estimators": 150, "learning_rate": 0.03, "max_depth": 2, "subsample": 0.8},
+                "Stochastic boosting, shallow trees.",
+                5,
+                True,
+            ),
+        ),
+        stages={1: "Archived", 2: "Production", 3: "Staging"},
+    ),
+)

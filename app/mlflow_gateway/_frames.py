@@ -42,16 +42,26 @@ def runs_frame(rows: Iterable[tuple[Any, ...]]) -> pd.DataFrame:
     return pd.DataFrame({k: pd.Series(v, dtype=object) for k, v in data.items()})
 
 
-def long_frame(rows: Iterable[tuple[Any, Any, Any]]) -> pd.DataFrame:
-    rows = list(rows)
+def long_frame(rows: Iterable[tuple[Any, ...]]) -> pd.DataFrame:
+    """run_id, key, value from (run_id, key, value) rows.
+
+    A 4th item per row, when present, is MLflow's `is_nan` flag: value becomes NaN where set.
+    One numpy call turns the rows into columns: at 250,000 rows a Python loop is seconds.
+    """
+    rows = rows if isinstance(rows, list) else list(rows)
     if not rows:
         return empty_long()
-    run_ids, keys, values = zip(*rows, strict=True)
+    grid = np.array(rows, dtype=object)
+    value: Any = grid[:, 2]
+    if grid.shape[1] > 3:
+        numbers = value.astype("float64")
+        numbers[grid[:, 3].astype(bool)] = np.nan
+        value = numbers
     return pd.DataFrame(
         {
-            "run_id": pd.Series(_object(run_ids), dtype=object),
-            "key": pd.Series(_object(keys), dtype=object),
-            "value": pd.Series(_object(values), dtype=object),
+            "run_id": pd.Series(grid[:, 0], dtype=object),
+            "key": pd.Series(grid[:, 1], dtype=object),
+            "value": pd.Series(value, dtype=value.dtype),
         }
     )
 
@@ -112,27 +122,37 @@ def _order(run_ids: pd.Series, start_ms: np.ndarray) -> np.ndarray:
 
 def combine(kept: pd.DataFrame, fresh: pd.DataFrame) -> pd.DataFrame:
     """Rows of an earlier table plus freshly built rows, shaped exactly like `build_table`."""
-    if fresh.empty and not len(fresh.columns):
+    if not len(fresh):
         return kept.reset_index(drop=True)
-    table = pd.concat([kept, fresh], ignore_index=True)
+    # Fresh rows first: new runs are the newest, so the order is usually already right.
+    table = pd.concat([fresh, kept], ignore_index=True)
     groups: dict[str, list[str]] = {"params": [], "metrics": [], "tags": []}
     for col in table.columns:
         prefix = col.split(".", 1)[0]
         if col not in BASE_COLUMNS and prefix in groups:
             groups[prefix].append(col)
     ordered = list(BASE_COLUMNS) + [c for g in groups.values() for c in sorted(g)]
-    table = table[ordered]
+    if list(table.columns) != ordered:
+        table = table[ordered]
+    n_fresh = len(fresh)
     for col in groups["params"] + groups["tags"]:
-        if col not in kept.columns or col not in fresh.columns:
-            values = table[col].astype(object)
-            table[col] = values.where(values.notna(), None)
+        # concat fills the rows of the side that lacks a column with NaN; we use None.
+        if col not in fresh.columns:
+            table.iloc[:n_fresh, table.columns.get_loc(col)] = None
+        elif col not in kept.columns:
+            table.iloc[n_fresh:, table.columns.get_loc(col)] = None
     for col in groups["metrics"]:
-        table[col] = table[col].astype("float64")
+        if table[col].dtype != "float64":
+            table[col] = table[col].astype("float64")
     for col in ("run_id", "run_name", "status", "user", "experiment_id"):
-        table[col] = table[col].astype(object)
+        if table[col].dtype != object:
+            table[col] = table[col].astype(object)
     start = table["start_time"].to_numpy(dtype="datetime64[ms]").astype("int64").astype(float)
     start[table["start_time"].isna().to_numpy()] = np.nan
-    return table.iloc[_order(table["run_id"], start)].reset_index(drop=True)
+    order = _order(table["run_id"], start)
+    if (order == np.arange(len(order))).all():
+        return table
+    return table.iloc[order].reset_index(drop=True)
 
 
 def _times(ms: pd.Series) -> pd.Series:

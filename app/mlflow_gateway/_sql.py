@@ -46,6 +46,8 @@ _QUERIES = {
     "marker": "SELECT count(*), max(r.start_time), max(r.end_time), "
     "sum(CASE WHEN r.lifecycle_stage = 'active' THEN 1 ELSE 0 END) FROM runs r "
     "WHERE r.experiment_id IN ({ids})",
+    "states": "SELECT r.run_uuid, r.status, r.end_time FROM runs r "
+    "WHERE r.lifecycle_stage = 'active' AND r.experiment_id IN ({ids})",
     "count": "SELECT count(*) FROM runs r "
     "WHERE r.lifecycle_stage = 'active' AND r.experiment_id IN ({ids})",
 }
@@ -138,10 +140,11 @@ class SqlRunsReader:
         with self._engine.connect() as conn:
             return int(self._fetch(conn, "count", _in_list(experiment_ids), False)[0][0])
 
-    def read_runs(self, experiment_ids: Sequence[str]) -> pd.DataFrame:
-        """Only the runs table rows (no params, metrics or tags): for incremental refreshes."""
+    def run_states(self, experiment_ids: Sequence[str]) -> set[tuple[Any, ...]]:
+        """(run id, status, end time) of every active run: what an incremental refresh diffs."""
         with self._engine.connect() as conn:
-            return runs_frame(self._fetch(conn, "runs", _in_list(experiment_ids), False))
+            rows = self._fetch(conn, "states", _in_list(experiment_ids), False)
+        return {(r, s, None if e is None else int(e)) for r, s, e in rows}
 
     def read(
         self, experiment_ids: Sequence[str], run_ids: Sequence[str] | None = None
@@ -164,8 +167,6 @@ class SqlRunsReader:
         return {
             "runs": runs_frame(runs),
             "params": long_frame(params),
-            "metrics": long_frame(
-                (r[0], r[1], float("nan") if r[3] else float(r[2])) for r in metrics
-            ),
+            "metrics": long_frame(metrics),  # (run, key, value, is_nan)
             "tags": long_frame(tags),
         }

@@ -22,7 +22,7 @@ FAST_FAIL_ENV = {
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
     "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0.2",
-    "MLFLOW_HTTP_REQUEST_TIMEOUT": "15",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "10",
     # Progress bars belong to terminals, not to a dashboard's logs.
     "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
 }

@@ -24,12 +24,14 @@ import tempfile
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from app.mlflow_gateway._demo_data import (
+    MODELS,
     DemoData,
+    ModelSpec,
+    VersionSpec,
     diabetes_data,
     encode,
     train_classifier,
@@ -40,91 +42,7 @@ from app.settings import Settings
 
 DEMO_TAG = "countersign.demo"
 DAY_MS = 86_400_000
-
-
-@dataclass(frozen=True)
-class VersionSpec:
-    author: str
-    params: dict[str, Any]
-    description: str
-    days_ago: int
-    importance: bool = False
-    tags: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    name: str
-    experiment: str
-    description: str
-    task: str
-    versions: tuple[VersionSpec, ...]
-    aliases: dict[str, int] = field(default_factory=dict)  # alias -> version index (1-based)
-    stages: dict[int, str] = field(default_factory=dict)  # version index -> stage
-
-
-MODELS = (
-    ModelSpec(
-        "tumor-classifier",
-        "tumor-classification",
-        "Flags malignant tumours from digitised fine-needle aspirate images (Wisconsin data).",
-        "binary-classification",
-        (
-            VersionSpec(
-                "alice",
-                {"n_estimators": 40, "learning_rate": 0.1, "max_depth": 2},
-                "Baseline: shallow trees, few iterations.",
-                21,
-            ),
-            VersionSpec(
-                "bob",
-                {"n_estimators": 80, "learning_rate": 0.08, "max_depth": 3},
-                "Deeper trees and more iterations.",
-                14,
-                True,
-                {"validated": "true"},
-            ),
-            VersionSpec(
-                "carol",
-                {"n_estimators": 120, "learning_rate": 0.05, "max_depth": 3, "subsample": 0.8},
-                "Stochastic boosting with a lower learning rate.",
-                3,
-                True,
-            ),
-        ),
-        aliases={"champion": 2, "challenger": 3},
-    ),
-    ModelSpec(
-        "diabetes-progression",
-        "diabetes-progression",
-        "Predicts disease progression one year after baseline (diabetes data).",
-        "regression",
-        (
-            VersionSpec(
-                "carol",
-                {"n_estimators": 50, "learning_rate": 0.1, "max_depth": 2},
-                "Baseline regressor.",
-                30,
-            ),
-            VersionSpec(
-                "alice",
-                {"n_estimators": 100, "learning_rate": 0.05, "max_depth": 3},
-                "More iterations, deeper trees.",
-                18,
-                True,
-                {"validated": "true"},
-            ),
-            VersionSpec(
-                "bob",
-                {"n_estimators": 150, "learning_rate": 0.03, "max_depth": 2, "subsample": 0.8},
-                "Stochastic boosting, shallow trees.",
-                5,
-                True,
-            ),
-        ),
-        stages={1: "Archived", 2: "Production", 3: "Staging"},
-    ),
-)
+__all__ = ["MODELS", "demo_store_exists", "seed_demo"]
 
 
 @contextmanager

@@ -25,6 +25,7 @@ from app.entities import (
     StoreHealth,
 )
 from app.errors import InvalidQuery, NotFound
+from app.mlflow_gateway._signature import read_signature
 from app.mlflow_gateway._support import (
     apply_fast_fail_env,
     mlflow_errors,
@@ -300,45 +301,9 @@ class MlflowGateway:
     def version_signature(self, name: str, version: str) -> dict[str, Any]:
         """The logged model's signature: {"inputs": [...], "outputs": [...], "params": [...]}.
 
-        Columns are dicts with at least "name" and "type"; the dict is empty when the model was
-        logged without a signature.
+        Items are dicts as MLflow writes them: {"name", "type", "required"} for columns,
+        {"type": "tensor", "tensor-spec": {...}} for tensors. Empty when logged without one.
         """
-        import json
-
-        import yaml
-
         with self._registry_errors(f"model {name!r} version {version}"):
             mv = self._client.get_model_version(name, str(version))
-            mlmodel = self._read_mlmodel(mv)
-        signature = (yaml.safe_load(mlmodel) or {}).get("signature") or {}
-        out: dict[str, Any] = {}
-        for part in ("inputs", "outputs", "params"):
-            raw = signature.get(part)
-            if raw:
-                out[part] = json.loads(raw) if isinstance(raw, str) else raw
-        return out
-
-    def _read_mlmodel(self, mv: Any) -> str:
-        import tempfile
-
-        from mlflow.artifacts import download_artifacts
-
-        model_id = getattr(mv, "model_id", None)
-        if not model_id and (mv.source or "").startswith("models:/m-"):
-            model_id = mv.source[len("models:/") :].split("/", 1)[0]
-        # MLflow 3 versions point at a LoggedModel; older ones at a run artifact path.
-        base = self._client.get_logged_model(model_id).artifact_location if model_id else mv.source
-        if base.startswith(("models:/", "runs:/")):
-            # Resolving these URIs would go through MLflow's *global* URIs (and could create
-            # ./mlflow.db); resolve runs:/ through our client, refuse the rest.
-            if not base.startswith("runs:/"):
-                raise NotFound(f"the model files of {mv.name} v{mv.version} cannot be located")
-            run_id, _, sub = base[len("runs:/") :].partition("/")
-            base = self._client.get_run(run_id).info.artifact_uri.rstrip("/") + "/" + sub
-        with tempfile.TemporaryDirectory() as tmp:
-            local = download_artifacts(
-                artifact_uri=base.rstrip("/") + "/MLmodel",
-                dst_path=tmp,
-                tracking_uri=self.tracking_uri,
-            )
-            return Path(local).read_text(encoding="utf-8")
+            return read_signature(self._client, mv, self.tracking_uri)

@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 KINDS = ("runs", "params", "metrics", "tags")
 # Runs may be created by clients whose clocks lag ours: look back this far for "new" runs.
 NEW_RUN_WINDOW_MS = 10 * 60 * 1000
-API_PAGE = 10000
+API_PAGE = 1000  # small pages: each request stays well inside the HTTP timeout
 # SQL path: re-read everything at least this often (catches tags or metrics added to runs that
 # had already finished); in between, refreshes are incremental.
 FULL_RELOAD_S = 600.0
@@ -55,7 +55,7 @@ class _SqlEntry:
     marker: tuple[Any, ...]
     checked_at: float  # monotonic seconds
     full_at: float  # when the table was last read in full
-    runs: pd.DataFrame  # the runs rows it was built from (id, status, end time...)
+    state: set[tuple[Any, ...]]  # (run id, status, end time) of the runs it was built from
     table: pd.DataFrame
 
 
@@ -109,34 +109,34 @@ class RunsTableService:
         if entry is None or now - entry.full_at > FULL_RELOAD_S:
             frames = self._sql.read(key)
             table = build_table(frames["runs"], frames["params"], frames["metrics"], frames["tags"])
-            self._memory[key] = _SqlEntry(marker, now, now, frames["runs"], table)
+            state = set(
+                zip(frames["runs"]["run_id"], frames["runs"]["status"], frames["runs"]["end_ms"],
+                    strict=True)
+            )  # fmt: skip
+            self._memory[key] = _SqlEntry(marker, now, now, state, table)
             return table.copy(deep=False), "sql"
         if entry.marker == marker and now - entry.checked_at < self._settings.cache_ttl_s:
             return entry.table.copy(deep=False), "memory"
-        # Something changed (or the TTL passed): read the runs table alone, then everything
-        # else only for runs that are new, changed status or end time, or are not finished.
-        runs = self._sql.read_runs(key)
-        before = {
-            (r, s, e) for r, s, e in zip(entry.runs["run_id"], entry.runs["status"],
-                                         entry.runs["end_ms"], strict=True)
-        }  # fmt: skip
-        changed = [
-            r
-            for r, s, e in zip(runs["run_id"], runs["status"], runs["end_ms"], strict=True)
-            if (r, s, e) not in before or s not in FINISHED
-        ]
-        gone = set(entry.runs["run_id"]) - set(runs["run_id"])
+        # Something changed (or the TTL passed): read (id, status, end time) of the runs alone,
+        # then everything else only for runs that are new, changed, or not finished.
+        state = self._sql.run_states(key)
+        changed = {r for r, _, _ in state - entry.state}
+        changed.update(r for r, status, _ in state if status not in FINISHED)
+        gone = {r for r, _, _ in entry.state} - {r for r, _, _ in state}
         if len(changed) > INCREMENTAL_LIMIT:
             entry.full_at = -FULL_RELOAD_S  # cheaper to read everything again
             return self._sql_table(key)
         if not changed and not gone:
-            self._memory[key] = replace(entry, marker=marker, checked_at=now, runs=runs)
+            self._memory[key] = replace(entry, marker=marker, checked_at=now)
             return entry.table.copy(deep=False), "memory"
-        part = self._sql.read(key, run_ids=changed)
+        part = self._sql.read(key, run_ids=sorted(changed))
         small = build_table(part["runs"], part["params"], part["metrics"], part["tags"])
-        kept = entry.table[~entry.table["run_id"].isin(gone | set(changed))]
-        table = combine(kept, small)
-        self._memory[key] = _SqlEntry(marker, now, entry.full_at, runs, table)
+        drop = gone | changed
+        table = entry.table
+        if drop & {r for r, _, _ in entry.state}:
+            table = table[~table["run_id"].isin(drop)]
+        table = combine(table, small)
+        self._memory[key] = _SqlEntry(marker, now, entry.full_at, state, table)
         return table.copy(deep=False), "sql-incremental"
 
     # ---- API ---------------------------------------------------------------------------------

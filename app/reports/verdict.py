@@ -182,6 +182,13 @@ def compute_drift(
         )
         return column_drift(reference[name], current[name], name, kind, method, threshold)
 
+    delegated = any(
+        kind not in (NUM, CAT) or (config.per_column_method.get(name) or "") in st.DELEGATED_METHODS
+        for name, kind in columns
+    )
+    if delegated:  # import Evidently once here, not concurrently from the worker threads
+        import evidently.legacy.calculations.stattests  # noqa: F401
+
     # numpy releases the GIL in sorts and ufuncs: columns run side by side on the cores we have.
     with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
         results = tuple(pool.map(one, columns))

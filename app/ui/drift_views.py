@@ -133,3 +133,23 @@ def report_panel(state: Callable[[], Any], file_name: str) -> None:
             report_frame.report_frame(current.path, title="Evidently report", file_name=file_name)
 
     show()
+
+
+def importance_vs_drift(frame: pd.DataFrame) -> None:
+    """Importance rank against drift: the upper rows of drifted features are the worry."""
+    if frame.empty:
+        st.info("None of the compared columns has an importance.")
+        return
+    shown = frame.assign(status=frame["drifted"].map({True: "drifted", False: "stable"}))
+    fig = px.bar(
+        shown,
+        x="importance",
+        y="feature",
+        color="status",
+        orientation="h",
+        color_discrete_map={"drifted": "#d62728", "stable": "#2ca02c"},
+        category_orders={"feature": list(shown["feature"])},
+        hover_data=["rank", "method", "drift score"],
+        height=max(320, 26 * len(shown)),
+    )
+    st.plotly_chart(fig, width="stretch")

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import streamlit as st
 
-from app.deps import get_identity
+from app.deps import USER_ERRORS, get_identity
 from app.entities import SignedInUser
 from app.errors import UserFacingError
 from app.ui.guard import SESSION_KEY, current_user, escape_markdown
@@ -33,7 +33,12 @@ def gate(keep_page: Callable[[], object] | None = None) -> SignedInUser:
         keep_page: Called before stopping; registers the pages (hidden, never run) so that the
             page asked for by URL is still the one shown once the person has signed in.
     """
-    identity = get_identity()
+    try:
+        identity = get_identity()
+    except (*USER_ERRORS, GovernanceError) as exc:  # e.g. the schema needs `db upgrade`
+        _title()
+        st.error(str(exc))
+        st.stop()
     user = current_user()
     if user is not None:
         try:
@@ -102,7 +107,7 @@ def _local_sign_in(identity: IdentityService) -> None:
             "The command reads the password from standard input; it is stored as an argon2 hash."
         )
         return
-    with st.form("countersign_sign_in"):
+    with st.form("countersign_sign_in", width=420):
         username = st.text_input("Username", autocomplete="username")
         password = st.text_input("Password", type="password", autocomplete="current-password")
         submitted = st.form_submit_button("Log in", type="primary")
@@ -114,9 +119,11 @@ def _local_sign_in(identity: IdentityService) -> None:
             key = username.strip().lower()
             failures[key] = failures.get(key, 0) + 1
             st.error(str(exc))
-            notice = identity.lockout_notice(failures[key])
-            if notice:
-                st.warning(notice)
+            locked = identity.lockout_notice(failures[key])
+            if locked:
+                st.warning(locked)
+            else:
+                st.caption(identity.attempts_left_notice(failures[key]) or "")
         else:
             failures.pop(username.strip().lower(), None)
             _accept(user)
@@ -139,6 +146,13 @@ def _demo_accounts(identity: IdentityService) -> None:
 
 
 def _oidc_sign_in(identity: IdentityService) -> None:
+    if "is_logged_in" not in st.user:  # Streamlit adds the key only when [auth] is configured
+        _title()
+        st.error(
+            "OIDC sign-in is selected (COUNTERSIGN_AUTH=oidc) but .streamlit/secrets.toml has "
+            "no [auth] section. See the README, section Signing in."
+        )
+        return
     if st.user.get("is_logged_in"):
         try:
             user = identity.from_oidc(st.user.to_dict())

@@ -26,8 +26,8 @@ ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = "/usr/bin/chromium"
 WAIT_MS = 60_000  # a busy 2-core machine: the first page imports mlflow
-VIEWER = ("vic", "viewer", "vic-pass-1234")
-ADMIN = ("root", "admin", "root-pass-123")  # without an administrator nobody may sign in
+VIEWER = ("vic", "viewer", "vic-pass-1234")  # nothing is reachable without signing in
+ADMIN = ("root", "admin", "root-pass-123")  # without an admin the app asks to create one
 
 
 def _free_port() -> int:
@@ -55,11 +55,11 @@ def app_url(demo_data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> It
     port = _free_port()
     log = tmp_path_factory.mktemp("streamlit") / "streamlit.log"
     governance = build_governance_db(
-        tmp_path_factory.mktemp("governance"), accounts=[ADMIN, VIEWER]
+        tmp_path_factory.mktemp("governance"), accounts=(ADMIN, VIEWER)
     )
     env = {
         **os.environ,
-        **governance,
+        "COUNTERSIGN_DB_URL": governance["COUNTERSIGN_DB_URL"],
         "COUNTERSIGN_DATA_DIR": str(demo_data_dir),
         "MLFLOW_TRACKING_URI": f"sqlite:///{demo_data_dir / 'mlflow.db'}",
     }
@@ -114,15 +114,17 @@ def screenshot_on_failure(tab, name: str) -> Iterator[None]:
         raise
 
 
-def open_signed_in(tab, url: str) -> None:
-    """Open a URL; sign in as the viewer on the way (the page asked for survives signing in)."""
+def visit(tab, url: str) -> None:
+    """Open a URL and sign in as the viewer; the app then shows the page the URL names."""
     tab.goto(url)
-    log_in = tab.get_by_role("button", name="Log in")
-    log_in.wait_for()
-    tab.get_by_role("textbox", name="Username").fill(VIEWER[0])
+    username = tab.get_by_role("textbox", name="Username")
+    username.wait_for()
+    # /overview is the default page, whose URL is /: Streamlit says so in a dialog over the form.
+    if tab.get_by_role("dialog").count():
+        tab.keyboard.press("Escape")
+    username.fill(VIEWER[0])
     tab.get_by_role("textbox", name="Password").fill(VIEWER[2])
-    log_in.click()
-    tab.get_by_role("button", name="Log out").wait_for()
+    tab.get_by_role("button", name="Log in").click()
 
 
 def heading(tab, text: str):
@@ -147,7 +149,7 @@ PAGES = [
 @pytest.mark.parametrize(("path", "title", "content"), PAGES, ids=[p[1] for p in PAGES])
 def test_each_page_opens_in_chromium(app_url: str, page, path: str, title: str, content: str):
     with screenshot_on_failure(page, f"browser-{path or 'overview'}"):
-        open_signed_in(page, f"{app_url}/{path}")
+        visit(page, f"{app_url}/{path}")
         heading(page, title).wait_for()
         assert page.get_by_text("Page not found").count() == 0
         page.get_by_text(content, exact=False).first.wait_for()
@@ -156,7 +158,7 @@ def test_each_page_opens_in_chromium(app_url: str, page, path: str, title: str, 
 
 def test_the_sidebar_navigates_between_pages(app_url: str, page) -> None:
     with screenshot_on_failure(page, "browser-navigation"):
-        open_signed_in(page, app_url)
+        visit(page, app_url)
         heading(page, "Overview").wait_for()
         nav = page.locator('[data-testid="stSidebarNav"]')
         for title in ("Experiments", "Models", "Compare versions"):
@@ -167,7 +169,7 @@ def test_the_sidebar_navigates_between_pages(app_url: str, page) -> None:
 
 def test_a_model_link_opens_the_version_comparison_with_the_selection(app_url: str, page):
     with screenshot_on_failure(page, "browser-model-to-compare"):
-        open_signed_in(page, f"{app_url}/models?model=tumor-classifier")
+        visit(page, f"{app_url}/models?model=tumor-classifier")
         heading(page, "tumor-classifier").wait_for()
         page.get_by_role("link", name="Compare this version").click()
         heading(page, "Compare versions").wait_for()
@@ -178,7 +180,7 @@ def test_a_model_link_opens_the_version_comparison_with_the_selection(app_url: s
 
 def test_a_shared_review_url_restores_the_selection(app_url: str, page) -> None:
     with screenshot_on_failure(page, "browser-shared-url"):
-        open_signed_in(page, f"{app_url}/compare_versions?model=diabetes-progression&versions=1,3")
+        visit(page, f"{app_url}/compare_versions?model=diabetes-progression&versions=1,3")
         heading(page, "Compare versions").wait_for()
         page.get_by_text("Baseline: v1", exact=False).first.wait_for()
         assert "versions=1%2C3" in page.url or "versions=1,3" in page.url

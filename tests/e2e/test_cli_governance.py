@@ -130,9 +130,8 @@ def test_the_cli_runs_the_whole_flow_and_refuses_every_forbidden_step(
     from mlflow import MlflowClient
 
     uri = mlflow_store.tracking_uri
-    moved = MlflowClient(tracking_uri=uri, registry_uri=uri).get_model_version_by_alias(
-        model, "champion"
-    )
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    moved = client.get_model_version_by_alias(model, "champion")
     assert str(moved.version) == "3"
     assert any(rid in value for value in moved.tags.values())
 
@@ -151,6 +150,18 @@ def test_the_cli_runs_the_whole_flow_and_refuses_every_forbidden_step(
     other = json.loads(ok(create("1", target="challenger")))
     ok(as_rita("request", "cancel", other["id"]))
     assert cli("request", "wait", other["id"], "--timeout", "5")[0] == 1
+
+    assert "unchanged; now executed" in ok(cli("request", "execute", rid))  # a retry is harmless
+    rollback = json.loads(
+        ok(as_rita(*("request", "rollback", "--model", model, "--target", "champion"),
+                   *("--justification", "v3 misbehaves", "--json")))
+    )  # fmt: skip
+    assert (rollback["kind"], rollback["version"]) == ("rollback", "2")
+    restored = json.loads(ok(cli(*("request", "approve", rollback["id"], "--comment", "ok"),
+                                 *("--as", "ann", "--password-stdin", "--json"),
+                                 stdin=PASSWORD + "\n")))  # fmt: skip
+    assert restored["state"] == "executed"
+    assert str(client.get_model_version_by_alias(model, "champion").version) == "2"
 
     verified = json.loads(ok(cli("audit", "verify", "--json")))
     assert verified["ok"] is True

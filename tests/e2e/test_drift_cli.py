@@ -93,3 +93,17 @@ def test_a_user_mistake_is_one_line_and_a_non_zero_exit(files, capsys, extra, me
     assert message in err
     assert err.count("\n") == 1
     assert "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_drift_writes_evidently_s_html_report_and_labels_sampling(files, capsys) -> None:
+    html = files / "out" / "report.html"
+    args = ["drift", "--reference", str(files / "reference.parquet")]
+    args += ["--current", str(files / "current.csv"), "--html", str(html)]
+    args += ["--sample-rows", "200", "--json", str(files / "out" / "v.json")]
+    assert main(args) == 0, capsys.readouterr().err
+    assert "SAMPLED" in capsys.readouterr().err
+    text = html.read_text(encoding="utf-8")
+    assert text.lstrip().lower().startswith("<")
+    assert "Dataset Drift" in text  # DataDriftPreset
+    assert "Row count" in text  # DataSummaryPreset

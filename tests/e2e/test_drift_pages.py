@@ -13,24 +13,6 @@ import app.deps as deps
 from app.entities import SignedInUser
 from app.ui.guard import SESSION_KEY
 
-try:  # the shared demo store fixture, when the gateway's fixtures are present
-    from tests.fixtures_mlflow import demo_data_dir
-except ImportError:
-
-    @pytest.fixture(scope="session")
-    def demo_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-        from app.mlflow_gateway.demo_seed import seed_demo
-        from app.settings import Settings
-
-        root = tmp_path_factory.mktemp("demo")
-        env = {
-            "COUNTERSIGN_DATA_DIR": str(root),
-            "MLFLOW_TRACKING_URI": f"sqlite:///{root}/mlflow.db",
-        }
-        seed_demo(Settings.from_env(env, secrets_path=root / "none.toml"), echo=lambda _: None)
-        return root
-
-
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = 120  # the first run imports mlflow and reads artifacts on a busy machine
@@ -39,7 +21,8 @@ NOW = datetime(2026, 11, 29, tzinfo=UTC)
 
 @pytest.fixture
 def store(demo_data_dir: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
-    monkeypatch.setenv("COUNTERSIGN_DATA_DIR", str(demo_data_dir))
+    # The demo store is shared and read-only; this test's reports are cached in its own dir.
+    monkeypatch.setenv("COUNTERSIGN_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{demo_data_dir / 'mlflow.db'}")
     monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
     deps.clear_caches()
@@ -77,7 +60,7 @@ def test_drift_shows_the_verdict_of_the_logged_current_data(store: Path) -> None
 
 
 def test_drift_builds_evidently_s_report_in_the_background(store: Path) -> None:
-    at = page("drift", model="tumor-classifier", version="3")
+    at = page("drift", model="diabetes-progression", version="3")
     no_failure(at)
     assert any("Building Evidently" in s.label for s in at.status)
     monitoring = deps.get_monitoring()
@@ -106,6 +89,45 @@ def test_an_upload_that_does_not_fit_the_reference_is_one_clear_error(store: Pat
     assert any("Upload the current data" in i.value for i in at.info)
 
 
-def test_a_model_without_logged_data_says_so(store: Path) -> None:
-    at = page("drift", model="no-such-model")
-    assert not at.exception
+def test_importance_compares_versions_from_artifact_and_model(store: Path) -> None:
+    at = page("feature_importance", model="tumor-classifier", versions="1,3")
+    no_failure(at)
+    caption = " ".join(c.value for c in at.caption)
+    assert "v1: model (impurity)" in caption  # v1 logged no artifact: the model's own
+    assert "v3: artifact (impurity)" in caption
+    labels = [m.label for m in at.metric]
+    assert "Top-5 overlap, v1 to v3" in labels
+    table = next(d.value for d in at.dataframe if "rank shift" in d.value.columns)
+    assert {"v1", "v3", "rank v1", "rank v3"} <= set(table.columns)
+
+
+def test_importance_answers_which_important_features_drifted(store: Path) -> None:
+    at = page("feature_importance", model="diabetes-progression", versions="3")
+    no_failure(at)
+    frame = next(d.value for d in at.dataframe if "important" in d.value.columns)
+    assert {"feature", "importance", "rank", "drifted", "drift score"} <= set(frame.columns)
+    drifted_top = set(frame.loc[frame["important"] & frame["drifted"], "feature"])
+    shown = " ".join(w.value for w in at.warning) + " ".join(s.value for s in at.success)
+    for feature in drifted_top:
+        assert feature in shown
+
+
+def test_the_evidence_source_summarises_a_version_s_drift_and_importance(store: Path) -> None:
+    import json
+
+    from app.bootstrap import build_gateway, build_monitoring
+    from app.settings import Settings
+
+    settings = Settings.from_env()
+    monitoring = build_monitoring(settings, build_gateway(settings))
+    drift = monitoring.drift_summary("diabetes-progression", "3")
+    assert drift is not None
+    assert 0 < drift["share_drifted"] <= 1
+    assert {"age", "bmi", "sex"} <= set(drift["drifted_columns"])
+    assert set(drift["drifted_important_features"]) <= set(drift["drifted_columns"])
+    again = monitoring.drift_summary("diabetes-progression", "3")
+    assert json.dumps(again, sort_keys=True) == json.dumps(drift, sort_keys=True)
+    importance = monitoring.importance_summary("diabetes-progression", "3")
+    assert importance is not None
+    assert importance["compared_with_version"] == "2"
+    assert monitoring.drift_summary("diabetes-progression", "99") is None

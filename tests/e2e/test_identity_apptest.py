@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.e2e.identity_env import ACCOUNTS, ROOT, build_governance_db, cli
+from tests.e2e.identity_env import ACCOUNTS, ROOT, build_governance_db, cli, identity_env
 
 MAIN = str(ROOT / "app" / "main.py")
 ADMIN_PAGE = str(ROOT / "pages" / "admin.py")
@@ -174,3 +174,34 @@ def test_demo_mode_lists_the_demo_users_with_their_passwords(
         table = at.table[0].value
         assert set(table["Username"]) == {"alice", "erin", "frank", "admin", "audrey"}
         assert "alice-demo-pass" in set(table["Password"])
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"COUNTERSIGN_AUTH": "header"}, "Header sign-in is disabled"),
+        (
+            {"COUNTERSIGN_AUTH": "header", "COUNTERSIGN_HEADER_AUTH_ENABLED": "1"},
+            "did not send the X-Forwarded-User header",
+        ),
+        ({"COUNTERSIGN_AUTH": "oidc"}, "no [auth] section"),
+    ],
+    ids=["header-not-enabled", "header-missing", "oidc-not-configured"],
+)
+def test_other_modes_refuse_to_open_without_their_set_up(
+    gov_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, extra: dict[str, str], message: str
+) -> None:
+    for _ in _use({**gov_env, **extra}, monkeypatch):
+        at = start()
+        assert any(message in e for e in _errors(at)), _errors(at)
+        assert not at.text_input
+        assert "Log out" not in _labels(at)
+
+
+def test_a_database_without_its_schema_gets_a_message_not_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for _ in _use(identity_env(tmp_path), monkeypatch):
+        at = start()
+        assert any("db upgrade" in e for e in _errors(at)), _errors(at)
+        assert not at.text_input

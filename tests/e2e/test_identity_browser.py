@@ -136,11 +136,16 @@ def test_sign_in_then_sign_out(server: str, page: Page) -> None:
 
 def test_a_wrong_password_is_refused_and_the_account_locks(server: str, page: Page) -> None:
     page.goto(server)
-    for _ in range(3):
+    # Each answer differs, so every attempt is waited for before the next one is typed.
+    for left in ("2 attempts left", "1 attempt left"):
         sign_in(page, "lee", "not-the-password")
+        expect(page.get_by_text(left)).to_be_visible(timeout=WAIT_MS)
         expect(page.get_by_text("invalid user name or password")).to_be_visible(timeout=WAIT_MS)
+    sign_in(page, "lee", "not-the-password")
+    expect(page.get_by_text("(3 in a row here)")).to_be_visible(timeout=WAIT_MS)
     expect(page.get_by_text("locked for 15 minutes")).to_be_visible(timeout=WAIT_MS)
-    sign_in(page, "lee", PASSWORDS["lee"])
+    sign_in(page, "lee", PASSWORDS["lee"])  # the right password, but the account is locked
+    expect(page.get_by_text("(4 in a row here)")).to_be_visible(timeout=WAIT_MS)
     expect(page.get_by_text("invalid user name or password")).to_be_visible(timeout=WAIT_MS)
     expect(page.get_by_role("button", name="Log out")).to_have_count(0, timeout=WAIT_MS)
 

@@ -62,7 +62,7 @@ SCENARIOS = {
                 "skewed": "psi",
                 "wide_int": "jensenshannon",
                 "few_int": "chisquare",
-                "city": "TVD",
+                "city": "hellinger",
                 "twenty_five": "jensenshannon",
             },
             per_column_threshold={"normal": 0.01, "same": 0.05, "yes_no": 0.2},
@@ -111,7 +111,7 @@ def test_the_scenarios_cover_every_default_method(
         "Jensen-Shannon distance",
         "Wasserstein distance (normed)",
         "PSI",
-        "Total-Variation-Distance",
+        "Hellinger distance",
     } <= methods
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -150,3 +150,46 @@ def test_an_http_refresh_asks_only_for_new_and_unfinished_runs(
     table, path = reopened.runs_table([exp])
     assert path == "api-incremental"
     pd.testing.assert_frame_equal(table, full)
+
+
+@pytest.fixture
+def mlflow_pg_uri(pg_url: str) -> Iterator[str]:
+    """A fresh PostgreSQL database for an MLflow tracking store (MLflow creates its schema)."""
+    import psycopg
+
+    admin = pg_url.replace("postgresql+psycopg://", "postgresql://", 1)
+    head, _, _ = pg_url.rpartition("/")
+    name = f"cs_mlflow_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{head}/{name}"
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.mark.postgres
+def test_the_sql_fast_path_reads_a_postgresql_store_like_the_api(
+    mlflow_pg_uri: str, tmp_path: Path
+) -> None:
+    settings = settings_for(tmp_path, MLFLOW_TRACKING_URI=mlflow_pg_uri)
+    gw = MlflowGateway(settings)
+    client = gw._client
+    exp = client.create_experiment("pg-store", artifact_location=(tmp_path / "art").as_uri())
+    for i, user in enumerate(("alice", "bob", "carol")):
+        run = client.create_run(exp, tags={"mlflow.user": user, "team": f"t{i}"})
+        client.log_param(run.info.run_id, "depth", str(i + 2))
+        client.log_metric(run.info.run_id, "rmse", 1.0 / (i + 1))
+        if user != "carol":
+            client.set_terminated(run.info.run_id)
+    table, path = gw.runs_table([exp])
+    assert path == "sql"
+    api, api_path = MlflowGateway(settings)._runs_table.table([exp], force_api=True)
+    assert api_path == "api"
+    pd.testing.assert_frame_equal(table, api)
+    client.log_metric(run.info.run_id, "rmse", 0.1)
+    client.set_terminated(run.info.run_id)
+    updated, path = gw.runs_table([exp])
+    assert path == "sql-incremental"
+    pd.testing.assert_frame_equal(updated, MlflowGateway(settings).runs_table([exp])[0])

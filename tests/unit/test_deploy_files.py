@@ -129,6 +129,15 @@ def cli_argv(command: list[str] | str) -> list[str] | None:
     return None
 
 
+def cli_lines_in_script(script: str) -> list[list[str]]:
+    """Every `python -m app.cli ...` call inside a shell script (a `sh -c` command)."""
+    script = re.sub(r"\$+\([^)]*\)", "X", script)  # command substitutions become one word
+    found = []
+    for match in re.finditer(r"python -m app\.cli ([^|;&\n]+)", script):
+        found.append(shlex.split(match.group(1)))
+    return found
+
+
 # --- Dockerfile and entrypoint ---------------------------------------------------------------
 
 
@@ -234,6 +243,7 @@ def test_compose_has_the_whole_stack(compose: dict[str, Any]) -> None:
         "seeder",
         "webhooks",
         "metrics",
+        "jobs",
         "prometheus",
     ):
         assert name in services, name
@@ -261,7 +271,12 @@ def test_compose_commands_are_ones_the_cli_knows(compose: dict[str, Any]) -> Non
         if argv is not None:
             cli_accepts(argv)
             seen.add(" ".join(argv[:2]))
+        if command and command[:2] == ["sh", "-c"]:
+            for argv in cli_lines_in_script(command[2]):
+                cli_accepts(argv)
+                seen.add(" ".join(argv[:2]))
     assert {"db upgrade", "seed-demo", "webhooks deliver", "metrics serve"} <= seen
+    assert {"reconcile --json", "audit checkpoint"} <= seen
 
 
 def test_the_replicas_wait_for_the_migrator_and_check_streamlits_health(

@@ -259,6 +259,19 @@ def test_oidc_signing_needs_a_sign_in_younger_than_the_configured_minutes(
             service.signing_reauth_method(principal)
 
 
+def test_the_signing_proof_carries_the_method_the_vote_records() -> None:
+    service, _, clock = make_service(auth_mode="oidc", oidc_reauth_minutes=5)
+    principal = service.from_oidc(oidc_claims(email="ann@example.org", iat=int(T0.timestamp())))
+    assert service.signing_proof(principal, "ignored").method == "oidc-recent-login"
+    assert service.signing_proof(principal).password is None
+    clock.now = T0 + timedelta(minutes=10)
+    with pytest.raises(ReauthRequired):
+        service.signing_proof(principal)
+    local, _, _ = make_service()
+    proof = local.signing_proof(local.sign_in_password("erin", "pw-123456"), "pw-123456")
+    assert (proof.method, proof.password) == ("password", "pw-123456")
+
+
 @pytest.mark.parametrize("mode", ["local", "header"])
 def test_local_and_header_users_re_enter_their_password_to_sign(mode: str) -> None:
     service, _, clock = make_service(auth_mode=mode, header_auth_enabled=True)
@@ -315,6 +328,22 @@ def test_the_lockout_notice_appears_from_the_configured_number_of_failures(
         assert "locked for 15 minutes" in notice
 
 
+@pytest.mark.parametrize(
+    ("failures", "expected"),
+    [
+        (0, None),
+        (1, "2 attempts left before this account is locked for 15 minutes."),
+        (2, "1 attempt left before this account is locked for 15 minutes."),
+        (3, None),
+    ],
+)
+def test_the_attempts_left_are_counted_down_until_the_lockout(
+    failures: int, expected: str | None
+) -> None:
+    service, _, _ = make_service(lockout_attempts=3, lockout_minutes=15)
+    assert service.attempts_left_notice(failures) == expected
+
+
 # --- the authorisation matrix, per page and per action -------------------------------------
 
 EXPECTED_ACTIONS = {
@@ -357,7 +386,7 @@ def _page_guard(path: Path) -> Permission | None:
     """The permission a page's module-level `guard.require(...)` asks for (None: no guard)."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
     for node in tree.body:
-        call = node.value if isinstance(node, ast.Expr) else None
+        call = node.value if isinstance(node, (ast.Expr, ast.Assign)) else None
         if not isinstance(call, ast.Call) or not isinstance(call.func, ast.Attribute):
             continue
         if call.func.attr == "require" and ast.unparse(call.func.value) == "guard":

@@ -1,0 +1,82 @@
+"""Feature importance: per version (logged artifact, else the model's own, else permutation on
+the reference data), compared across versions, and against drift. Shareable: ?model=X&versions=2,3.
+"""
+
+import streamlit as st
+
+import app.deps as deps
+from app.ui import drift_views, errors, guard, pickers, query
+
+
+def load(model: str, version: str):
+    bar = st.empty()
+
+    def progress(done: float, text: str) -> None:
+        bar.progress(done, text=f"v{version}: permutation importance. {text}")
+
+    importance = deps.feature_importance(model, version, progress)
+    bar.empty()
+    return importance
+
+
+def main() -> None:
+    st.title("Feature importance")
+    name = pickers.model(deps.registered_models())
+    if name is None:
+        st.info("No registered models in this store yet.")
+        return
+    items = {v.version: v for v in sorted(deps.versions(name), key=lambda v: int(v.version))}
+    chosen = query.multiselect(
+        "Versions (the first one is the baseline)",
+        list(items),
+        "versions",
+        format_func=lambda n: pickers.version_text(items[n]),
+        default=list(items)[-2:],
+    )
+    if not chosen:
+        st.info("Pick one or more versions.")
+        return
+    found = [load(name, str(v)) for v in chosen]
+    k = st.slider("Top k", 1, max(1, max(len(i.importances) for i in found)), 5, key="top_k")
+    st.caption(
+        "; ".join(f"v{i.version}: {i.source} ({i.method})" for i in found)
+        + ". Sources: logged artifact, else the model's own importances, else permutation."
+    )
+    tabs = st.tabs(["Importances", "Compare versions", "Drift by importance"])
+    with tabs[0]:
+        drift_views.importance_bars(deps.importance_bars(found, k))
+        for importance in found:
+            with st.expander(f"v{importance.version}: all features"):
+                drift_views.importance_table(importance)
+    with tabs[1]:
+        if len(found) < 2:
+            st.info("Pick two or more versions to compare.")
+        else:
+            base, last = found[0], found[-1]
+            comparison = deps.importance_comparison(base, last, k)
+            st.metric(
+                f"Top-{k} overlap, v{base.version} to v{last.version}",
+                f"{len(comparison['shared'])} of {k}",
+                help=f"Jaccard {comparison['jaccard']:.2f}",
+            )
+            st.caption("Shared: " + (", ".join(comparison["shared"]) or "none"))
+            st.dataframe(comparison["table"], hide_index=True, width="stretch")
+    with tabs[2]:
+        last = found[-1]
+        result = deps.version_drift(name, last.version)
+        if result is None:
+            st.info(f"v{last.version}'s run logged no reference and current data sets to compare.")
+            return
+        important = deps.drifted_important(result, last, k)
+        st.metric(f"Top-{k} features of v{last.version} that drifted", len(important))
+        if important:
+            st.warning("Drifted important features: " + ", ".join(important))
+        else:
+            st.success(f"None of the top {k} features drifted.")
+        frame = deps.drift_by_importance(result, last, k)
+        drift_views.importance_vs_drift(frame)
+        st.dataframe(frame, hide_index=True, width="stretch")
+
+
+guard.require()
+errors.run_page(main)

@@ -1,0 +1,56 @@
+"""A governance store for the browser-side tests: a private copy of the demo MLflow store, a
+governance SQLite database upgraded to head, the demo users plus a few test users, and a key
+for the audit bundle. Each test opens requests on its own target, so tests never interfere.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from app.demo_users import DEMO_USERS
+
+CLASSIFIER = "tumor-classifier"
+PASSWORDS = {a.username: a.password for a in DEMO_USERS} | {
+    "sam": "sam-pass-1234",
+    "vic": "vic-pass-1234",
+}
+ROLES = {a.username: (a.role,) for a in DEMO_USERS} | {
+    "sam": ("requester", "approver"),  # may request and sign: the self-approval case
+    "vic": ("viewer",),
+}
+
+
+def store_env(demo_data_dir: Path, root: Path) -> dict[str, str]:
+    """The environment of an app or CLI over a fresh copy of the demo store in `root`."""
+    shutil.copy(demo_data_dir / "mlflow.db", root / "mlflow.db")
+    return {
+        "COUNTERSIGN_DATA_DIR": str(root),
+        "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}",
+        "COUNTERSIGN_DB_URL": f"sqlite:///{root / 'governance.db'}",
+        "COUNTERSIGN_AUTH": "local",
+        "COUNTERSIGN_DEMO": "",
+        "COUNTERSIGN_SIGNING_KEY": str(root / "signing.pem"),
+    }
+
+
+def prepare(env: dict[str, str], *, upgrade: bool = True) -> None:
+    """Upgrade the governance schema (unless done already), create the users and the signing
+    key, in this process."""
+    from app.bootstrap import build_governance, upgrade_governance_db
+    from app.export import generate_keypair
+    from app.settings import Settings
+    from governance.domain import CLI_OPERATOR
+
+    settings = Settings.from_env(env=env)
+    if upgrade:
+        upgrade_governance_db(settings)
+    root = Path(env["COUNTERSIGN_DATA_DIR"])
+    generate_keypair(root / "signing.pem", root / "signing.pub.pem")
+    facade = build_governance(settings)
+    try:
+        for name, roles in ROLES.items():
+            display = f"{name.capitalize()} ({', '.join(roles)})"
+            facade.create_user(CLI_OPERATOR, name, list(roles), PASSWORDS[name], display)
+    finally:
+        facade.dispose()
