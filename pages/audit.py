@@ -71,7 +71,11 @@ def main(user: SignedInUser) -> None:
     models = ["", *[m.name for m in deps.registered_models()]]
     left, mid, right = st.columns(3)
     with left:
-        model = query.selectbox("Model", models, "model", format_func=lambda m: m or "all models")
+        # A filter, not a selection to carry over: the model last viewed on another page would
+        # hide every other model's events from an auditor who opened the log from the menu.
+        model = query.selectbox(
+            "Model", models, "model", format_func=lambda m: m or "all models", key="audit_model"
+        )
     with mid:
         who = query.text_input("Actor", "actor", placeholder="user name")
     with right:

@@ -66,9 +66,14 @@ def selectbox(
     format_func: Callable[[Any], str] = str,
     default: T | None = None,
     help: str | None = None,
+    key: str | None = None,
 ) -> T | None:
-    """A selectbox bound to `?param=`; falls back to `default` (or the first option)."""
-    key = f"qp_{param}"
+    """A selectbox bound to `?param=`; falls back to `default` (or the first option).
+
+    Widgets of the same `param` share their state, so a choice made on one page is the default
+    on the next; a page whose choice must come from its own URL only passes its own `key`.
+    """
+    key = key or f"qp_{param}"
     by_text = {str(o): o for o in options}
     wanted = st.session_state.get(key)
     if changed_outside(param) and get(param) in by_text:

@@ -114,21 +114,27 @@ def screenshot_on_failure(tab, name: str) -> Iterator[None]:
         raise
 
 
-def visit(tab, url: str) -> None:
-    """Open a URL and sign in as the viewer; the app then shows the page the URL names."""
+def visit(tab, url: str, account: tuple[str, str, str] = VIEWER) -> None:
+    """Open a URL and sign in (as the viewer unless told); the app then shows the page the URL
+    names, with its query parameters."""
     tab.goto(url)
     username = tab.get_by_role("textbox", name="Username")
     username.wait_for()
     # /overview is the default page, whose URL is /: Streamlit says so in a dialog over the form.
     if tab.get_by_role("dialog").count():
         tab.keyboard.press("Escape")
-    username.fill(VIEWER[0])
-    tab.get_by_role("textbox", name="Password").fill(VIEWER[2])
+    username.fill(account[0])
+    tab.get_by_role("textbox", name="Password").fill(account[2])
     tab.get_by_role("button", name="Log in").click()
 
 
 def heading(tab, text: str):
     return tab.get_by_role("heading", name=text, exact=True)
+
+
+def selected(tab, label: str) -> str:
+    """The shown value of the first selectbox labelled `label`."""
+    return tab.get_by_role("combobox", name=label, exact=True).first.input_value().strip()
 
 
 def assert_no_error(tab) -> None:
@@ -173,15 +179,35 @@ def test_a_model_link_opens_the_version_comparison_with_the_selection(app_url: s
         heading(page, "tumor-classifier").wait_for()
         page.get_by_role("link", name="Compare this version").click()
         heading(page, "Compare versions").wait_for()
-        page.get_by_text("Baseline", exact=False).first.wait_for()
+        # The page must use the model of the link, not the first model of the store.
+        page.get_by_text("Baseline: v2 (champion)", exact=False).first.wait_for()
         assert re.search(r"compare_versions\?.*model=tumor-classifier", page.url)
+        assert selected(page, "Registered model") == "tumor-classifier"
         assert_no_error(page)
 
 
 def test_a_shared_review_url_restores_the_selection(app_url: str, page) -> None:
     with screenshot_on_failure(page, "browser-shared-url"):
-        visit(page, f"{app_url}/compare_versions?model=diabetes-progression&versions=1,3")
+        # Not the store's first model, so that a page falling back to its default would show.
+        visit(page, f"{app_url}/compare_versions?model=tumor-classifier&versions=1,3")
         heading(page, "Compare versions").wait_for()
         page.get_by_text("Baseline: v1", exact=False).first.wait_for()
         assert "versions=1%2C3" in page.url or "versions=1,3" in page.url
+        assert selected(page, "Registered model") == "tumor-classifier"
+        assert_no_error(page)
+
+
+def test_a_deep_link_opened_before_signing_in_lands_on_its_page_with_its_selection(
+    app_url: str, page
+) -> None:
+    with screenshot_on_failure(page, "browser-deep-link"):
+        query = "model=tumor-classifier&version=1&target=challenger"
+        visit(page, f"{app_url}/promotions?{query}", account=ADMIN)
+        heading(page, "Promotions").wait_for()
+        page.get_by_text("Evidence SHA-256", exact=False).first.wait_for()
+        assert "/promotions?" in page.url
+        assert "model=tumor-classifier" in page.url
+        assert selected(page, "Registered model") == "tumor-classifier"
+        assert selected(page, "Version").startswith("v1")
+        assert selected(page, "Target") == "challenger"
         assert_no_error(page)

@@ -202,6 +202,23 @@ def test_audit_page_verifies_filters_and_builds_the_bundle(env: dict[str, str]) 
     assert at.session_state["audit_bundle_bytes"][:2] == b"PK"
 
 
+def test_the_audit_log_opened_from_the_menu_shows_every_model(env: dict[str, str]) -> None:
+    at = AppTest.from_file(str(ROOT / "pages" / "audit.py"), default_timeout=TIMEOUT)
+    now = datetime.now(UTC)
+    at.session_state["countersign_user"] = SignedInUser(
+        "audrey", ROLES["audrey"], "local", now, now
+    )
+    # What the Models page leaves behind after a reviewer looked at the classifier.
+    at.session_state["qp_model"] = CLASSIFIER
+    at.session_state["_qp_written_model"] = CLASSIFIER
+    at.run()
+    clean(at)
+    assert at.selectbox(key="audit_model").value == ""
+    assert "model" not in at.query_params
+    at = page("audit", "audrey", model=CLASSIFIER)
+    assert at.selectbox(key="audit_model").value == CLASSIFIER
+
+
 def test_break_glass_is_admin_only_and_loudly_marked(env: dict[str, str]) -> None:
     assert "Break glass and promote now" not in [
         b.label for b in page("promotions", "alice").button
