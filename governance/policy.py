@@ -136,7 +136,12 @@ class Policy:
         """Whether a smaller value of the metric is better (the gate's own setting wins)."""
         if gate is not None and gate.lower_is_better is not None:
             return gate.lower_is_better
-        return metric.lower() in self.lower_is_better
+        # The same rule as the review pages (app.analysis.is_lower_better): the name or its last
+        # `_`/`.`/`/`/`-` part is listed, so `eval_log_loss` reads like `log_loss` everywhere.
+        name = metric.strip().lower()
+        return name in self.lower_is_better or any(
+            name.endswith(sep + known) for known in self.lower_is_better for sep in "_./-"
+        )
 
     def roles_named(self) -> frozenset[str]:
         """Every role the policy mentions (per-model approver roles such as `risk`)."""
