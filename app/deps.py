@@ -512,3 +512,8 @@ def audit_bundle(actor: str, models: tuple[str, ...] = (), request_id: str = "")
     return audit_bundle_for(
         get_settings(), get_governance(), actor, models=models, request_id=request_id or None
     )
+
+
+def policy_signer_roles() -> frozenset[str]:
+    """The approver roles the active policy names (custom ones such as `risk` may sign)."""
+    return get_governance().policy.signer_roles()

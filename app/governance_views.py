@@ -37,7 +37,7 @@ FEED_WINDOW = 5_000
 
 def _require(facade: GovernanceFacade, actor: str, permission: Permission) -> None:
     with facade.store.unit_of_work(read_only=True) as uow:
-        principal, _ = load_principal(uow, actor)
+        principal, _ = load_principal(uow, actor, facade.policy.signer_roles())
     principal.require(permission)
 
 

@@ -156,6 +156,20 @@ class Policy:
                 visit(tspec)
         return frozenset(found)
 
+    def signer_roles(self) -> frozenset[str]:
+        """Every role the policy names as an approver role somewhere (a rule, a follow-up
+        review, a rollback): holders of such a role may view and sign, per rule."""
+        found: set[str] = set(self.follow_up_approver_roles or ())
+        found.update(self.rollback.get("approver_roles") or ())
+        specs: list[Mapping[str, Any]] = [self.document.get("defaults") or {}]
+        specs.extend((self.document.get("targets") or {}).values())
+        for spec in (self.document.get("models") or {}).values():
+            specs.append(spec)
+            specs.extend((spec.get("targets") or {}).values())
+        for spec in specs:
+            found.update(spec.get("approver_roles") or ())
+        return frozenset(found)
+
 
 def load_policy_file(path: str | Path) -> Policy:
     """Read and validate a policy file.

@@ -119,3 +119,21 @@ def test_a_disabled_user_may_do_nothing(operation: str) -> None:
     service.disable_user(world.uow, world.ctx, "erin", "carol")
     with pytest.raises(NotAllowed, match="not an active user"):
         OPERATIONS[operation](world, "carol")
+
+
+@pytest.mark.parametrize(
+    ("roles", "signer_roles", "may_view", "may_sign"),
+    [
+        (("risk",), frozenset({"approver", "risk"}), True, True),
+        (("risk",), frozenset({"approver"}), False, False),
+        (("viewer",), frozenset({"viewer"}), True, False),  # a policy cannot promote a viewer
+    ],
+)
+def test_a_custom_approver_role_of_the_policy_grants_viewing_and_signing(
+    roles: tuple[str, ...], signer_roles: frozenset[str], may_view: bool, may_sign: bool
+) -> None:
+    from governance.domain import Permission, is_allowed
+
+    assert is_allowed(roles, Permission.VIEW, signer_roles) is may_view
+    assert is_allowed(roles, Permission.SIGN, signer_roles) is may_sign
+    assert not is_allowed(roles, Permission.REQUEST, signer_roles)
