@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from governance import service
-from governance.audit import VerifyResult
+from governance.audit import AuditRecord, VerifyResult
 from governance.domain import (
     CLI_OPERATOR,
     REAUTH_PASSWORD,
@@ -225,6 +225,28 @@ class GovernanceFacade:
     def reconcile(self, actor: str, models: tuple[str, ...] | None = None) -> tuple[Finding, ...]:
         """Record every difference between MLflow and the ledger (once each)."""
         return service.reconcile(self._uow(), self.context, actor, models)
+
+    def record_export(
+        self,
+        actor: str,
+        *,
+        scope: Mapping[str, Any],
+        first_seq: int,
+        last_seq: int,
+        manifest_sha256: str,
+        files: Mapping[str, str],
+    ) -> AuditRecord:
+        """Record a written audit export in the chain (authorised by the service)."""
+        return service.record_export(
+            self._uow(),
+            self.context,
+            actor,
+            scope=scope,
+            first_seq=first_seq,
+            last_seq=last_seq,
+            manifest_sha256=manifest_sha256,
+            files=files,
+        )
 
     def verify_audit(self, actor: str = CLI_OPERATOR) -> VerifyResult:
         """Recompute the audit chain (authorised and recorded by the service).

@@ -429,6 +429,7 @@ class AuditAction:
     OUT_OF_BAND_CHANGE: Final = "out_of_band_change"
     OUT_OF_BAND_CLEARED: Final = "out_of_band_cleared"
     AUDIT_VERIFIED: Final = "audit_verified"
+    AUDIT_EXPORTED: Final = "audit_exported"
 
 
 class ObjectType:
