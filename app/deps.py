@@ -495,8 +495,17 @@ def oidc_reauthentication() -> Any:
     return Reauthentication(REAUTH_OIDC_RECENT_LOGIN)
 
 
+# The audit page and the out-of-band checks show the verification; a rerun, another tab or
+# another auditor within this window reuses it instead of re-reading the whole chain.
+VERIFY_TTL_S = 30
+
+
+@st.cache_data(ttl=VERIFY_TTL_S, show_spinner=False)
 def verify_audit(actor: str) -> Any:
-    """Recompute the audit chain (recorded as an audit_verified event); a VerifyResult."""
+    """Recompute the audit chain (recorded as an audit_verified event); a VerifyResult.
+
+    Cached per actor for VERIFY_TTL_S seconds (and dropped by `after_write`).
+    """
     return get_governance().verify_audit(actor)
 
 
