@@ -249,16 +249,10 @@ class GovernanceFacade:
         )
 
     def verify_audit(self, actor: str = CLI_OPERATOR) -> VerifyResult:
-        """Recompute the audit chain (authorised and recorded by the service).
-
-        When the service's pass succeeds, the store's check runs as well: it also compares the
-        chain-head row with the last entry, which catches entries removed from the end.
-        """
-        result = service.verify_audit(self._uow(), self.context, actor)
-        if not result.ok:
-            return result
-        deep = self.store.verify()
-        return result if deep.ok else deep
+        """Recompute the audit chain in one read-only, streamed pass (authorised and recorded
+        by the service); the store's check also compares the chain-head row with the last
+        entry, which catches entries removed from the end."""
+        return service.verify_audit(self._uow(), self.context, actor, verifier=self.store.verify)
 
     def dispose(self) -> None:
         """Release the database connections."""

@@ -8,7 +8,7 @@ actions are audited too. The functions live in small modules and are re-exported
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -111,15 +111,33 @@ def load_policy(uow: UnitOfWork, clock: Clock, path: str | Path, actor: str) -> 
     return policy
 
 
-def verify_audit(uow: UnitOfWork, ctx: Context, actor: str) -> VerifyResult:
-    """Recompute the whole chain; the result names the first broken seq. Records the check.
+def verify_audit(
+    uow: UnitOfWork,
+    ctx: Context,
+    actor: str,
+    verifier: Callable[[], VerifyResult] | None = None,
+) -> VerifyResult:
+    """Recompute the whole chain once; the result names the first broken seq. Records the check.
+
+    The check runs between two short transactions (authorise, then record), so no write lock
+    is held while the log is read.
+
+    Args:
+        verifier: A read-only pass over the store (e.g. `SqlStore.verify`: streamed from one
+            snapshot, and it also compares the chain-head row with the last entry). Without
+            one, the chain is recomputed through the unit of work.
 
     Raises:
-        NotAllowed: The actor may not read the audit log.
+        NotAllowed: The actor may not read the audit log (the refusal is audited).
     """
     with uow:
         authorise(uow, ctx, actor, Permission.READ_AUDIT, "verify_audit", ObjectType.AUDIT, "*")
-        result = verify_chain(uow.audit.iterate())
+    if verifier is not None:
+        result = verifier()
+    else:
+        with uow:
+            result = verify_chain(uow.audit.iterate())
+    with uow:
         uow.audit.append(
             actor=actor,
             action=AuditAction.AUDIT_VERIFIED,
@@ -129,7 +147,7 @@ def verify_audit(uow: UnitOfWork, ctx: Context, actor: str) -> VerifyResult:
             at=ctx.clock.now(),
         )
         uow.commit()
-        return result
+    return result
 
 
 def record_export(
