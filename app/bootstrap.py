@@ -61,7 +61,12 @@ def build_governance(
     Args:
         settings: Where the database, the policy and MLflow are.
         registry: The ModelRegistry port; defaults to MLflow (imported on first use).
-        clock, hasher, evidence: Overrides for tests and benchmarks.
+        clock, hasher: Overrides for tests and benchmarks.
+        evidence: The drift and importance EvidenceSource. By default, when the registry is
+            MLflow's, the one from `build_evidence_source` (lazy: nothing heavy is imported until
+            a summary is needed), so that every entry point (pages, CLI, exports) captures the
+            same evidence and one entry point's request is never stale to another. A test that
+            passes its own registry passes its own evidence source, if any.
         actor: Who is recorded as loading the policy.
 
     Raises:
@@ -82,6 +87,8 @@ def build_governance(
             return MlflowModelRegistry(settings)
 
         registry = LazyRegistry(build_registry)
+        if evidence is None:
+            evidence = build_evidence_source(settings)
     clock = clock or SystemClock()
     store = SqlStore(make_engine(settings.db_url))
     try:
@@ -133,8 +140,8 @@ def build_evidence_source(settings: Settings) -> VersionEvidence:
     """The EvidenceSource for promotion requests: drift and importance summaries per version.
 
     Lazy (MLflow is imported on the first summary) and tolerant (None when no report can be
-    made). Pass it as `build_governance(settings, evidence=...)` in every entry point that
-    captures evidence (UI and CLI alike), so that the evidence hash agrees between them.
+    made). `build_governance` wires it by default, so the UI and the CLI capture the same
+    evidence and their evidence hashes agree.
     """
     from app.monitoring import VersionEvidence
 

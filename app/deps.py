@@ -495,8 +495,17 @@ def oidc_reauthentication() -> Any:
     return Reauthentication(REAUTH_OIDC_RECENT_LOGIN)
 
 
+# The audit page and the out-of-band checks show the verification; a rerun, another tab or
+# another auditor within this window reuses it instead of re-reading the whole chain.
+VERIFY_TTL_S = 30
+
+
+@st.cache_data(ttl=VERIFY_TTL_S, show_spinner=False)
 def verify_audit(actor: str) -> Any:
-    """Recompute the audit chain (recorded as an audit_verified event); a VerifyResult."""
+    """Recompute the audit chain (recorded as an audit_verified event); a VerifyResult.
+
+    Cached per actor for VERIFY_TTL_S seconds (and dropped by `after_write`).
+    """
     return get_governance().verify_audit(actor)
 
 
@@ -512,3 +521,8 @@ def audit_bundle(actor: str, models: tuple[str, ...] = (), request_id: str = "")
     return audit_bundle_for(
         get_settings(), get_governance(), actor, models=models, request_id=request_id or None
     )
+
+
+def policy_signer_roles() -> frozenset[str]:
+    """The approver roles the active policy names (custom ones such as `risk` may sign)."""
+    return get_governance().policy.signer_roles()

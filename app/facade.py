@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from governance import service
-from governance.audit import VerifyResult
+from governance.audit import AuditRecord, VerifyResult
 from governance.domain import (
     CLI_OPERATOR,
     REAUTH_PASSWORD,
@@ -226,17 +226,33 @@ class GovernanceFacade:
         """Record every difference between MLflow and the ledger (once each)."""
         return service.reconcile(self._uow(), self.context, actor, models)
 
-    def verify_audit(self, actor: str = CLI_OPERATOR) -> VerifyResult:
-        """Recompute the audit chain (authorised and recorded by the service).
+    def record_export(
+        self,
+        actor: str,
+        *,
+        scope: Mapping[str, Any],
+        first_seq: int,
+        last_seq: int,
+        manifest_sha256: str,
+        files: Mapping[str, str],
+    ) -> AuditRecord:
+        """Record a written audit export in the chain (authorised by the service)."""
+        return service.record_export(
+            self._uow(),
+            self.context,
+            actor,
+            scope=scope,
+            first_seq=first_seq,
+            last_seq=last_seq,
+            manifest_sha256=manifest_sha256,
+            files=files,
+        )
 
-        When the service's pass succeeds, the store's check runs as well: it also compares the
-        chain-head row with the last entry, which catches entries removed from the end.
-        """
-        result = service.verify_audit(self._uow(), self.context, actor)
-        if not result.ok:
-            return result
-        deep = self.store.verify()
-        return result if deep.ok else deep
+    def verify_audit(self, actor: str = CLI_OPERATOR) -> VerifyResult:
+        """Recompute the audit chain in one read-only, streamed pass (authorised and recorded
+        by the service); the store's check also compares the chain-head row with the last
+        entry, which catches entries removed from the end."""
+        return service.verify_audit(self._uow(), self.context, actor, verifier=self.store.verify)
 
     def dispose(self) -> None:
         """Release the database connections."""

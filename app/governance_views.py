@@ -32,12 +32,11 @@ if TYPE_CHECKING:
 
 # What the activity feeds show: the life of requests and of registry targets.
 FEED_OBJECTS = (ObjectType.REQUEST, ObjectType.TARGET)
-FEED_WINDOW = 5_000
 
 
 def _require(facade: GovernanceFacade, actor: str, permission: Permission) -> None:
     with facade.store.unit_of_work(read_only=True) as uow:
-        principal, _ = load_principal(uow, actor)
+        principal, _ = load_principal(uow, actor, facade.policy.signer_roles())
     principal.require(permission)
 
 
@@ -223,24 +222,20 @@ def audit_events(
         NotAllowed: The actor lacks the permission.
     """
     _require(facade, actor, Permission.VIEW if feed_only else Permission.READ_AUDIT)
-    found: list[ActivityEvent] = []
     with facade.store.unit_of_work(read_only=True) as uow:
-        request_models = {r.id: r.model for r in uow.requests.find()}
-        head = uow.audit.head()
-        # A feed looks back over the newest entries only; the audit page reads the whole log.
-        start = max(1, head.seq - FEED_WINDOW + 1) if feed_only and head else 1
-        for event in _events(uow.audit.iterate(start), request_models):
-            if feed_only and event.object_type not in FEED_OBJECTS:
-                continue
-            if (model and event.model != model) or (who and event.actor != who):
-                continue
-            if (action and event.action != action) or (since and event.ts < since):
-                continue
-            if until and event.ts > until:
-                continue
-            found.append(event)
-    found.reverse()
-    return found[:limit]
+        # One indexed, newest-first query bounded by `limit`; never the whole log.
+        records = uow.audit.search(
+            model=model,
+            actor=who,
+            actions=(action,) if action else (),
+            object_types=FEED_OBJECTS if feed_only else (),
+            since=since,
+            until=until,
+            limit=limit,
+        )
+        ids = {r.object_id for r in records if r.object_type == ObjectType.REQUEST}
+        request_models = {r.id: r.model for r in uow.requests.find() if r.id in ids}
+    return list(_events(records, request_models))
 
 
 def out_of_band(facade: GovernanceFacade, actor: str, model: str = "") -> list[OutOfBandFlag]:
@@ -248,12 +243,14 @@ def out_of_band(facade: GovernanceFacade, actor: str, model: str = "") -> list[O
     _require(facade, actor, Permission.VIEW)
     last: dict[str, AuditRecord] = {}
     with facade.store.unit_of_work(read_only=True) as uow:
-        for rec in uow.audit.iterate():
-            if rec.object_type == ObjectType.TARGET and rec.action in (
-                AuditAction.OUT_OF_BAND_CHANGE,
-                AuditAction.OUT_OF_BAND_CLEARED,
-            ):
-                last[rec.object_id] = rec
+        found = uow.audit.search(
+            model=model,
+            actions=(AuditAction.OUT_OF_BAND_CHANGE, AuditAction.OUT_OF_BAND_CLEARED),
+            object_types=(ObjectType.TARGET,),
+            limit=None,
+        )
+    for rec in found:  # newest first: the first entry per target is its latest
+        last.setdefault(rec.object_id, rec)
     flags = []
     for rec in last.values():
         p = _payload(rec)

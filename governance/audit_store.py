@@ -16,13 +16,13 @@ from dataclasses import fields, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, insert, select, update
+from sqlalchemy import Connection, Engine, and_, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
 from governance.audit import GENESIS_HASH, AuditRecord, VerifyResult, seal, verify_chain
 from governance.db import READ_ONLY, make_engine, translate_errors
-from governance.orm import AuditEventRow, ChainHeadRow
+from governance.orm import AuditEventRow, ChainHeadRow, RequestRow
 
 VERIFY_BATCH = 20_000
 _AUDIT_COLUMNS = (
@@ -143,6 +143,55 @@ class SqlAuditLog:
             .order_by(AuditEventRow.seq)
         )
         return tuple(row.to_record() for row in rows)
+
+    def search(
+        self,
+        *,
+        model: str = "",
+        actor: str = "",
+        actions: tuple[str, ...] = (),
+        object_types: tuple[str, ...] = (),
+        since: str = "",
+        until: str = "",
+        before_seq: int | None = None,
+        limit: int | None = 100,
+    ) -> tuple[AuditRecord, ...]:
+        """Entries matching every given filter, newest first, at most `limit` (None: all).
+
+        Indexed: seq (the key, newest first and paging with `before_seq`), actor and action
+        (with seq), ts, and (object_type, object_id). `model` matches request events by the
+        request's model and target events by their `<model>/<kind>/<target>` id.
+        """
+        query = select(AuditEventRow).order_by(AuditEventRow.seq.desc())
+        if model:
+            of_model = select(RequestRow.id).where(RequestRow.model == model)
+            query = query.where(
+                or_(
+                    and_(
+                        AuditEventRow.object_type == "request",
+                        AuditEventRow.object_id.in_(of_model),
+                    ),
+                    and_(
+                        AuditEventRow.object_type == "target",
+                        AuditEventRow.object_id.startswith(model + "/", autoescape=True),
+                    ),
+                )
+            )
+        if actor:
+            query = query.where(AuditEventRow.actor == actor)
+        if actions:
+            query = query.where(AuditEventRow.action.in_(actions))
+        if object_types:
+            query = query.where(AuditEventRow.object_type.in_(object_types))
+        if since:
+            query = query.where(AuditEventRow.ts >= since)
+        if until:
+            query = query.where(AuditEventRow.ts <= until)
+        if before_seq is not None:
+            query = query.where(AuditEventRow.seq < before_seq)
+        if limit is not None:
+            query = query.limit(limit)
+        return tuple(row.to_record() for row in self._session.scalars(query))
 
     def latest(self, limit: int = 50) -> tuple[AuditRecord, ...]:
         """The newest entries, newest first."""

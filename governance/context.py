@@ -103,8 +103,13 @@ def refuse(
     raise error
 
 
-def load_principal(uow: UnitOfWork, actor: str) -> tuple[Principal, User | None]:
+def load_principal(
+    uow: UnitOfWork, actor: str, signer_roles: frozenset[str] = frozenset()
+) -> tuple[Principal, User | None]:
     """The acting principal with its permissions, and the stored user for people.
+
+    `signer_roles` are the policy's approver roles (`Policy.signer_roles()`): a custom one grants
+    viewing and signing.
 
     Raises:
         NotAllowed: Unknown user, disabled user, or unknown system principal.
@@ -121,7 +126,7 @@ def load_principal(uow: UnitOfWork, actor: str) -> tuple[Principal, User | None]
         name=user.name,
         roles=user.roles,
         display_name=user.display_name or user.name,
-        permissions=permissions_of(user.roles),
+        permissions=permissions_of(user.roles, signer_roles),
     )
     return principal, user
 
@@ -140,7 +145,7 @@ def authorise(
     `permission` None only checks that the actor is an active principal.
     """
     try:
-        principal, user = load_principal(uow, actor)
+        principal, user = load_principal(uow, actor, ctx.policy.signer_roles())
         if permission is not None:
             principal.require(permission)
     except NotAllowed as exc:

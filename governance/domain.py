@@ -99,15 +99,33 @@ SYSTEM_PERMISSIONS: Final[Mapping[str, frozenset[Permission]]] = {
 }
 
 
-def permissions_of(roles: tuple[str, ...] | frozenset[str]) -> frozenset[Permission]:
-    """Every permission the given roles grant together."""
+# A role the policy names as an approver role (e.g. `risk` for "credit-*") grants these; which
+# requests its holder may sign is decided per rule by `signing_role`.
+SIGNER_ROLE_PERMISSIONS: Final = frozenset({Permission.VIEW, Permission.SIGN})
+
+
+def permissions_of(
+    roles: tuple[str, ...] | frozenset[str], signer_roles: frozenset[str] = frozenset()
+) -> frozenset[Permission]:
+    """Every permission the given roles grant together.
+
+    `signer_roles` are the approver roles the policy names; a custom one (not built in) grants
+    viewing and signing. A built-in role keeps exactly its row of the matrix.
+    """
     held = set(roles)
-    return frozenset(p for p, allowed in AUTHORISATION_MATRIX.items() if held & allowed)
+    found = {p for p, allowed in AUTHORISATION_MATRIX.items() if held & allowed}
+    if held & (signer_roles - set(ROLES)):
+        found |= SIGNER_ROLE_PERMISSIONS
+    return frozenset(found)
 
 
-def is_allowed(roles: tuple[str, ...] | frozenset[str], permission: Permission) -> bool:
-    """True when at least one of the roles grants the permission."""
-    return bool(set(roles) & AUTHORISATION_MATRIX[permission])
+def is_allowed(
+    roles: tuple[str, ...] | frozenset[str],
+    permission: Permission,
+    signer_roles: frozenset[str] = frozenset(),
+) -> bool:
+    """True when at least one of the roles grants the permission (see `permissions_of`)."""
+    return permission in permissions_of(roles, signer_roles)
 
 
 # --- users --------------------------------------------------------------------------------------
@@ -411,6 +429,7 @@ class AuditAction:
     OUT_OF_BAND_CHANGE: Final = "out_of_band_change"
     OUT_OF_BAND_CLEARED: Final = "out_of_band_cleared"
     AUDIT_VERIFIED: Final = "audit_verified"
+    AUDIT_EXPORTED: Final = "audit_exported"
 
 
 class ObjectType:

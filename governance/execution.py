@@ -48,22 +48,40 @@ def execute(uow: UnitOfWork, ctx: Context, actor: str, request_id: str) -> Execu
     return apply_decision(uow, ctx, actor, request_id)
 
 
-def apply_decision(uow: UnitOfWork, ctx: Context, actor: str, request_id: str) -> ExecutionResult:
+def apply_decision(
+    uow: UnitOfWork,
+    ctx: Context,
+    actor: str,
+    request_id: str,
+    *,
+    decided: tuple[PromotionRequest, tuple[str, ...]] | None = None,
+) -> ExecutionResult:
     """`execute` without the permission check: the follow-through of a decision just taken.
 
     sign_off and break_glass call it after committing the decision, so the signer who completes
     the quorum need not hold the execute permission (a custom policy role, for instance).
+
+    Args:
+        decided: The request as the caller just committed it APPROVED, and its approvers. No
+            execution attempt can exist yet, so the read transaction is skipped; the locked
+            transaction that records the outcome re-reads the state as always.
     """
-    with uow:
-        request = uow.requests.get(request_id)
-        if request.state == State.EXECUTED:
-            return ExecutionResult(request, None, executed_now=False)
-        if request.state not in EXECUTABLE_STATES or request.kind == RequestKind.FOLLOW_UP:
-            exc = InvalidTransition(f"request {request_id} is {request.state}: nothing to execute")
-            refuse(uow, ctx, actor, "execute", ObjectType.REQUEST, request_id, exc)
-        earlier = uow.executions.for_request(request_id)
-        decision = uow.decisions.get(request_id)
-    approvers = decision.approvers if decision else ()
+    if decided is not None:
+        request, approvers = decided
+        earlier: tuple[Execution, ...] = ()
+    else:
+        with uow:
+            request = uow.requests.get(request_id)
+            if request.state == State.EXECUTED:
+                return ExecutionResult(request, None, executed_now=False)
+            if request.state not in EXECUTABLE_STATES or request.kind == RequestKind.FOLLOW_UP:
+                exc = InvalidTransition(
+                    f"request {request_id} is {request.state}: nothing to execute"
+                )
+                refuse(uow, ctx, actor, "execute", ObjectType.REQUEST, request_id, exc)
+            earlier = tuple(uow.executions.for_request(request_id))
+            decision = uow.decisions.get(request_id)
+        approvers = decision.approvers if decision else ()
     previous, detail = _apply(ctx, request, approvers)
     # A retry keeps what an earlier attempt read: a partly applied attempt would otherwise make
     # the candidate its own predecessor.

@@ -86,6 +86,8 @@ class AuditEventRow(Base):
     __table_args__ = (
         Index(None, "object_type", "object_id"),
         Index(None, "ts"),
+        Index(None, "actor", "seq"),  # the audit page's filters, newest first
+        Index(None, "action", "seq"),
     )
 
     def to_record(self) -> AuditRecord:

@@ -34,6 +34,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from fnmatch import fnmatchcase
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -159,6 +160,25 @@ class Policy:
             visit(spec)
             for tspec in (spec.get("targets") or {}).values():
                 visit(tspec)
+        return frozenset(found)
+
+    def signer_roles(self) -> frozenset[str]:
+        """Every role the policy names as an approver role somewhere (a rule, a follow-up
+        review, a rollback): holders of such a role may view and sign, per rule."""
+        return self._signer_roles
+
+    @cached_property
+    def _signer_roles(self) -> frozenset[str]:
+        # Every authorisation asks for these; the policy never changes once loaded.
+        found: set[str] = set(self.follow_up_approver_roles or ())
+        found.update(self.rollback.get("approver_roles") or ())
+        specs: list[Mapping[str, Any]] = [self.document.get("defaults") or {}]
+        specs.extend((self.document.get("targets") or {}).values())
+        for spec in (self.document.get("models") or {}).values():
+            specs.append(spec)
+            specs.extend((spec.get("targets") or {}).values())
+        for spec in specs:
+            found.update(spec.get("approver_roles") or ())
         return frozenset(found)
 
 

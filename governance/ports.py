@@ -291,6 +291,26 @@ class AuditLog(Protocol):
         """Every entry about one object, in ascending seq (indexed on object_type, object_id)."""
         ...
 
+    def search(
+        self,
+        *,
+        model: str = "",
+        actor: str = "",
+        actions: tuple[str, ...] = (),
+        object_types: tuple[str, ...] = (),
+        since: str = "",
+        until: str = "",
+        before_seq: int | None = None,
+        limit: int | None = 100,
+    ) -> tuple[AuditRecord, ...]:
+        """Entries matching every filter, newest first, at most `limit` (None: all), indexed.
+
+        `model` matches request events by the request's model and target events by the
+        `<model>/<kind>/<target>` id; `since`/`until` compare with the hashed `ts` text
+        (inclusive); `before_seq` pages backwards.
+        """
+        ...
+
 
 class UnitOfWork(Protocol):
     """One transaction over every repository.

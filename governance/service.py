@@ -8,9 +8,11 @@ actions are audited too. The functions live in small modules and are re-exported
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
-from governance.audit import VerifyResult, verify_chain
+from governance.audit import AuditRecord, VerifyResult, verify_chain
 from governance.breakglass import break_glass
 from governance.context import Context, Reauthentication, authorise, refuse
 from governance.domain import (
@@ -55,6 +57,7 @@ __all__ = [
     "load_policy",
     "provenance_tags",
     "reconcile",
+    "record_export",
     "refresh_evidence",
     "request_promotion",
     "request_rollback",
@@ -108,15 +111,33 @@ def load_policy(uow: UnitOfWork, clock: Clock, path: str | Path, actor: str) -> 
     return policy
 
 
-def verify_audit(uow: UnitOfWork, ctx: Context, actor: str) -> VerifyResult:
-    """Recompute the whole chain; the result names the first broken seq. Records the check.
+def verify_audit(
+    uow: UnitOfWork,
+    ctx: Context,
+    actor: str,
+    verifier: Callable[[], VerifyResult] | None = None,
+) -> VerifyResult:
+    """Recompute the whole chain once; the result names the first broken seq. Records the check.
+
+    The check runs between two short transactions (authorise, then record), so no write lock
+    is held while the log is read.
+
+    Args:
+        verifier: A read-only pass over the store (e.g. `SqlStore.verify`: streamed from one
+            snapshot, and it also compares the chain-head row with the last entry). Without
+            one, the chain is recomputed through the unit of work.
 
     Raises:
-        NotAllowed: The actor may not read the audit log.
+        NotAllowed: The actor may not read the audit log (the refusal is audited).
     """
     with uow:
         authorise(uow, ctx, actor, Permission.READ_AUDIT, "verify_audit", ObjectType.AUDIT, "*")
-        result = verify_chain(uow.audit.iterate())
+    if verifier is not None:
+        result = verifier()
+    else:
+        with uow:
+            result = verify_chain(uow.audit.iterate())
+    with uow:
         uow.audit.append(
             actor=actor,
             action=AuditAction.AUDIT_VERIFIED,
@@ -126,7 +147,48 @@ def verify_audit(uow: UnitOfWork, ctx: Context, actor: str) -> VerifyResult:
             at=ctx.clock.now(),
         )
         uow.commit()
-        return result
+    return result
+
+
+def record_export(
+    uow: UnitOfWork,
+    ctx: Context,
+    actor: str,
+    *,
+    scope: Mapping[str, Any],
+    first_seq: int,
+    last_seq: int,
+    manifest_sha256: str,
+    files: Mapping[str, str],
+) -> AuditRecord:
+    """Record an audit export (who, scope, exported range, file and manifest hashes).
+
+    Appended after the exported range (the export is bounded by the head it read first), so
+    the bundle's own chain stays verifiable and the next export covers this event.
+
+    Raises:
+        NotAllowed: The actor may not export the audit log (the refusal is audited).
+    """
+    with uow:
+        authorise(
+            uow, ctx, actor, Permission.EXPORT_AUDIT, "export_audit", ObjectType.AUDIT, "chain"
+        )
+        record = uow.audit.append(
+            actor=actor,
+            action=AuditAction.AUDIT_EXPORTED,
+            object_type=ObjectType.AUDIT,
+            object_id="chain",
+            payload={
+                "scope": dict(scope),
+                "first_seq": first_seq,
+                "last_seq": last_seq,
+                "manifest_sha256": manifest_sha256,
+                "files": dict(sorted(files.items())),
+            },
+            at=ctx.clock.now(),
+        )
+        uow.commit()
+        return record
 
 
 def get_request(uow: UnitOfWork, ctx: Context, actor: str, request_id: str) -> RequestDetails:

@@ -149,11 +149,11 @@ def sign_off(
             uow.rollback()  # a concurrent double submit won the race: answer as a repeat
             return _repeat(uow, request, uow.votes.get(request_id, actor) or vote, rule)
         request_event(uow, actor, AuditAction.VOTE_RECORDED, request, now, **_vote_payload(vote))
-        request, approvals = _count(uow, ctx, actor, request, rule, vote_decision)
+        request, approvers = _count(uow, ctx, actor, request, rule, vote_decision)
         uow.commit()
-    result = SignOffResult(request, vote, False, approvals, rule.quorum)
+    result = SignOffResult(request, vote, False, len(approvers), rule.quorum)
     if request.state == State.APPROVED and request.kind != RequestKind.FOLLOW_UP:
-        outcome = apply_decision(uow, ctx, actor, request_id)
+        outcome = apply_decision(uow, ctx, actor, request_id, decided=(request, approvers))
         result = replace(result, request=outcome.request, execution=outcome)
     return result
 
@@ -225,8 +225,12 @@ def _count(
     request: PromotionRequest,
     rule: Rule,
     decision: VoteDecision,
-) -> tuple[PromotionRequest, int]:
-    """Close the request when this vote decides it (inside the locked transaction)."""
+) -> tuple[PromotionRequest, tuple[str, ...]]:
+    """Close the request when this vote decides it (inside the locked transaction).
+
+    Returns:
+        The request (closed or not) and every approver so far.
+    """
     votes = uow.votes.for_request(request.id)
     approvers = tuple(v.approver for v in votes if v.decision == VoteDecision.APPROVE)
     now = ctx.clock.now()
@@ -243,12 +247,12 @@ def _count(
             AuditAction.REQUEST_APPROVED,
         )
     else:
-        return request, len(approvers)
+        return request, approvers
     request = transition(request, state, now)
     uow.requests.update(request)
     signers = (actor,) if decision is VoteDecision.REJECT else approvers
     decide(uow, ctx, actor, request, outcome, signers, rule.quorum, action)
-    return request, len(approvers)
+    return request, approvers
 
 
 def decide(

@@ -95,23 +95,30 @@ def cmd_export(args: argparse.Namespace) -> int:
     if out.parent and not out.parent.is_dir():
         raise InvalidInput(f"{out.parent} is not a directory")
     tmp = out.with_name(out.name + ".partial")
-    from app.export.store_source import open_source  # the database only now
+    from app.bootstrap import build_governance  # the database only now
+    from app.export.api import record_export
+    from app.export.store_source import facade_source
+    from governance.domain import CLI_OPERATOR
 
     # The CLI runs as the operator principal (system:cli), which may export by the matrix.
-    with open_source(settings) as source:
+    facade = build_governance(settings)
+    try:
         try:
-            summary = write_bundle(source, scope, key, tmp)
+            summary = write_bundle(facade_source(facade), scope, key, tmp)
         except OSError as exc:
             tmp.unlink(missing_ok=True)
             raise InvalidInput(f"cannot write {out}: {exc.strerror or exc}") from exc
         except BaseException:
             tmp.unlink(missing_ok=True)  # never leave half a bundle behind
             raise
-    try:
-        tmp.replace(out)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise InvalidInput(f"cannot write {out}: {exc.strerror or exc}") from exc
+        try:
+            tmp.replace(out)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise InvalidInput(f"cannot write {out}: {exc.strerror or exc}") from exc
+        record_export(facade, CLI_OPERATOR, scope, summary)
+    finally:
+        facade.dispose()
     state = "chain verified" if summary.chain_ok else "CHAIN BROKEN (see the report)"
     print(
         f"wrote {out}: {summary.events} events (seq {summary.first_seq}-{summary.last_seq}, "

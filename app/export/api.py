@@ -18,6 +18,7 @@ from governance.context import authorise
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+    from app.export.bundle import BundleSummary
     from app.facade import GovernanceFacade
     from app.settings import Settings
 
@@ -59,11 +60,27 @@ def export_bundle_bytes(
         key: The signing key (`app.export.signing.load_private_key(settings.signing_key_path)`).
     """
     from app import __version__
-    from app.export.bundle import build_bundle
+    from app.export.bundle import build_bundle_with_summary
 
     exporter = authorise_export(facade, actor)
     scope = replace(scope, exporter=exporter, app_version=scope.app_version or __version__)
-    return build_bundle(facade_source(facade), scope, key)
+    data, summary = build_bundle_with_summary(facade_source(facade), scope, key)
+    record_export(facade, actor, scope, summary)
+    return data
+
+
+def record_export(
+    facade: GovernanceFacade, actor: str, scope: ExportScope, summary: BundleSummary
+) -> None:
+    """Record the written export in the audit chain, after the range it exported."""
+    facade.record_export(
+        actor,
+        scope=scope.as_dict(),
+        first_seq=summary.first_seq,
+        last_seq=summary.last_seq,
+        manifest_sha256=summary.manifest_sha256,
+        files=summary.file_sha256,
+    )
 
 
 def audit_bundle_for(

@@ -18,10 +18,12 @@ Layout of the zip (BUNDLE_FORMAT):
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import zipfile
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -60,6 +62,8 @@ class BundleSummary:
     chain_ok: bool
     key_id: str
     requests: int
+    manifest_sha256: str = ""
+    file_sha256: Mapping[str, str] = field(default_factory=dict)
 
 
 def chain_origin(source: ExportSource) -> str:
@@ -156,6 +160,8 @@ def write_bundle(
         chain_ok=integrity.ok,
         key_id=key_id(key.public_key()),
         requests=len(snapshot.requests),
+        manifest_sha256=hashlib.sha256(manifest_bytes).hexdigest(),
+        file_sha256={name: str(entry["sha256"]) for name, entry in files.items()},
     )
 
 
@@ -167,9 +173,20 @@ def build_bundle(
     now: datetime | None = None,
 ) -> bytes:
     """The signed bundle as bytes (for a download button); see `write_bundle`."""
+    return build_bundle_with_summary(source, scope, key, now=now)[0]
+
+
+def build_bundle_with_summary(
+    source: ExportSource,
+    scope: ExportScope,
+    key: Ed25519PrivateKey,
+    *,
+    now: datetime | None = None,
+) -> tuple[bytes, BundleSummary]:
+    """The signed bundle as bytes and what it holds (to record the export in the chain)."""
     buffer = io.BytesIO()
-    write_bundle(source, scope, key, buffer, now=now)
-    return buffer.getvalue()
+    summary = write_bundle(source, scope, key, buffer, now=now)
+    return buffer.getvalue(), summary
 
 
 def _reason(stats: EventStats) -> str:

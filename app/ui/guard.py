@@ -10,7 +10,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app.entities import SignedInUser
-from governance.domain import AUTHORISATION_MATRIX, Permission, is_allowed
+from governance.domain import AUTHORISATION_MATRIX, ROLES, Permission, is_allowed
 
 SESSION_KEY = "countersign_user"
 _MARKDOWN_SPECIAL = "\\`*_{}[]()#+-.!|<>~$"
@@ -37,9 +37,18 @@ def needed_roles_text(permission: Permission) -> str:
     return " or ".join(roles_for(permission))
 
 
+def policy_signer_roles(roles: tuple[str, ...]) -> frozenset[str]:
+    """The policy's approver roles, read only for a user holding a role that is not built in."""
+    if not set(roles) - set(ROLES):
+        return frozenset()
+    import app.deps as deps
+
+    return deps.policy_signer_roles()
+
+
 def may(user: SignedInUser | None, permission: Permission) -> bool:
     """Whether the user's roles grant the permission (for showing or hiding controls)."""
-    return user is not None and is_allowed(user.roles, permission)
+    return user is not None and is_allowed(user.roles, permission, policy_signer_roles(user.roles))
 
 
 def require(permission: Permission = Permission.VIEW) -> SignedInUser:
@@ -52,7 +61,7 @@ def require(permission: Permission = Permission.VIEW) -> SignedInUser:
     if user is None:
         st.info("Please sign in to use Countersign.")
         st.stop()
-    if not is_allowed(user.roles, permission):
+    if not is_allowed(user.roles, permission, policy_signer_roles(user.roles)):
         st.error(f"You need the {needed_roles_text(permission)} role to open this page.")
         st.stop()
     return user

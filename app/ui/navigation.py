@@ -13,7 +13,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from governance.domain import AUTHORISATION_MATRIX, Permission
+from governance.domain import AUTHORISATION_MATRIX, Permission, is_allowed
 
 PAGES_DIR = Path(__file__).resolve().parents[2] / "pages"
 
@@ -26,6 +26,7 @@ class PageSpec:
     section: str
     roles: tuple[str, ...] = ()  # empty: everyone who may use the app
     default: bool = False
+    permission: Permission | None = None  # also open to policy roles granting it (e.g. `risk`)
 
     @property
     def url_path(self) -> str:
@@ -57,7 +58,12 @@ PAGES: tuple[PageSpec, ...] = (
         roles_for(Permission.REQUEST),
     ),
     PageSpec(
-        "approvals.py", "Approvals", ":material/task_alt:", "Governance", roles_for(Permission.SIGN)
+        "approvals.py",
+        "Approvals",
+        ":material/task_alt:",
+        "Governance",
+        roles_for(Permission.SIGN),
+        permission=Permission.SIGN,
     ),
     PageSpec(
         "audit.py",
@@ -79,12 +85,19 @@ PAGES: tuple[PageSpec, ...] = (
 def visible_pages(
     roles: Collection[str] | None = None, pages: Iterable[PageSpec] = PAGES
 ) -> list[PageSpec]:
-    """Pages whose file exists and, when `roles` is given, that one of these roles may open."""
-    return [
-        spec
-        for spec in pages
-        if spec.path.is_file() and (roles is None or not spec.roles or set(spec.roles) & set(roles))
-    ]
+    """Pages whose file exists and, when `roles` is given, that one of these roles may open
+    (a policy-defined approver role such as `risk` opens the pages its permissions grant)."""
+    from app.ui.guard import policy_signer_roles
+
+    def allowed(spec: PageSpec) -> bool:
+        if roles is None or not spec.roles or set(spec.roles) & set(roles):
+            return True
+        held = tuple(roles)
+        return spec.permission is not None and is_allowed(
+            held, spec.permission, policy_signer_roles(held)
+        )
+
+    return [spec for spec in pages if spec.path.is_file() and allowed(spec)]
 
 
 def page(spec: PageSpec, *, hidden: bool = False) -> st.Page:

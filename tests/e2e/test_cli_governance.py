@@ -18,6 +18,7 @@ import pytest
 
 from app.cli import main
 from app.settings import Settings
+from tests.e2e.gov_env import workflow_policy
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "s3cret-enough"
@@ -68,8 +69,10 @@ def refused(result: tuple[int, str, str]) -> str:
 
 
 def test_the_cli_runs_the_whole_flow_and_refuses_every_forbidden_step(
-    cli: Cli, mlflow_store: Settings
+    cli: Cli, mlflow_store: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The workflow, not the drift gate (tested below on the shipped policy).
+    monkeypatch.setenv("COUNTERSIGN_POLICY", str(workflow_policy(mlflow_store.data_dir)))
     model = MODEL
     assert "db upgrade" in refused(cli("users", "list", "--json"))
     assert "upgraded" in ok(cli("db", "upgrade"))
@@ -181,3 +184,57 @@ def test_the_cli_runs_the_whole_flow_and_refuses_every_forbidden_step(
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("audit chain verified")
+
+
+def test_the_app_and_the_cli_capture_the_same_drift_evidence_and_the_drift_gate_applies(
+    cli: Cli, mlflow_store: Settings
+) -> None:
+    """A request made through the app's facade is signed through the CLI (no stale evidence),
+    both capture the demo store's drift and importance summaries with one evidence hash, and the
+    champion gate `max_drift_share: 0.5` refuses the demo's drifted batch."""
+    import app.deps as deps
+
+    ok(cli("db", "upgrade"))
+    for name, role in (("rita", "requester"), ("ann", "approver")):
+        ok(cli("users", "add", name, "--role", role, "--password-stdin", stdin=PASSWORD))
+    deps.clear_caches()
+    try:
+        app_facade = deps.get_governance()
+        made = app_facade.request_promotion("rita", MODEL, "1", "challenger", "from the app")
+        preview = deps.evidence_preview("rita", MODEL, "1", "challenger")
+    finally:
+        deps.clear_caches()
+    shown = json.loads(ok(cli("request", "show", made.id, "--json")))
+    assert shown["evidence_hash"] == made.evidence_hash == preview.hash
+    assert preview.data["drift"]["share_drifted"] > 0.5
+    assert preview.data["importance"]["top"]
+    signed = json.loads(
+        ok(
+            cli(
+                "request", "approve", made.id, "--comment", "checked", "--as", "ann",
+                "--password-stdin", "--json", stdin=PASSWORD,
+            )
+        )
+    )  # fmt: skip
+    assert signed["state"] == "executed"
+    from_cli = json.loads(
+        ok(
+            cli(
+                "request", "create", "--model", MODEL, "--version", "1", "--target", "t-cli",
+                "--justification", "from the CLI", "--as", "rita", "--password-stdin", "--json",
+                stdin=PASSWORD,
+            )
+        )
+    )  # fmt: skip
+    deps.clear_caches()
+    try:
+        assert deps.evidence_preview("rita", MODEL, "1", "t-cli").hash == from_cli["evidence_hash"]
+    finally:
+        deps.clear_caches()
+    gate = refused(
+        cli(
+            "request", "create", "--model", MODEL, "--version", "3", "--target", "champion",
+            "--justification", "drifted", "--as", "rita", "--password-stdin", stdin=PASSWORD,
+        )
+    )  # fmt: skip
+    assert "policy gates failed: drift share <= 0.5" in gate, gate

@@ -17,7 +17,7 @@ from streamlit.testing.v1 import AppTest
 
 import app.deps as deps
 from app.entities import SignedInUser
-from tests.e2e.gov_env import CLASSIFIER, PASSWORDS, ROLES, prepare, store_env
+from tests.e2e.gov_env import CLASSIFIER, PASSWORDS, ROLES, prepare, store_env, workflow_policy
 
 _fixtures = pytest.importorskip("tests.fixtures_mlflow")
 demo_data_dir = _fixtures.demo_data_dir
@@ -28,7 +28,8 @@ TIMEOUT = 90  # the first page of the module imports mlflow
 
 @pytest.fixture(scope="module")
 def gov_env(demo_data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    env = store_env(demo_data_dir, tmp_path_factory.mktemp("gov-pages"))
+    root = tmp_path_factory.mktemp("gov-pages")
+    env = store_env(demo_data_dir, root) | {"COUNTERSIGN_POLICY": str(workflow_policy(root))}
     prepare(env)
     return env
 

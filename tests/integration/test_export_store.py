@@ -9,6 +9,7 @@ The model registry is the in-memory fake of the governance tests: the export nev
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import uuid
@@ -134,7 +135,27 @@ def test_the_export_of_a_real_store_verifies_offline(world, exported: Path, caps
     with world["facade"].store.unit_of_work(read_only=True) as uow:
         head = uow.audit.head()
     check = verify_bundle(exported, load_public_key(public))
-    assert (check.first_seq, check.last_seq, check.head_hash) == (1, head.seq, head.entry_hash)
+    # The export itself is recorded right after the range it exported (issue 3: every
+    # authorised action is audited), with the hashes of what it wrote.
+    with world["facade"].store.unit_of_work(read_only=True) as uow:
+        last_exported = next(iter(uow.audit.iterate(check.last_seq)))
+    assert (check.first_seq, check.last_seq, check.head_hash) == (
+        1,
+        head.seq - 1,
+        last_exported.entry_hash,
+    )
+    assert (head.action, head.actor, head.prev_hash) == (
+        "audit_exported",
+        "system:cli",
+        check.head_hash,
+    )
+    recorded = json.loads(head.payload)
+    bundle = zipfile.ZipFile(exported)
+    assert recorded["manifest_sha256"] == hashlib.sha256(bundle.read("manifest.json")).hexdigest()
+    assert (
+        recorded["files"]["events.jsonl"] == hashlib.sha256(bundle.read("events.jsonl")).hexdigest()
+    )
+    assert (recorded["first_seq"], recorded["last_seq"]) == (1, check.last_seq)
 
 
 def test_the_pdf_names_the_request_its_signers_and_their_manifestations(world, exported: Path):
@@ -155,7 +176,8 @@ def test_the_jsonl_carries_the_store_s_records_exactly(world, exported: Path):
     lines = zipfile.ZipFile(exported).read("events.jsonl").decode().splitlines()
     with world["facade"].store.unit_of_work(read_only=True) as uow:
         stored = [r.as_dict() for r in uow.audit.iterate(1)]
-    assert [json.loads(line) for line in lines] == stored
+    assert [json.loads(line) for line in lines] == stored[: len(lines)]
+    assert stored[len(lines)]["action"] == "audit_exported"
     actions = {json.loads(line)["action"] for line in lines}
     assert {"request_created", "vote_recorded", "execution_succeeded"} <= actions
 
@@ -176,6 +198,10 @@ def test_an_auditor_exports_from_the_page_path_and_a_requester_is_refused(world)
     marked = {r["action"] for r in rows if r["in_scope"] == "1"}
     assert {"request_created", "vote_recorded", "policy_loaded"} <= marked
     assert "user_created" not in marked
+    with facade.store.unit_of_work(read_only=True) as uow:
+        head = uow.audit.head()
+    assert (head.action, head.actor, head.seq) == ("audit_exported", "frank", check.last_seq + 1)
+    assert json.loads(head.payload)["scope"]["request_id"] == world["request"].id
     with pytest.raises(NotAllowed):
         export_bundle_bytes(facade, "rita", scope, key)
     with facade.store.unit_of_work(read_only=True) as uow:

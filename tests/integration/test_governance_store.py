@@ -288,3 +288,40 @@ def test_an_unreachable_database_is_one_clear_domain_error(url: str) -> None:
     with pytest.raises(DatabaseUnavailable, match="governance database") as caught:
         start()
     assert "\n" not in str(caught.value)
+
+
+def test_the_audit_search_filters_by_model_actor_action_and_time_newest_first(
+    store: SqlStore,
+) -> None:
+    with store.unit_of_work() as uow:
+        uow.requests.add(a_request("r1"))
+        uow.requests.add(a_request("r2", model="credit_risk", target="t2"))
+        appended = [
+            uow.audit.append(actor=who, action=act, object_type=kind, object_id=oid,
+                             payload={"k": i}, at=NOW + timedelta(minutes=i))
+            for i, (who, act, kind, oid) in enumerate([
+                ("rita", "request_created", "request", "r1"),
+                ("rita", "request_created", "request", "r2"),
+                ("ann", "vote_recorded", "request", "r1"),
+                ("system:reconcile", "out_of_band_change", "target", "iris/alias/champion"),
+                ("system:reconcile", "out_of_band_change", "target", "creditXrisk/alias/a"),
+                ("ann", "user_created", "user", "bob"),
+            ])
+        ]  # fmt: skip
+        uow.commit()
+    with store.unit_of_work(read_only=True) as uow:
+        search = uow.audit.search
+
+        def seqs(found: tuple[object, ...]) -> list[int]:
+            return [r.seq for r in found]  # type: ignore[attr-defined]
+
+        s = [r.seq for r in appended]
+        assert seqs(search()) == s[::-1]
+        assert seqs(search(model="iris")) == [s[3], s[2], s[0]]
+        assert seqs(search(model="credit_risk")) == [s[1]]  # `_` is not a LIKE wildcard
+        assert seqs(search(actor="ann")) == [s[5], s[2]]
+        assert seqs(search(actions=("request_created", "vote_recorded"), limit=2)) == [s[2], s[1]]
+        assert seqs(search(object_types=("target",))) == [s[4], s[3]]
+        assert seqs(search(since=appended[2].ts, until=appended[4].ts)) == [s[4], s[3], s[2]]
+        assert seqs(search(before_seq=s[2], limit=None)) == [s[1], s[0]]
+        assert search(actor="nobody") == ()

@@ -220,3 +220,53 @@ def test_audit_verify_names_the_seq_of_a_row_altered_behind_the_triggers(
     result = facade.verify_audit()
     assert (result.ok, result.first_broken_seq) == (False, 3)
     assert "entry_hash" in result.reason
+
+
+RISK_POLICY = """
+version: 1
+defaults: {approver_roles: [approver], quorum: 1, expires_after: 7d}
+models:
+  "credit-*":
+    targets:
+      champion: {quorum: 1, approver_roles: [approver, risk]}
+"""
+
+
+def test_a_policy_defined_approver_role_is_held_sees_its_inbox_and_signs(
+    empty_db_url: str, tmp_path: Path
+) -> None:
+    from app import governance_views
+    from governance.errors import InvalidInput, NotAllowed
+
+    upgrade_engine = make_engine(empty_db_url)
+    upgrade(upgrade_engine)
+    upgrade_engine.dispose()
+    registry = FakeRegistry()
+    for model in ("credit-score", "iris"):
+        registry.add(model, "1", author="carl", metrics={"accuracy": 0.9})
+    settings = settings_for(empty_db_url, tmp_path)
+    settings.policy_path.write_text(RISK_POLICY, encoding="utf-8")
+    facade = build_governance(settings, registry=registry, hasher=FakeHasher())
+    try:
+        facade.create_user(CLI_OPERATOR, "rita", ["requester"], PASSWORD)
+        facade.create_user(CLI_OPERATOR, "rick", ["risk"], PASSWORD)
+        with pytest.raises(InvalidInput, match="unknown role 'quant'"):
+            facade.create_user(CLI_OPERATOR, "quinn", ["quant"], PASSWORD)
+        credit = facade.request_promotion("rita", "credit-score", "1", "champion", "why")
+        other = facade.request_promotion("rita", "iris", "1", "champion", "why")
+        inbox = governance_views.inbox(facade, "rick", ("risk",))
+        assert [d.request.id for d, _ in inbox] == [credit.id]
+        assert inbox[0][1].role == "risk"
+        with pytest.raises(NotAllowed):
+            facade.sign_off(
+                "rick", other.id, decision="approve", comment="ok",
+                content_hash=other.content_hash, password=PASSWORD,
+            )  # fmt: skip
+        result = facade.sign_off(
+            "rick", credit.id, decision="approve", comment="risk reviewed",
+            content_hash=credit.content_hash, password=PASSWORD,
+        )  # fmt: skip
+        assert result.request.state == "executed"
+        assert result.vote.role_at_signing == "risk"
+    finally:
+        facade.dispose()

@@ -264,6 +264,37 @@ class FakeAudit:
             r for r in self.s.audit if (r.object_type, r.object_id) == (object_type, object_id)
         )
 
+    def search(
+        self,
+        *,
+        model: str = "",
+        actor: str = "",
+        actions: tuple[str, ...] = (),
+        object_types: tuple[str, ...] = (),
+        since: str = "",
+        until: str = "",
+        before_seq: int | None = None,
+        limit: int | None = 100,
+    ) -> tuple[AuditRecord, ...]:
+        def of_model(r: AuditRecord) -> bool:
+            if r.object_type == "request":
+                req = self.s.requests.get(r.object_id)
+                return req is not None and req.model == model
+            return r.object_type == "target" and r.object_id.startswith(model + "/")
+
+        found = [
+            r
+            for r in reversed(self.s.audit)
+            if (not model or of_model(r))
+            and (not actor or r.actor == actor)
+            and (not actions or r.action in actions)
+            and (not object_types or r.object_type in object_types)
+            and (not since or r.ts >= since)
+            and (not until or r.ts <= until)
+            and (before_seq is None or r.seq < before_seq)
+        ]
+        return tuple(found if limit is None else found[:limit])
+
 
 class FakeUnitOfWork:
     """Transactions over an in-memory committed state; rollback unless committed."""

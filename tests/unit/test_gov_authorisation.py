@@ -119,3 +119,47 @@ def test_a_disabled_user_may_do_nothing(operation: str) -> None:
     service.disable_user(world.uow, world.ctx, "erin", "carol")
     with pytest.raises(NotAllowed, match="not an active user"):
         OPERATIONS[operation](world, "carol")
+
+
+@pytest.mark.parametrize(
+    ("roles", "signer_roles", "may_view", "may_sign"),
+    [
+        (("risk",), frozenset({"approver", "risk"}), True, True),
+        (("risk",), frozenset({"approver"}), False, False),
+        (("viewer",), frozenset({"viewer"}), True, False),  # a policy cannot promote a viewer
+    ],
+)
+def test_a_custom_approver_role_of_the_policy_grants_viewing_and_signing(
+    roles: tuple[str, ...], signer_roles: frozenset[str], may_view: bool, may_sign: bool
+) -> None:
+    from governance.domain import Permission, is_allowed
+
+    assert is_allowed(roles, Permission.VIEW, signer_roles) is may_view
+    assert is_allowed(roles, Permission.SIGN, signer_roles) is may_sign
+    assert not is_allowed(roles, Permission.REQUEST, signer_roles)
+
+
+def test_verify_audit_runs_the_store_verifier_once_and_records_its_result() -> None:
+    from governance.audit import VerifyResult
+    from governance.errors import NotAllowed
+
+    w = make_world()
+    calls: list[int] = []
+    broken = VerifyResult(
+        ok=False, count=3, first_seq=1, last_seq=3, head_hash="h", first_broken_seq=4,
+        reason="expected seq 4, found none (entries were removed)",
+    )  # fmt: skip
+
+    def verifier() -> VerifyResult:
+        calls.append(1)
+        return broken
+
+    assert service.verify_audit(w.uow, w.ctx, "frank", verifier=verifier) == broken
+    assert calls == [1]
+    head = w.uow.committed.audit[-1]
+    assert (head.action, head.actor) == (AuditAction.AUDIT_VERIFIED, "frank")
+    assert '"first_broken_seq":4' in head.payload
+    with pytest.raises(NotAllowed):
+        service.verify_audit(w.uow, w.ctx, "vic", verifier=verifier)
+    assert calls == [1]
+    assert w.uow.committed.audit[-1].action == AuditAction.ACTION_REFUSED
