@@ -31,7 +31,10 @@ def pick() -> tuple[str, str, str] | None:
     aliases = {a for v in items for a in v.aliases}
     targets = list(dict.fromkeys([*BASE_TARGETS, *sorted(aliases), *STAGE_TARGETS]))
     with right:
-        target = query.selectbox("Target", targets, "target", default="champion")
+        # A model governed by legacy stages defaults to a stage, one with aliases to champion.
+        staged = not aliases and any(v.stage in STAGE_TARGETS for v in items)
+        default = "Production" if staged else "champion"
+        target = query.selectbox("Target", targets, "target", default=default)
     return (model, str(version), str(target)) if version and target else None
 
 

@@ -91,6 +91,18 @@ def test_promotion_page_shows_evidence_and_submits_a_request(env: dict[str, str]
     assert "Cancel" in [b.label for b in at.button]
 
 
+@pytest.mark.parametrize(
+    ("model", "target"),
+    [("tumor-classifier", "champion"), ("diabetes-progression", "Production")],
+)
+def test_the_target_defaults_to_what_the_model_is_governed_by(
+    env: dict[str, str], model: str, target: str
+) -> None:
+    at = page("promotions", "alice", model=model, version="3")
+    clean(at)
+    assert next(s for s in at.selectbox if s.label == "Target").value == target
+
+
 def test_a_blank_justification_is_refused_with_one_line(env: dict[str, str]) -> None:
     at = page("promotions", "alice", model=CLASSIFIER, version="3", target="t-blank")
     at = button(at, "Submit request").click().run()
