@@ -12,21 +12,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from governance.domain import BUILTIN_LOWER_IS_BETTER
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_POLICY = REPO_ROOT / "governance" / "default_policy.yaml"
-DEFAULT_LOWER_IS_BETTER = (
-    "rmse",
-    "mse",
-    "mae",
-    "mape",
-    "loss",
-    "log_loss",
-    "logloss",
-    "error",
-    "max_error",
-    "brier",
-    "training_time",
-)
+# Defaults to the policy's built-in list: one source of truth for metric direction.
+DEFAULT_LOWER_IS_BETTER = BUILTIN_LOWER_IS_BETTER
 AUTH_MODES = ("local", "oidc", "header")
 
 

@@ -26,6 +26,27 @@ def _plain_strings(obj: Any) -> None:
             object.__setattr__(obj, name, value.value)
 
 
+# --- metric direction ---------------------------------------------------------------------------
+
+# The one built-in list of metrics where a smaller value is an improvement. The policy uses it when
+# the policy file names none; Settings defaults to it, so the review pages colour deltas the same
+# way the policy gates judge them. Matching by name or suffix lives in Policy.is_lower_better and
+# app.analysis.is_lower_better.
+BUILTIN_LOWER_IS_BETTER: Final[tuple[str, ...]] = (
+    "rmse",
+    "mse",
+    "mae",
+    "mape",
+    "loss",
+    "log_loss",
+    "logloss",
+    "error",
+    "max_error",
+    "brier",
+    "training_time",
+)
+
+
 # --- roles and the authorisation matrix -------------------------------------------------------
 
 VIEWER: Final = "viewer"

@@ -41,23 +41,9 @@ from typing import Any
 import yaml
 
 from governance.audit import canonical_json, sha256_hex
-from governance.domain import ADMIN, APPROVER, RequestKind
+from governance.domain import ADMIN, APPROVER, BUILTIN_LOWER_IS_BETTER, RequestKind
 from governance.errors import PolicyError
 from governance.policy_schema import parse_duration, validate_document
-
-BUILTIN_LOWER_IS_BETTER = (
-    "rmse",
-    "mse",
-    "mae",
-    "mape",
-    "loss",
-    "log_loss",
-    "logloss",
-    "error",
-    "max_error",
-    "brier",
-    "training_time",
-)
 
 
 @dataclass(frozen=True)
