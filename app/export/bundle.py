@@ -31,7 +31,7 @@ from typing import Any, BinaryIO
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from app.errors import InvalidInput, NotFound
-from app.export.events import EventStats, scope_matcher, write_events, write_member
+from app.export.events import MEMBERS, EventStats, scope_matcher, write_events, write_member
 from app.export.html_report import render_html
 from app.export.model import ExportScope, ExportSource, utc_now
 from app.export.pdf_report import render_pdf
@@ -40,14 +40,6 @@ from app.export.signing import SIGNATURE_ALG, key_id, public_key_b64, sign, sign
 from governance.audit import GENESIS_HASH, format_ts, verify_chain
 
 BUNDLE_FORMAT = "countersign-audit-bundle/1"
-MEMBERS = (
-    "events.jsonl",
-    "events.csv",
-    "checkpoint.json",
-    "checkpoint.sig",
-    "report.html",
-    "report.pdf",
-)
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,16 @@ RECORD_FIELDS = (
     "alg",
 )
 CSV_FIELDS = (*RECORD_FIELDS, "in_scope")
+# The bundle's members besides the manifest and its signature: written by the exporter,
+# required by the offline verifier.
+MEMBERS = (
+    "events.jsonl",
+    "events.csv",
+    "checkpoint.json",
+    "checkpoint.sig",
+    "report.html",
+    "report.pdf",
+)
 # The CSV row below is written field by field in this order (fast); keep it the record's order.
 assert tuple(AuditRecord.__dataclass_fields__) == RECORD_FIELDS
 FLUSH_ROWS = 1024

@@ -27,22 +27,12 @@ from typing import IO, Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from app.export.events import CSV_FIELDS, RECORD_FIELDS
+from app.export.events import CSV_FIELDS, MEMBERS, RECORD_FIELDS
 from app.export.signing import key_id, signature_valid
 from governance.audit import AuditRecord, verify_chain
 
 SIGNED = ("manifest.json", "manifest.sig")
-EXPECTED = frozenset(
-    (
-        *SIGNED,
-        "events.jsonl",
-        "events.csv",
-        "checkpoint.json",
-        "checkpoint.sig",
-        "report.html",
-        "report.pdf",
-    )
-)
+EXPECTED = frozenset((*SIGNED, *MEMBERS))
 
 
 SMALL_MEMBER_BYTES = 16 << 20
