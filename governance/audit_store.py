@@ -257,12 +257,9 @@ def _verify_segment(url: str, lo: int, hi: int, start_prev_hash: str) -> VerifyR
     finally:
         engine.dispose()
     if result.ok and result.count != hi - lo + 1:
-        return VerifyResult(
+        return replace(
+            result,
             ok=False,
-            count=result.count,
-            first_seq=result.first_seq,
-            last_seq=result.last_seq,
-            head_hash=result.head_hash,
             first_broken_seq=lo + result.count,
             reason=f"expected seq {lo + result.count}, found none (entries were removed)",
         )
@@ -350,12 +347,9 @@ def _check_head(result: VerifyResult, head_seq: int, head_hash: str) -> VerifyRe
     last_seq = result.last_seq or 0
     if head_seq == last_seq and head_hash == result.head_hash:
         return result
-    return VerifyResult(
+    return replace(
+        result,
         ok=False,
-        count=result.count,
-        first_seq=result.first_seq,
-        last_seq=result.last_seq,
-        head_hash=result.head_hash,
         first_broken_seq=last_seq if head_seq == last_seq else min(head_seq, last_seq) + 1,
         reason=(
             f"the chain head names seq {head_seq} ({head_hash[:12]}...) but the log ends at "
