@@ -7,53 +7,23 @@ from __future__ import annotations
 
 import os
 import re
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
+from tests.browser_support import chromium, screenshot_on_failure, serve_app, sign_in
 from tests.e2e.identity_env import build_governance_db
 
 pytestmark = pytest.mark.browser
 
-ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = "/usr/bin/chromium"
 WAIT_MS = 60_000  # a busy 2-core machine: the first page imports mlflow
 VIEWER = ("vic", "viewer", "vic-pass-1234")  # nothing is reachable without signing in
 ADMIN = ("root", "admin", "root-pass-123")  # without an admin the app asks to create one
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"streamlit exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as resp:  # noqa: S310
-                if resp.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)
-    pytest.fail(f"streamlit did not become healthy:\n{log.read_text()[-3000:]}")
-
-
 @pytest.fixture(scope="module")
 def app_url(demo_data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = _free_port()
-    log = tmp_path_factory.mktemp("streamlit") / "streamlit.log"
     governance = build_governance_db(
         tmp_path_factory.mktemp("governance"), accounts=(ADMIN, VIEWER)
     )
@@ -64,35 +34,14 @@ def app_url(demo_data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> It
         "MLFLOW_TRACKING_URI": f"sqlite:///{demo_data_dir / 'mlflow.db'}",
     }
     env.pop("MLFLOW_REGISTRY_URI", None)
-    cmd = [sys.executable, "-m", "streamlit", "run", "app/main.py"]
-    cmd += ["--server.port", str(port), "--server.address", "127.0.0.1"]
-    cmd += ["--server.headless", "true", "--browser.gatherUsageStats", "false"]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_healthy(url, proc, log)
+    with serve_app(env, tmp_path_factory.mktemp("streamlit"), timeout_s=90) as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is not installed")
-    with sync_api.sync_playwright() as pw:
-        chromium = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield chromium
-        chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture
@@ -104,16 +53,6 @@ def page(browser, request: pytest.FixtureRequest) -> Iterator[object]:
     context.close()
 
 
-@contextmanager
-def screenshot_on_failure(tab, name: str) -> Iterator[None]:
-    try:
-        yield
-    except BaseException:
-        ARTIFACTS.mkdir(exist_ok=True)
-        tab.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-        raise
-
-
 def visit(tab, url: str, account: tuple[str, str, str] = VIEWER) -> None:
     """Open a URL and sign in (as the viewer unless told); the app then shows the page the URL
     names, with its query parameters."""
@@ -123,9 +62,7 @@ def visit(tab, url: str, account: tuple[str, str, str] = VIEWER) -> None:
     # /overview is the default page, whose URL is /: Streamlit says so in a dialog over the form.
     if tab.get_by_role("dialog").count():
         tab.keyboard.press("Escape")
-    username.fill(account[0])
-    tab.get_by_role("textbox", name="Password").fill(account[2])
-    tab.get_by_role("button", name="Log in").click()
+    sign_in(tab, account[0], account[2])
 
 
 def heading(tab, text: str):

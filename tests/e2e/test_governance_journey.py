@@ -11,17 +11,16 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
+from tests import browser_support
+from tests.browser_support import ROOT, chromium, failed_since, require_chromium, serve_app
 from tests.e2e.gov_env import PASSWORDS, prepare, store_env
 
 _fixtures = pytest.importorskip("tests.fixtures_mlflow")
@@ -29,49 +28,16 @@ demo_data_dir = _fixtures.demo_data_dir
 
 pytestmark = pytest.mark.browser
 
-ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
 MODEL = "diabetes-progression"  # the first model: every picker starts on it
-ARTIFACTS = ROOT / "test-artifacts"
 WAIT_MS = 90_000  # the first page that reads the registry imports MLflow in the server
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-dev-shm-usage",
-]
 expect.set_options(timeout=WAIT_MS)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"streamlit exited: {log.read_text(errors='replace')[-2000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as resp:  # noqa: S310
-                if resp.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    pytest.fail("streamlit did not become healthy")
 
 
 @pytest.fixture(scope="module")
 def served(
     demo_data_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[str, dict[str, str]]]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is not installed")
+    require_chromium()
     root = tmp_path_factory.mktemp("gov-journey")
     env = {**os.environ, **store_env(demo_data_dir, root)}
     env.pop("MLFLOW_REGISTRY_URI", None)
@@ -79,36 +45,14 @@ def served(
         [sys.executable, "-m", "app.cli", "db", "upgrade"], cwd=ROOT, env=env, check=True
     )
     prepare(env, upgrade=False)
-    port, log = free_port(), root / "streamlit.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "streamlit", "run", "app/main.py"),
-                *("--server.port", str(port), "--server.address", "127.0.0.1"),
-                *("--server.headless", "true", "--browser.gatherUsageStats", "false"),
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(url, proc, log)
+    with serve_app(env, root, timeout_s=120) as url:
         yield url, env
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 @pytest.fixture
 def session(request: pytest.FixtureRequest) -> Iterator[Callable[[str], Page]]:
     """Opens one browser context per person (their own sign-in); screenshots on failure."""
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium() as browser:
         pages: dict[str, Page] = {}
 
         def open_as(name: str) -> Page:
@@ -121,19 +65,14 @@ def session(request: pytest.FixtureRequest) -> Iterator[Callable[[str], Page]]:
         try:
             yield open_as
         finally:
-            if request.session.testsfailed > failed_before or sys.exc_info()[0] is not None:
-                ARTIFACTS.mkdir(exist_ok=True)
+            if failed_since(request, failed_before) or sys.exc_info()[0] is not None:
                 for name, pg in pages.items():
-                    shot = ARTIFACTS / f"{request.node.name}-{name}.png"
-                    pg.screenshot(path=str(shot), full_page=True)
-            browser.close()
+                    browser_support.screenshot(pg, f"{request.node.name}-{name}")
 
 
 def sign_in(pg: Page, url: str, name: str) -> None:
     pg.goto(url)
-    pg.get_by_role("textbox", name="Username").fill(name)
-    pg.get_by_role("textbox", name="Password", exact=True).fill(PASSWORDS[name])
-    pg.get_by_role("button", name="Log in").click()
+    browser_support.sign_in(pg, name, PASSWORDS[name])
 
 
 def approve(pg: Page, server: str, name: str, request_id: str, comment: str) -> None:

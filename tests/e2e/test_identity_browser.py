@@ -6,101 +6,40 @@
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
-from tests.e2e.identity_env import ACCOUNTS, ROOT, build_governance_db
+from tests.browser_support import (
+    chromium,
+    failed_since,
+    require_chromium,
+    screenshot,
+    serve_app,
+    sign_in,
+)
+from tests.e2e.identity_env import ACCOUNTS, build_governance_db
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
 PASSWORDS = {name: password for name, _, password in ACCOUNTS}
-ARTIFACTS = ROOT / "test-artifacts"
 WAIT_MS = 60_000  # the first page behind the gate imports MLflow
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"streamlit exited: {log.read_text(errors='replace')[-2000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as resp:  # noqa: S310
-                if resp.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    pytest.fail("streamlit did not become healthy")
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is not installed")
+    require_chromium()
     folder = tmp_path_factory.mktemp("identity-browser")
     env = {**os.environ, **build_governance_db(folder)}
-    port = _free_port()
-    log = folder / "streamlit.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "streamlit",
-                "run",
-                "app/main.py",
-                "--server.port",
-                str(port),
-                "--server.address",
-                "127.0.0.1",
-                "--server.headless",
-                "true",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_healthy(url, proc, log)
+    with serve_app(env, folder, timeout_s=90) as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-dev-shm-usage",
-            ],
-        )
-        yield chromium
-        chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture
@@ -110,16 +49,9 @@ def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
     pg.set_default_timeout(WAIT_MS)
     failed_before = request.session.testsfailed
     yield pg
-    if request.session.testsfailed > failed_before:  # keep a screenshot of what went wrong
-        ARTIFACTS.mkdir(exist_ok=True)
-        pg.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
+    if failed_since(request, failed_before):  # keep a screenshot of what went wrong
+        screenshot(pg, request.node.name)
     context.close()
-
-
-def sign_in(pg: Page, username: str, password: str) -> None:
-    pg.get_by_role("textbox", name="Username").fill(username)
-    pg.get_by_role("textbox", name="Password").fill(password)
-    pg.get_by_role("button", name="Log in").click()
 
 
 def test_sign_in_then_sign_out(server: str, page: Page) -> None:

@@ -14,11 +14,9 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -28,35 +26,22 @@ from typing import Any
 import pytest
 
 from app.settings import Settings
+from tests.browser_support import (
+    ROOT,
+    chromium,
+    free_port,
+    require_chromium,
+    screenshot_on_failure,
+    sign_in,
+    streamlit_argv,
+    wait_http,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.browser]
 
-ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
 WAIT_MS = 90_000
 PASSWORD = "scale-out-pass-123"  # a throwaway account in a throwaway database
 MODEL = "scale-out-model"
-ARTIFACTS = ROOT / "test-artifacts"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout_s: float = 150) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"{url}: process exited: {log.read_text(errors='replace')[-2000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - 127.0.0.1
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    pytest.fail(f"{url} did not answer: {log.read_text(errors='replace')[-2000:]}")
 
 
 def start(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -97,8 +82,7 @@ def databases(pg_url: str, count: int) -> Iterator[list[str]]:
 
 @pytest.fixture(scope="module")
 def stack(pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is not installed")
+    require_chromium()
     folder = tmp_path_factory.mktemp("scale-out")
     base_env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "COUNTER"))}
     processes: list[subprocess.Popen[bytes]] = []
@@ -143,20 +127,12 @@ def stack(pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dic
             port = free_port()
             replica_env = {**env, "COUNTERSIGN_DATA_DIR": str(folder / f"replica-{k}")}
             log = folder / f"replica-{k}.log"
-            proc = start(
-                [
-                    sys.executable, "-m", "streamlit", "run", "app/main.py",
-                    "--server.port", str(port), "--server.address", "127.0.0.1",
-                    "--server.headless", "true",
-                ],
-                replica_env,
-                log,
-            )  # fmt: skip
+            proc = start(streamlit_argv(port), replica_env, log)
             processes.append(proc)
             replicas.append((f"http://127.0.0.1:{port}", proc, log))
-        wait_http(f"{tracking}/health", processes[0], mlflow_log)
+        wait_http(f"{tracking}/health", processes[0], mlflow_log, timeout_s=150)
         for url, proc, log in replicas:
-            wait_http(f"{url}/_stcore/health", proc, log)
+            wait_http(f"{url}/_stcore/health", proc, log, timeout_s=150)
         settings = Settings.from_env(
             {**env, "COUNTERSIGN_DATA_DIR": str(folder / "test")},
             secrets_path=folder / "none.toml",
@@ -196,21 +172,15 @@ def sign_in_on_both(browser: Any, urls: list[str], names: tuple[str, str]) -> li
         page.goto(url)
         pages.append(page)
     for page, name in zip(pages, names, strict=True):
-        try:
-            page.get_by_role("textbox", name="Username").fill(name)
-        except Exception:
-            ARTIFACTS.mkdir(exist_ok=True)
-            page.screenshot(path=str(ARTIFACTS / f"scale-out-{name}.png"), full_page=True)
-            raise
-        page.get_by_role("textbox", name="Password").fill(PASSWORD)
-        page.get_by_role("button", name="Log in").click()
+        with screenshot_on_failure(page, f"scale-out-{name}"):
+            sign_in(page, name, PASSWORD)
     return pages
 
 
 def test_two_replicas_take_simultaneous_approvals_and_execute_exactly_once(
     stack: dict[str, Any],
 ) -> None:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     from app.bootstrap import build_governance
     from app.webhooks.dispatcher import WebhookDispatcher
@@ -231,16 +201,7 @@ def test_two_replicas_take_simultaneous_approvals_and_execute_exactly_once(
         request = facade.request_promotion("rita", MODEL, "2", "champion", "scale-out check")
         assert facade.get_request(CLI_OPERATOR, request.id).quorum == 2
 
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(
-                executable_path=CHROMIUM,
-                args=[
-                    "--no-sandbox",
-                    "--disable-gpu",
-                    "--disable-background-networking",
-                    "--disable-dev-shm-usage",
-                ],
-            )
+        with chromium() as browser:
             urls = [f"{url}/approvals?request={request.id}" for url in stack["replicas"]]
             names = ("ann", "ben")
             pages = sign_in_on_both(browser, urls, names)
@@ -259,7 +220,6 @@ def test_two_replicas_take_simultaneous_approvals_and_execute_exactly_once(
             for page in sign_in_on_both(browser, urls, names):
                 state = page.get_by_text(re.compile(r"State:.*executed"))
                 expect(state).to_be_visible(timeout=WAIT_MS)
-            browser.close()
 
         details = facade.get_request(CLI_OPERATOR, request.id)
         assert details.request.state == "executed"
