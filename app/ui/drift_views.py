@@ -118,21 +118,28 @@ def importance_table(importance: FeatureImportance) -> None:
 def report_panel(state: Callable[[], Any], file_name: str) -> None:
     """Evidently's full report: progress while it builds in the background, then the report.
 
-    `state()` returns the job state (status "running", "done" with a path, or "failed").
+    `state()` returns the job state (status "running", "done" with a path, or "failed"). Only the
+    waiting is polled: once the job ends the whole page reruns and shows the report outside the
+    fragment, so the multi-megabyte HTML is sent once, not every two seconds.
     """
+    current = state()
+    if current is not None and current.status == "failed":
+        st.error(f"Evidently could not build the report: {current.error}")
+        return
+    if current is not None and current.status != "running":
+        report_frame.report_frame(current.path, title="Evidently report", file_name=file_name)
+        return
 
     @st.fragment(run_every=2)
-    def show() -> None:
-        current = state()
-        if current is None or current.status == "running":
+    def wait() -> None:
+        now = state()
+        if now is None or now.status == "running":
             with st.status("Building Evidently's full report (drift + data summary)..."):
                 st.write("The verdict, table and charts are ready to use meanwhile.")
-        elif current.status == "failed":
-            st.error(f"Evidently could not build the report: {current.error}")
         else:
-            report_frame.report_frame(current.path, title="Evidently report", file_name=file_name)
+            st.rerun()
 
-    show()
+    wait()
 
 
 def importance_vs_drift(frame: pd.DataFrame) -> None:

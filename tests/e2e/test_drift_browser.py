@@ -60,7 +60,7 @@ def test_drift_page_shows_the_verdict_and_then_evidently_s_report(server: str, t
     # Evidently builds in the background; the fragment polls every 2 s
     with screenshot_on_failure(tab, "drift-browser"):
         tab.get_by_text("Download report (HTML)").first.wait_for(timeout=2 * WAIT_MS)
-    assert tab.locator("iframe").count() >= 1
+    tab.locator("iframe").first.wait_for()
     _no_error(tab)
 
 

@@ -95,6 +95,13 @@ def test_request_two_signatures_alias_moves_and_the_audit_shows_it(
     # Compare versions (the first model, its two latest versions) -> one click to the request.
     alice.get_by_role("link", name="Compare versions").click()
     alice.get_by_role("link", name="Request promotion of the candidate").click()
+    # diabetes-progression is governed by stages, so the form proposes Production; the journey
+    # moves an alias, so alice picks champion.
+    target = alice.get_by_role("combobox", name="Target")
+    expect(target).to_have_value("Production")
+    target.click()
+    alice.get_by_role("option", name="champion", exact=True).click()
+    expect(target).to_have_value("champion")
     expect(alice.get_by_text("current holder")).to_be_visible()
     alice.get_by_label("Justification", exact=True).fill("v3 generalises better")
     alice.get_by_role("button", name="Submit request").click()
