@@ -57,12 +57,15 @@ def new_request(user_name: str) -> None:
         preview = deps.evidence_preview(user_name, model, version, target)
     if preview is None:
         return
-    st.markdown(
-        f"Policy `{preview.policy_hash[:12]}` applies: **{preview.quorum}** approval(s) from "
-        f"{' or '.join(preview.approver_roles)}"
-        + (", separation of duties" if preview.separation_of_duties else "")
-    )
-    gov.evidence(preview.data, preview.hash)
+    # The evidence differs in length per target; its own container keeps the form below at one
+    # place in the page, so a rerun never shows a stale second form that a user could type into.
+    with st.container():
+        st.markdown(
+            f"Policy `{preview.policy_hash[:12]}` applies: **{preview.quorum}** approval(s) from "
+            f"{' or '.join(preview.approver_roles)}"
+            + (", separation of duties" if preview.separation_of_duties else "")
+        )
+        gov.evidence(preview.data, preview.hash)
     with st.form("promotion_request", clear_on_submit=True):
         justification = st.text_area("Justification", placeholder="Why this version, why now")
         submitted = st.form_submit_button("Submit request", type="primary")

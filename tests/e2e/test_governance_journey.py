@@ -103,6 +103,8 @@ def test_request_two_signatures_alias_moves_and_the_audit_shows_it(
     alice.get_by_role("option", name="champion", exact=True).click()
     expect(target).to_have_value("champion")
     expect(alice.get_by_text("current holder")).to_be_visible()
+    # One request form on the page, also while the rerun for the new target is still drawing.
+    expect(alice.get_by_role("button", name="Submit request")).to_have_count(1)
     alice.get_by_label("Justification", exact=True).fill("v3 generalises better")
     alice.get_by_role("button", name="Submit request").click()
     done = alice.get_by_text(re.compile(r"Request [0-9a-f]{12} submitted"))
