@@ -6,7 +6,7 @@ import uuid
 import streamlit as st
 
 import app.deps as deps
-from app.entities import SignedInUser
+from app.entities import SignedInUser, SigningEligibility
 from app.ui import errors, guard, login, query
 from app.ui import governance as gov
 from governance.domain import REAUTH_PASSWORD, Permission, RequestDetails, State
@@ -74,6 +74,13 @@ def sign_form(user: SignedInUser, details: RequestDetails) -> None:
 
 def packet(user: SignedInUser, request_id: str) -> None:
     details = deps.request_details(user.username, request_id)
+    with st.container():  # a review packet of any length keeps the sign-off form in one place
+        verdict = review(user, details)
+    if verdict.may_sign:
+        sign_form(user, details)
+
+
+def review(user: SignedInUser, details: RequestDetails) -> SigningEligibility:
     req = details.request
     st.subheader(gov.request_title(req))
     st.markdown(f"**State:** {gov.state_text(req.state)}")
@@ -105,8 +112,7 @@ def packet(user: SignedInUser, request_id: str) -> None:
     gov.evidence(req.evidence_dict(), req.evidence_hash)
     st.markdown("**Votes so far**")
     gov.votes(details)
-    if verdict.may_sign:
-        sign_form(user, details)
+    return verdict
 
 
 def main(user: SignedInUser) -> None:
