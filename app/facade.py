@@ -122,6 +122,14 @@ class GovernanceFacade:
         """Disable a user; users are never deleted."""
         return service.disable_user(self._uow(), self.context, actor, name)
 
+    def enable_user(self, actor: str, name: str) -> User:
+        """Enable a disabled user again and lift a lockout."""
+        return service.enable_user(self._uow(), self.context, actor, name)
+
+    def set_roles(self, actor: str, name: str, roles: Sequence[str]) -> User:
+        """Replace a user's roles (never your own admin role, never the last active admin's)."""
+        return service.set_roles(self._uow(), self.context, actor, name, roles)
+
     def reset_password(self, actor: str, name: str, password: str) -> None:
         """Set a new password and lift a lockout."""
         service.reset_password(self._uow(), self.context, actor, name, password)

@@ -319,9 +319,9 @@ class UnitOfWork(Protocol):
     exception) rolls back. The same object may be entered again afterwards (sequentially, not
     nested); each `with` opens a fresh transaction. On SQLite the transaction starts with
     `BEGIN IMMEDIATE`, so writers are serialised from the first statement; on PostgreSQL
-    `lock_request` and `AuditLog.append` take the row and chain locks. The store maps driver
-    errors to GovernanceError subclasses (unique violations to Conflict / DuplicateVote); the
-    service never sees driver exceptions.
+    `lock_request`, `lock_users` and `AuditLog.append` take the row and chain locks. The
+    store maps driver errors to GovernanceError subclasses (unique violations to Conflict /
+    DuplicateVote); the service never sees driver exceptions.
     """
 
     @property
@@ -363,6 +363,16 @@ class UnitOfWork(Protocol):
 
     def rollback(self) -> None:
         """Discard every change of this transaction; releases the locks."""
+        ...
+
+    def lock_users(self) -> None:
+        """Hold the write lock until the end of the transaction, so that the users read after
+        this call cannot change before commit. Rules over several users (one active admin
+        must remain) and read-modify-write of a user row are decided under it.
+
+        PostgreSQL: the audit chain-head row lock that every writer takes first. SQLite:
+        `BEGIN IMMEDIATE` already holds it.
+        """
         ...
 
     def lock_request(self, request_id: str) -> PromotionRequest:

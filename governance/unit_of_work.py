@@ -97,6 +97,11 @@ class SqlUnitOfWork:
         with translate_errors():
             self._open().rollback()
 
+    def lock_users(self) -> None:
+        """Hold the write lock from now on (see governance.ports.UnitOfWork.lock_users)."""
+        if not self._sqlite:
+            self.audit.ensure_locked()
+
     def lock_request(self, request_id: str) -> PromotionRequest:
         """The request's fresh state, locked until the end of the transaction.
 

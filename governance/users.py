@@ -84,7 +84,9 @@ def create_user(
 
 
 def _target_user(uow: UnitOfWork, ctx: Context, actor: str, attempted: str, name: str) -> User:
+    """The user to change, read fresh under the users lock once the actor is authorised."""
     authorise(uow, ctx, actor, Permission.ADMIN_USERS, attempted, ObjectType.USER, name)
+    uow.lock_users()
     user = uow.users.find(name)
     if user is None:
         refuse(
@@ -93,11 +95,31 @@ def _target_user(uow: UnitOfWork, ctx: Context, actor: str, attempted: str, name
     return user
 
 
+def _is_active_admin(user: User) -> bool:
+    return ADMIN in user.roles and not user.disabled
+
+
+def _keep_an_active_admin(
+    uow: UnitOfWork, ctx: Context, actor: str, attempted: str, before: User, after: User
+) -> None:
+    """Refuse a change that would leave no active admin: nobody could administer users in the
+    app any more. Runs under the users lock (`_target_user`), so two racing demotions cannot
+    both pass."""
+    if not _is_active_admin(before) or _is_active_admin(after):
+        return
+    if not any(_is_active_admin(u) for u in uow.users.list() if u.name != before.name):
+        error = NotAllowed(
+            f"{before.name!r} is the last active admin: give another user the admin role first"
+        )
+        refuse(uow, ctx, actor, attempted, ObjectType.USER, before.name, error)
+
+
 def disable_user(uow: UnitOfWork, ctx: Context, actor: str, name: str) -> User:
     """Disable a user (never deleted: the audit log refers to them). Disabling twice is a no-op.
 
     Raises:
-        NotAllowed: The actor may not administer users, or tries to disable themself.
+        NotAllowed: The actor may not administer users, tries to disable themself, or the user
+            is the last active admin.
         NotFound: No such user.
     """
     with uow:
@@ -114,18 +136,12 @@ def disable_user(uow: UnitOfWork, ctx: Context, actor: str, name: str) -> User:
             )
         if user.disabled:
             return user
-        user = replace(user, disabled=True)
-        uow.users.update(user)
-        uow.audit.append(
-            actor=actor,
-            action=AuditAction.USER_DISABLED,
-            object_type=ObjectType.USER,
-            object_id=name,
-            payload={},
-            at=ctx.clock.now(),
-        )
+        disabled = replace(user, disabled=True)
+        _keep_an_active_admin(uow, ctx, actor, "disable_user", user, disabled)
+        uow.users.update(disabled)
+        _user_event(uow, ctx, actor, AuditAction.USER_DISABLED, name, {})
         uow.commit()
-        return user
+        return disabled
 
 
 def enable_user(uow: UnitOfWork, ctx: Context, actor: str, name: str) -> User:
@@ -147,10 +163,11 @@ def enable_user(uow: UnitOfWork, ctx: Context, actor: str, name: str) -> User:
 
 
 def set_roles(uow: UnitOfWork, ctx: Context, actor: str, name: str, roles: Sequence[str]) -> User:
-    """Replace a user's roles.
+    """Replace a user's roles. The same roles again (in any order) are a no-op.
 
     Raises:
-        NotAllowed: The actor may not administer users, or would remove their own admin role.
+        NotAllowed: The actor may not administer users, would remove their own admin role, or
+            would remove the admin role of the last active admin.
         NotFound: No such user.
         InvalidInput: No role, or an unknown one.
     """
@@ -163,12 +180,15 @@ def set_roles(uow: UnitOfWork, ctx: Context, actor: str, name: str, roles: Seque
                 raise NotAllowed("you cannot remove your own admin role")
         except GovernanceError as exc:
             refuse(uow, ctx, actor, "set_roles", ObjectType.USER, name, exc)
+        if set(wanted) == set(user.roles):
+            return user
+        changed = replace(user, roles=wanted)
+        _keep_an_active_admin(uow, ctx, actor, "set_roles", user, changed)
+        uow.users.update(changed)
         payload = {"before": list(user.roles), "after": list(wanted)}
-        user = replace(user, roles=wanted)
-        uow.users.update(user)
         _user_event(uow, ctx, actor, AuditAction.USER_ROLES_CHANGED, name, payload)
         uow.commit()
-        return user
+        return changed
 
 
 def _user_event(

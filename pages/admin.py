@@ -1,76 +1,32 @@
-"""Admin: users and roles, add, disable (never delete) and reset a password; the active policy.
+"""Admin: users and roles, add, change roles, disable (never delete) and enable a user, reset a
+password; the active policy.
 
 Every change is one facade call with the signed-in admin as the actor; the service checks the
-role again and writes the audit event in the same transaction.
+role again, refuses what would leave no active admin, and writes the audit event in the same
+transaction. The forms live in app/ui/admin_forms.py.
 """
 
 import json
+from collections.abc import Callable
 
-import pandas as pd
 import streamlit as st
 
 import app.deps as deps
+from app.ui import admin_forms as forms
 from app.ui import errors, guard
 from governance.domain import ROLES, Permission
 
 FLASH = "admin_flash"
+esc = guard.escape_markdown
 
 
-def done(message: str) -> None:
-    """Show the outcome after a rerun, so the users table above reflects the change."""
-    st.session_state[FLASH] = message
-    st.rerun()
-
-
-def users_frame(users: list) -> pd.DataFrame:
-    return pd.DataFrame(
-        [
-            {
-                "user": u.name,
-                "name": u.display_name,
-                "roles": ", ".join(u.roles),
-                "status": "disabled" if u.disabled else "active",
-                "locked until": u.locked_until,
-                "created": u.created_at,
-            }
-            for u in users
-        ]
-    )
-
-
-def add_user_form(actor: str, role_choices: list[str]) -> None:
-    with st.form("admin_add_user", clear_on_submit=True):
-        st.subheader("Add a user")
-        name = st.text_input("User name")
-        display = st.text_input("Full name")
-        roles = st.multiselect("Roles", role_choices, default=["viewer"])
-        password = st.text_input("Initial password", type="password")
-        if st.form_submit_button("Add user"):
-            with errors.guard(stop=False):
-                deps.get_governance().create_user(actor, name.strip(), roles, password, display)
-                done(f"User {guard.escape_markdown(name.strip())} added.")
-
-
-def disable_form(actor: str, names: list[str]) -> None:
-    with st.form("admin_disable_user"):
-        st.subheader("Disable a user")
-        st.caption("Users are never deleted: the audit log refers to them.")
-        name = st.selectbox("User to disable", names, index=None)
-        if st.form_submit_button("Disable user") and name:
-            with errors.guard(stop=False):
-                deps.get_governance().disable_user(actor, name)
-                done(f"User {guard.escape_markdown(name)} disabled.")
-
-
-def reset_form(actor: str, names: list[str]) -> None:
-    with st.form("admin_reset_password", clear_on_submit=True):
-        st.subheader("Reset a password")
-        name = st.selectbox("User", names, index=None)
-        password = st.text_input("New password", type="password")
-        if st.form_submit_button("Reset password") and name:
-            with errors.guard(stop=False):
-                deps.get_governance().reset_password(actor, name, password)
-                done(f"Password of {guard.escape_markdown(name)} reset; lockout lifted.")
+def apply(change: Callable[[], object], message: str) -> None:
+    """Make one change; on success show `message` after a rerun, so the users table above
+    reflects it; a refusal shows its one-line reason under the form."""
+    with errors.guard(stop=False):
+        change()
+        st.session_state[FLASH] = message
+        st.rerun()
 
 
 def policy_section() -> None:
@@ -86,18 +42,40 @@ def main() -> None:
         st.success(st.session_state.pop(FLASH))
     user = guard.current_user()
     assert user is not None  # the guard below this module's definitions has run
-    governance = deps.get_governance()
-    users = list(governance.list_users(user.username))
+    actor = user.username
+    gov = deps.get_governance()
+    users = list(gov.list_users(actor))
     st.subheader("Users and roles")
-    st.dataframe(users_frame(users), hide_index=True, width="stretch")
-    active = [u.name for u in users if not u.disabled and u.name != user.username]
-    extra = sorted(governance.policy.roles_named() - set(ROLES))
+    st.dataframe(forms.users_frame(users), hide_index=True, width="stretch")
+    names = [u.name for u in users]
+    active = [u.name for u in users if not u.disabled and u.name != actor]
+    disabled = [u.name for u in users if u.disabled]
+    choices = [*ROLES, *sorted(gov.policy.roles_named() - set(ROLES))]
     left, right = st.columns(2)
     with left:
-        add_user_form(user.username, [*ROLES, *extra])
+        if new := forms.add_user_form(choices):
+            apply(
+                lambda: gov.create_user(actor, new.name, new.roles, new.password, new.display_name),
+                f"User {esc(new.name)} added.",
+            )
+        if picked := forms.roles_form(users, choices):
+            name, roles = picked
+            apply(
+                lambda: gov.set_roles(actor, name, roles),
+                f"Roles of {esc(name)} set to {esc(', '.join(roles))}.",
+            )
     with right:
-        disable_form(user.username, active)
-        reset_form(user.username, [u.name for u in users])
+        caption = "Users are never deleted: the audit log refers to them."
+        args = ("admin_disable_user", "Disable a user", "User to disable", "Disable user")
+        if name := forms.pick_user_form(*args, active, caption):
+            apply(lambda: gov.disable_user(actor, name), f"User {esc(name)} disabled.")
+        if name := forms.enable_form(disabled):
+            apply(lambda: gov.enable_user(actor, name), f"User {esc(name)} enabled.")
+        if reset := forms.reset_form(names):
+            apply(
+                lambda: gov.reset_password(actor, *reset),
+                f"Password of {esc(reset[0])} reset; lockout lifted.",
+            )
     policy_section()
 
 

@@ -3,9 +3,9 @@
 
 Mutating commands on behalf of a person authenticate them first (`--as NAME` plus the password
 as the first line of stdin); an unknown user and a wrong password get the same one-line answer.
-Operator commands (`users add`, `users disable`, `request execute`, `reconcile`, `audit verify`)
-run as the principal `system:cli`: whoever runs them already holds the server's shell. Refusals
-are GovernanceErrors, which `app.cli` prints as one line with a non-zero exit.
+Operator commands (`users add|disable|enable|roles`, `request execute`, `reconcile`,
+`audit verify`) run as the principal `system:cli`: whoever runs them already holds the server's
+shell. Refusals are GovernanceErrors, which `app.cli` prints as one line with a non-zero exit.
 """
 
 from __future__ import annotations
@@ -39,6 +39,13 @@ def register(registry: Any) -> None:
     p = users.add_parser("disable", help="disable a user")
     p.add_argument("name")
     p.set_defaults(func=_users_disable)
+    p = users.add_parser("enable", help="enable a disabled user again (lifts a lockout)")
+    p.add_argument("name")
+    p.set_defaults(func=_users_enable)
+    p = users.add_parser("roles", help="replace a user's roles")
+    p.add_argument("name")
+    p.add_argument("--role", action="append", required=True, help="repeat for several roles")
+    p.set_defaults(func=_users_roles)
     p = users.add_parser("list", help="every user with roles")
     _json_flag(p)
     p.set_defaults(func=_users_list)
@@ -178,6 +185,18 @@ def _users_add(args: argparse.Namespace) -> int:
 def _users_disable(args: argparse.Namespace) -> int:
     user = _facade().disable_user(OPERATOR, args.name)
     print(f"user {user.name} is disabled")
+    return 0
+
+
+def _users_enable(args: argparse.Namespace) -> int:
+    user = _facade().enable_user(OPERATOR, args.name)
+    print(f"user {user.name} is enabled")
+    return 0
+
+
+def _users_roles(args: argparse.Namespace) -> int:
+    user = _facade().set_roles(OPERATOR, args.name, args.role)
+    print(f"user {user.name} has role(s) {', '.join(user.roles)}")
     return 0
 
 

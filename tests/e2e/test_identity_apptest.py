@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
@@ -154,6 +155,100 @@ def test_an_admin_adds_a_user_who_can_then_sign_in(app_env: dict[str, str]) -> N
     listed = cli(app_env, "users", "list", "--json").stdout
     assert "nina" in listed
     assert "auditor" in listed
+
+
+def _admin_page() -> AppTest:
+    at = sign_in(start(), "root", PASSWORDS["root"])
+    at.switch_page("../pages/admin.py")
+    at.run()
+    assert not _errors(at), _errors(at)
+    return at
+
+
+def _pick(at: AppTest, label: str, value: str) -> AppTest:
+    next(s for s in at.selectbox if s.label == label).set_value(value)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _roles_of(env: dict[str, str], name: str) -> tuple[str, bool]:
+    listed = json.loads(cli(env, "users", "list", "--json").stdout)["users"]
+    user = next(u for u in listed if u["name"] == name)
+    return ", ".join(user["roles"]), bool(user["disabled"])
+
+
+def _audited(action: str, name: str) -> list[dict[str, object]]:
+    """What the audit log holds for `action` on user `name` by root, newest first."""
+    import app.deps as deps
+
+    found = deps.audit_events("root", who="root", action=action)
+    return [json.loads(e.payload) for e in found if e.object_id == name]
+
+
+def test_an_admin_changes_the_roles_of_a_user_and_the_change_is_audited(
+    app_env: dict[str, str],
+) -> None:
+    cli(
+        app_env,
+        "users",
+        "add",
+        "rolf",
+        "--role",
+        "viewer",
+        "--password-stdin",
+        stdin="rolf-pass-1\n",
+    )
+    at = _pick(_admin_page(), "User whose roles to change", "rolf")
+    roles = next(m for m in at.multiselect if m.label == "New roles")
+    assert roles.value == ["viewer"]  # starts from the user's current roles
+    roles.set_value(["viewer", "approver"])
+    _button(at, "Save roles").click()
+    at.run()
+    assert [s.value for s in at.success] == ["Roles of rolf set to viewer, approver."]
+    assert _roles_of(app_env, "rolf") == ("viewer, approver", False)
+    assert _audited("user_roles_changed", "rolf") == [
+        {"before": ["viewer"], "after": ["viewer", "approver"]}
+    ]
+
+
+def test_an_admin_removing_their_own_admin_role_is_refused_and_the_refusal_audited(
+    app_env: dict[str, str],
+) -> None:
+    at = _pick(_admin_page(), "User whose roles to change", "root")
+    next(m for m in at.multiselect if m.label == "New roles").set_value(["viewer"])
+    _button(at, "Save roles").click()
+    at.run()
+    assert _errors(at) == ["you cannot remove your own admin role"]
+    assert not at.success
+    assert _roles_of(app_env, "root") == ("admin", False)
+    refused = _audited("action_refused", "root")[0]
+    assert (refused["attempted"], refused["error"]) == ("set_roles", "NotAllowed")
+
+
+def test_an_admin_enables_a_disabled_user_who_can_then_sign_in(app_env: dict[str, str]) -> None:
+    cli(
+        app_env,
+        "users",
+        "add",
+        "dora",
+        "--role",
+        "viewer",
+        "--password-stdin",
+        stdin="dora-pass-1\n",
+    )
+    cli(app_env, "users", "disable", "dora")
+    at = _admin_page()
+    picker = next(s for s in at.selectbox if s.label == "User to enable")
+    assert "dora" in picker.options
+    assert "vic" not in picker.options  # only disabled users are offered
+    picker.set_value("dora")
+    _button(at, "Enable user").click()
+    at.run()
+    assert [s.value for s in at.success] == ["User dora enabled."]
+    assert _roles_of(app_env, "dora") == ("viewer", False)
+    assert _audited("user_enabled", "dora") == [{}]
+    assert "Log out" in _labels(sign_in(start(), "dora", "dora-pass-1"))
 
 
 def test_without_an_admin_the_app_explains_how_to_create_one(

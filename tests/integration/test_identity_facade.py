@@ -32,6 +32,11 @@ ACTIONS: dict[str, tuple[Permission, Callable[[Any, str], object]]] = {
         Permission.ADMIN_USERS,
         lambda f, actor: f.reset_password(actor, "nobody", "long-enough-1"),
     ),
+    "enable_user": (Permission.ADMIN_USERS, lambda f, actor: f.enable_user(actor, "nobody")),
+    "set_roles": (
+        Permission.ADMIN_USERS,
+        lambda f, actor: f.set_roles(actor, "nobody", ["viewer"]),
+    ),
     "list_users": (Permission.ADMIN_USERS, lambda f, actor: f.list_users(actor)),
     "request_promotion": (
         Permission.REQUEST,

@@ -340,6 +340,9 @@ class FakeUnitOfWork:
     def rollback(self) -> None:
         self._bind(copy.deepcopy(self.committed))
 
+    def lock_users(self) -> None:
+        assert self.active, "lock_users needs an open transaction"
+
     def lock_request(self, request_id: str) -> PromotionRequest:
         assert self.active, "lock_request needs an open transaction"
         return self.requests.get(request_id)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from governance import service
@@ -161,11 +163,107 @@ def test_a_refused_role_change_changes_nothing(
     assert world.uow.events()[-1].action == AuditAction.ACTION_REFUSED
 
 
+def test_setting_the_same_roles_in_another_order_changes_and_records_nothing(
+    world: World,
+) -> None:
+    service.set_roles(world.uow, world.ctx, "erin", "vic", ["approver", "viewer"])
+    before = len(world.uow.events())
+    user = service.set_roles(world.uow, world.ctx, "erin", "vic", ["viewer", "approver"])
+    assert user.roles == ("approver", "viewer")
+    assert len(world.uow.events()) == before
+
+
+def _refusal_reason(world: World) -> str:
+    event = world.uow.events()[-1]
+    assert event.action == AuditAction.ACTION_REFUSED
+    return str(json.loads(event.payload)["reason"])
+
+
+LAST_ADMIN = "'erin' is the last active admin: give another user the admin role first"
+
+
+def test_the_operator_cannot_take_the_admin_role_from_the_last_active_admin(
+    world: World,
+) -> None:
+    with pytest.raises(NotAllowed, match="last active admin"):
+        service.set_roles(world.uow, world.ctx, CLI_OPERATOR, "erin", ["approver"])
+    assert world.uow.committed.users["erin"].roles == ("admin",)
+    assert _refusal_reason(world) == LAST_ADMIN
+    assert not world.uow.events(AuditAction.USER_ROLES_CHANGED)
+
+
+def test_the_operator_cannot_disable_the_last_active_admin(world: World) -> None:
+    with pytest.raises(NotAllowed, match="last active admin"):
+        service.disable_user(world.uow, world.ctx, CLI_OPERATOR, "erin")
+    assert not world.uow.committed.users["erin"].disabled
+    assert _refusal_reason(world) == LAST_ADMIN
+    assert not world.uow.events(AuditAction.USER_DISABLED)
+
+
+@pytest.mark.parametrize(("second_admin_disabled", "allowed"), [(False, True), (True, False)])
+@pytest.mark.parametrize("change", ["demote", "disable"])
+def test_an_admin_may_be_demoted_or_disabled_only_while_another_active_admin_remains(
+    world: World, change: str, second_admin_disabled: bool, allowed: bool
+) -> None:
+    service.set_roles(world.uow, world.ctx, "erin", "dave", ["approver", "admin"])
+    if second_admin_disabled:
+        service.disable_user(world.uow, world.ctx, "erin", "dave")
+    erin = world.uow.committed.users["erin"]
+
+    def act() -> None:
+        if change == "demote":
+            service.set_roles(world.uow, world.ctx, CLI_OPERATOR, "erin", ["auditor"])
+        else:
+            service.disable_user(world.uow, world.ctx, CLI_OPERATOR, "erin")
+
+    if allowed:
+        act()
+        action = AuditAction.USER_ROLES_CHANGED if change == "demote" else AuditAction.USER_DISABLED
+        event = world.uow.events()[-1]
+        assert (event.action, event.actor, event.object_id) == (action, CLI_OPERATOR, "erin")
+    else:
+        with pytest.raises(NotAllowed, match="last active admin"):
+            act()
+        assert world.uow.committed.users["erin"] == erin
+        assert _refusal_reason(world) == LAST_ADMIN
+
+
 def test_a_disabled_user_can_be_enabled_again(world: World) -> None:
     service.disable_user(world.uow, world.ctx, "erin", "carol")
     service.enable_user(world.uow, world.ctx, "erin", "carol")
     assert service.authenticate(world.uow, world.ctx, "carol", PASSWORD).name == "carol"
-    assert world.uow.events(AuditAction.USER_ENABLED)
+    event = world.uow.events(AuditAction.USER_ENABLED)[-1]
+    assert (event.actor, event.object_id, event.payload) == ("erin", "carol", "{}")
+
+
+def test_enabling_lifts_a_lockout_and_enabling_an_active_user_records_nothing(
+    world: World,
+) -> None:
+    for _ in range(3):
+        with pytest.raises(AuthenticationFailed):
+            service.authenticate(world.uow, world.ctx, "carol", "wrong")
+    service.disable_user(world.uow, world.ctx, "erin", "carol")
+    user = service.enable_user(world.uow, world.ctx, CLI_OPERATOR, "carol")
+    assert (user.disabled, user.failed_logins, user.locked_until) == (False, 0, None)
+    before = len(world.uow.events())
+    service.enable_user(world.uow, world.ctx, "erin", "carol")
+    assert len(world.uow.events()) == before
+
+
+@pytest.mark.parametrize(
+    ("actor", "name", "error"),
+    [("carol", "dave", NotAllowed), ("vic", "dave", NotAllowed), ("erin", "nobody", NotFound)],
+)
+def test_a_refused_enable_is_audited_and_changes_nothing(
+    world: World, actor: str, name: str, error: type
+) -> None:
+    service.disable_user(world.uow, world.ctx, "erin", "dave")
+    with pytest.raises(error):
+        service.enable_user(world.uow, world.ctx, actor, name)
+    assert world.uow.committed.users["dave"].disabled
+    event = world.uow.events()[-1]
+    assert (event.action, event.actor, event.object_id) == (AuditAction.ACTION_REFUSED, actor, name)
+    assert not world.uow.events(AuditAction.USER_ENABLED)
 
 
 def test_audit_events_carry_the_clock_time_of_the_action(world: World) -> None:

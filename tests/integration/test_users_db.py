@@ -1,0 +1,94 @@
+"""User administration on real SQLite and PostgreSQL: the last-admin rule holds under a race.
+
+The rule reads every user, so it must read them under the write lock: on PostgreSQL a check
+made before the lock would count an admin that a concurrent transaction is demoting.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from app.bootstrap import build_governance
+from app.facade import GovernanceFacade
+from app.settings import Settings
+from governance.db import make_engine, upgrade
+from governance.domain import CLI_OPERATOR, AuditAction
+from governance.errors import NotAllowed
+from tests.unit.fakes import PASSWORD, FakeHasher, FakeRegistry
+
+
+@pytest.fixture
+def facade(empty_db_url: str, tmp_path: Path) -> Iterator[GovernanceFacade]:
+    engine = make_engine(empty_db_url)
+    upgrade(engine)
+    engine.dispose()
+    env = {"COUNTERSIGN_DB_URL": empty_db_url, "COUNTERSIGN_DATA_DIR": str(tmp_path)}
+    settings = Settings.from_env(env, secrets_path=tmp_path / "none.toml")
+    built = build_governance(settings, registry=FakeRegistry(), hasher=FakeHasher())
+    for name in ("ada", "bea"):
+        built.create_user(CLI_OPERATOR, name, ["admin"], PASSWORD)
+    yield built
+    built.dispose()
+
+
+def wait_until_a_session_waits_for_a_lock(url: str) -> None:
+    """PostgreSQL: return once another session of this database waits for a lock. (SQLite
+    blocks the other writer at its BEGIN IMMEDIATE, before it reads anything.)"""
+    if url.startswith("sqlite"):
+        return
+    engine = create_engine(url)
+    query = text(
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+    deadline = time.monotonic() + 60
+    try:
+        with engine.connect() as conn:
+            while not conn.execute(query).scalar_one():
+                if time.monotonic() > deadline:
+                    pytest.fail("the racing demotion never waited for the lock")
+                time.sleep(0.02)
+                conn.rollback()  # a fresh snapshot of pg_stat_activity on the next query
+    finally:
+        engine.dispose()
+
+
+def test_a_demotion_racing_another_one_leaves_an_active_admin(
+    facade: GovernanceFacade, empty_db_url: str
+) -> None:
+    outcome: list[BaseException | str] = []
+
+    def demote_ada() -> None:
+        try:
+            facade.set_roles(CLI_OPERATOR, "ada", ["viewer"])
+            outcome.append("demoted")
+        except BaseException as exc:
+            outcome.append(exc)
+
+    racer = threading.Thread(target=demote_ada)
+    # Another writer, mid-transaction, is demoting bea when the operator demotes ada.
+    with facade.store.unit_of_work() as other:
+        other.lock_users()
+        bea = other.users.find("bea")
+        assert bea is not None
+        other.users.update(replace(bea, roles=("viewer",)))
+        racer.start()
+        wait_until_a_session_waits_for_a_lock(empty_db_url)
+        other.commit()
+    racer.join()
+
+    assert len(outcome) == 1
+    assert isinstance(outcome[0], NotAllowed), outcome
+    assert "'ada' is the last active admin" in str(outcome[0])
+    users = {u.name: u.roles for u in facade.list_users(CLI_OPERATOR)}
+    assert users == {"ada": ("admin",), "bea": ("viewer",)}
+    with facade.store.unit_of_work(read_only=True) as uow:
+        refusal = uow.audit.for_object("user", "ada")[-1]
+    assert (refusal.action, refusal.actor) == (AuditAction.ACTION_REFUSED, CLI_OPERATOR)
