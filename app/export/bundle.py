@@ -5,7 +5,9 @@ Layout of the zip (BUNDLE_FORMAT):
     events.jsonl     one `AuditRecord.as_dict()` per line, ascending seq, a contiguous slice
     events.csv       the same events, same fields, plus `in_scope` (1 when the event concerns
                      the scope's models or request); the period decides the slice, the scope
-                     only marks, because a chain with holes cannot be verified
+                     only marks, because a chain with holes cannot be verified. Text cells are
+                     spreadsheet-safe: one ' in front of a cell starting with = + - @ TAB CR or
+                     ' (app.export.csv_cells; the rule is also in the manifest)
     checkpoint.json  canonical JSON {origin, last_seq, head_hash, signed_at, alg, key_id}: the
                      last exported event's entry hash
     checkpoint.sig   base64 Ed25519 signature of the exact checkpoint.json bytes
@@ -31,15 +33,21 @@ from typing import Any, BinaryIO
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from app.errors import InvalidInput, NotFound
-from app.export.events import MEMBERS, EventStats, scope_matcher, write_events, write_member
+from app.export.csv_cells import NUMERIC_COLUMNS, RULE
+from app.export.events import (
+    BUNDLE_FORMAT,
+    MEMBERS,
+    EventStats,
+    scope_matcher,
+    write_events,
+    write_member,
+)
 from app.export.html_report import render_html
 from app.export.model import ExportScope, ExportSource, utc_now
 from app.export.pdf_report import render_pdf
 from app.export.sections import Integrity, ReportContext
 from app.export.signing import SIGNATURE_ALG, key_id, public_key_b64, sign, signed_checkpoint
 from governance.audit import GENESIS_HASH, format_ts, verify_chain
-
-BUNDLE_FORMAT = "countersign-audit-bundle/1"
 
 
 @dataclass(frozen=True)
@@ -211,6 +219,7 @@ def _manifest(ctx: ReportContext, files: dict[str, Any], key: Ed25519PrivateKey)
             "problem": integrity.slice_reason,
         },
         "files": {name: files[name] for name in MEMBERS},
+        "events_csv": {"numeric_columns": list(NUMERIC_COLUMNS), "text_cells": RULE},
         "signature": {
             "alg": SIGNATURE_ALG,
             "key_id": key_id(key.public_key()),

@@ -1,7 +1,8 @@
 """Streams audit events into events.jsonl and events.csv inside the bundle, hashing as it goes.
 
 Nothing holds the whole log: each event is written, hashed and chain-checked as it passes, and
-only counters and a bounded sample for the human-readable report stay in memory.
+only counters and a bounded sample for the human-readable report stay in memory. The CSV's text
+cells are spreadsheet-safe (`app.export.csv_cells`); events.jsonl keeps every value unchanged.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO
 
+from app.export.csv_cells import neutralise
 from app.export.model import Finding
 from governance.audit import AuditRecord, VerifyResult, verify_chain
 
@@ -41,6 +43,8 @@ RECORD_FIELDS = (
     "alg",
 )
 CSV_FIELDS = (*RECORD_FIELDS, "in_scope")
+# /2: the text cells of events.csv are spreadsheet-safe (app.export.csv_cells); /1 wrote them raw.
+BUNDLE_FORMAT = "countersign-audit-bundle/2"
 # The bundle's members besides the manifest and its signature: written by the exporter,
 # required by the offline verifier.
 MEMBERS = (
@@ -139,7 +143,9 @@ def write_events(
     jsonl = _HashingWriter(zf, "events.jsonl")
     csv_out = _HashingWriter(None, "events.csv")
     buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
+    # RFC 4180 line ends: the writer then quotes every cell holding a CR or LF, so a CR in a
+    # name tried at sign-in cannot split a row (with "\n" alone it went out unquoted).
+    writer = csv.writer(buf, lineterminator="\r\n")
     writer.writerow(CSV_FIELDS)
     encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
     lines: list[str] = []
@@ -156,19 +162,20 @@ def write_events(
         for rec in records:
             lines.append(encode(rec.as_dict()) + "\n")
             mine = concerns(rec)
+            # Every text cell, our own fields too: a tampered chain is exported as evidence.
             writer.writerow(
                 (
                     rec.seq,
-                    rec.ts,
-                    rec.actor,
-                    rec.action,
-                    rec.object_type,
-                    rec.object_id,
-                    rec.payload,
-                    rec.payload_hash,
-                    rec.prev_hash,
-                    rec.entry_hash,
-                    rec.alg,
+                    neutralise(rec.ts),
+                    neutralise(rec.actor),
+                    neutralise(rec.action),
+                    neutralise(rec.object_type),
+                    neutralise(rec.object_id),
+                    neutralise(rec.payload),
+                    neutralise(rec.payload_hash),
+                    neutralise(rec.prev_hash),
+                    neutralise(rec.entry_hash),
+                    neutralise(rec.alg),
                     "1" if mine else "0",
                 )
             )

@@ -2,12 +2,14 @@
 
 It checks, in this order, and names the FIRST problem it meets:
 1. the zip holds exactly the members of the bundle format;
-2. manifest.sig is a valid signature of manifest.json by the given key;
+2. manifest.sig is a valid signature of manifest.json by the given key, and the manifest names
+   a bundle format this verifier knows;
 3. every member's SHA-256 and size match the manifest;
 4. checkpoint.sig is a valid signature of checkpoint.json by the same key;
 5. events.jsonl is one unbroken chain slice from its first to its last event (each line's
    prev_hash links to the line before, every hash recomputes), matching the manifest's range;
-6. events.csv says the same as events.jsonl, row by row and field by field;
+6. events.csv says the same as events.jsonl, row by row and field by field, each text cell in
+   the spreadsheet-safe form its bundle format prescribes (`app.export.csv_cells`);
 7. the checkpoint names the slice's last seq and its entry hash, and the manifest's origin.
 """
 
@@ -20,14 +22,15 @@ import itertools
 import json
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from app.export.events import CSV_FIELDS, MEMBERS, RECORD_FIELDS
+from app.export.csv_cells import NUMERIC_COLUMNS, neutralise, restore
+from app.export.events import BUNDLE_FORMAT, CSV_FIELDS, MEMBERS, RECORD_FIELDS
 from app.export.signing import key_id, signature_valid
 from governance.audit import AuditRecord, verify_chain
 
@@ -37,6 +40,12 @@ EXPECTED = frozenset((*SIGNED, *MEMBERS))
 
 SMALL_MEMBER_BYTES = 16 << 20
 CSV_FIELD_LIMIT = 1 << 30
+# How each bundle format writes a text cell of events.csv: /1 (older exports) as it was.
+CSV_TEXT_CELL: dict[str, Callable[[str], str]] = {
+    "countersign-audit-bundle/1": str,
+    BUNDLE_FORMAT: neutralise,
+}
+IS_TEXT = tuple(name not in NUMERIC_COLUMNS for name in RECORD_FIELDS)
 
 
 class BundleProblem(Exception):
@@ -107,7 +116,17 @@ def _records(fh: IO[bytes]) -> Iterator[tuple[int, AuditRecord]]:
             raise BundleProblem(f"events.jsonl line {number} has a malformed field") from exc
 
 
-def _check_events(zf: zipfile.ZipFile) -> tuple[AuditRecord, AuditRecord, int]:
+def _text_cell(manifest: dict[str, Any]) -> Callable[[str], str]:
+    fmt = manifest.get("format")
+    text = CSV_TEXT_CELL.get(fmt) if isinstance(fmt, str) else None
+    if text is None:
+        raise BundleProblem(f"manifest.json names an unknown bundle format: {fmt!r}")
+    return text
+
+
+def _check_events(
+    zf: zipfile.ZipFile, text: Callable[[str], str]
+) -> tuple[AuditRecord, AuditRecord, int]:
     """Verify the chain in events.jsonl and compare events.csv with it, in one pass."""
     # A payload is as large as the store accepted; csv's default limit (128 KiB) is too small.
     if csv.field_size_limit() < CSV_FIELD_LIMIT:
@@ -126,7 +145,7 @@ def _check_events(zf: zipfile.ZipFile) -> tuple[AuditRecord, AuditRecord, int]:
             nonlocal last
             for number, rec in itertools.chain([peek], records):
                 yield rec  # the chain judges the record before the CSV is compared with it
-                _compare_row(next(rows, None), rec, number)
+                _compare_row(next(rows, None), rec, number, text)
                 last = rec
 
         result = verify_chain(compared(), start_prev_hash=first.prev_hash, start_seq=first.seq)
@@ -139,17 +158,30 @@ def _check_events(zf: zipfile.ZipFile) -> tuple[AuditRecord, AuditRecord, int]:
         return first, last, result.count
 
 
-def _compare_row(row: list[str] | None, rec: AuditRecord, number: int) -> None:
+def _compare_row(
+    row: list[str] | None, rec: AuditRecord, number: int, text: Callable[[str], str]
+) -> None:
     if row is None:
         raise BundleProblem(f"events.csv ends before seq {rec.seq} (events.jsonl line {number})")
     if len(row) != len(CSV_FIELDS) or row[-1] not in ("0", "1"):
         raise BundleProblem(f"events.csv row {number} (seq {rec.seq}) is malformed")
     d = rec.as_dict()
-    for name, cell in zip(RECORD_FIELDS, row, strict=False):
-        if cell != str(d[name]):
+    for name, is_text, cell in zip(RECORD_FIELDS, IS_TEXT, row, strict=False):
+        value = str(d[name])
+        # The exact cell the exporter writes: a guard removed (a formula again) differs too.
+        if cell != (text(value) if is_text else value):
             raise BundleProblem(
-                f"events.csv row {number} (seq {rec.seq}) differs from events.jsonl in {name}"
+                f"events.csv row {number} (seq {rec.seq}) differs from events.jsonl in "
+                f"{name}{_guard_hint(cell, value)}"
             )
+
+
+def _guard_hint(cell: str, value: str) -> str:
+    if cell == value:
+        return " (the leading ' the format writes before this value is missing)"
+    if restore(cell) == value:
+        return " (a leading ' the format does not write before this value)"
+    return ""
 
 
 def _check_checkpoint(
@@ -215,6 +247,7 @@ def _verify_open(zf: zipfile.ZipFile, public: Ed25519PublicKey) -> BundleCheck:
     if not signature_valid(public, manifest_bytes, signature):
         raise BundleProblem("manifest.sig does not verify with this public key")
     manifest = _json(manifest_bytes, "manifest.json")
+    text = _text_cell(manifest)
     _check_files(zf, manifest)
     cp_bytes = _small(zf, "checkpoint.json")
     if not signature_valid(
@@ -222,7 +255,7 @@ def _verify_open(zf: zipfile.ZipFile, public: Ed25519PublicKey) -> BundleCheck:
     ):
         raise BundleProblem("checkpoint.sig does not verify with this public key")
     cp = _json(cp_bytes, "checkpoint.json")
-    first, last, count = _check_events(zf)
+    first, last, count = _check_events(zf, text)
     _check_range(manifest, first, last, count)
     _check_checkpoint(cp, last, manifest, public)
     return BundleCheck(

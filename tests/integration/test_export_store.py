@@ -14,6 +14,7 @@ import io
 import json
 import uuid
 import zipfile
+from html import escape
 from pathlib import Path
 
 import pytest
@@ -23,12 +24,26 @@ from app.bootstrap import build_governance, upgrade_governance_db
 from app.cli import main
 from app.export import ExportScope, load_private_key, load_public_key, verify_bundle
 from app.export.api import audit_bundle_for, export_bundle_bytes
+from app.export.csv_cells import FORMULA_STARTS, restore
+from app.export.events import RECORD_FIELDS
 from app.settings import Settings
 from governance.domain import CLI_OPERATOR
-from governance.errors import NotAllowed
+from governance.errors import AuthenticationFailed, NotAllowed
 from tests.unit.fakes import FakeRegistry
 
 PASSWORD = "correct horse battery"
+# Text people type that a spreadsheet would run or a browser would execute.
+JUSTIFICATION = "=cmd|' /C calc'!A0 <script>alert(1)</script> better accuracy"
+COMMENTS = {"alice": "+1 evidence reviewed by alice", "bob": "@rita evidence reviewed by bob"}
+# Names tried at sign-in land raw in the log (object_id): anyone at the sign-in form types them.
+SIGN_IN_NAMES = {
+    '=HYPERLINK("//evil.example","open")': '\'=HYPERLINK("//evil.example","open")',
+    "-1 looks wrong": "'-1 looks wrong",
+    "'quoted": "''quoted",
+    "@SUM(1+1)": "'@SUM(1+1)",
+    "\tindented": "'\tindented",
+    "x\r=1+1": "x\r=1+1",
+}
 
 
 @pytest.fixture(
@@ -89,16 +104,19 @@ def world(db_url: str, tmp_path_factory: pytest.TempPathFactory):
     }
     for name, (role, printed) in people.items():
         facade.create_user(CLI_OPERATOR, name, [role], PASSWORD, printed)
-    request = facade.request_promotion("rita", "iris", "2", "champion", "better accuracy")
+    request = facade.request_promotion("rita", "iris", "2", "champion", JUSTIFICATION)
     for approver in ("alice", "bob"):
         facade.sign_off(
             approver,
             request.id,
             decision="approve",
-            comment=f"evidence reviewed by {approver}",
+            comment=COMMENTS[approver],
             content_hash=request.content_hash,
             password=PASSWORD,
         )
+    for name in SIGN_IN_NAMES:
+        with pytest.raises(AuthenticationFailed):
+            facade.authenticate(name, PASSWORD)
     try:
         yield {
             "env": env,
@@ -180,6 +198,68 @@ def test_the_jsonl_carries_the_store_s_records_exactly(world, exported: Path):
     assert stored[len(lines)]["action"] == "audit_exported"
     actions = {json.loads(line)["action"] for line in lines}
     assert {"request_created", "vote_recorded", "execution_succeeded"} <= actions
+
+
+def _bundle_rows(bundle: zipfile.ZipFile) -> tuple[list[list[str]], list[dict]]:
+    text = bundle.read("events.csv").decode()
+    rows = list(csv.reader(io.StringIO(text, newline="")))[1:]
+    lines = [json.loads(line) for line in bundle.read("events.jsonl").decode().splitlines()]
+    return rows, lines
+
+
+def test_typed_text_is_escaped_in_html_spreadsheet_safe_in_csv_and_the_bundle_verifies(
+    world, exported: Path, capsys
+):
+    public = world["folder"] / "signing.pub"
+    assert main(["audit", "verify-bundle", str(exported), "--public-key", str(public)]) == 0
+    assert capsys.readouterr().out.startswith("OK: ")
+    bundle = zipfile.ZipFile(exported)
+    html = bundle.read("report.html").decode()
+    assert "<script" not in html.lower()
+    assert escape(JUSTIFICATION) in html
+    assert all(escape(comment) in html for comment in COMMENTS.values())
+    rows, lines = _bundle_rows(bundle)
+    assert len(rows) == len(lines)
+    for row, line in zip(rows, lines, strict=True):
+        assert not any(cell.startswith(FORMULA_STARTS) for cell in row), row
+        assert row[0] == str(line["seq"])
+        assert [restore(cell) for cell in row[1:-1]] == [line[f] for f in RECORD_FIELDS[1:]]
+    tried = {line["object_id"]: row[5] for row, line in zip(rows, lines, strict=True)}
+    assert {name: tried[name] for name in SIGN_IN_NAMES} == SIGN_IN_NAMES
+    # The justification and the comments stay in the JSON payload, whose cell starts with "{".
+    payloads = [
+        json.loads(line["payload"])
+        for line in lines
+        if line["action"] in ("request_created", "vote_recorded")
+    ]
+    assert [p.get("justification", p.get("comment")) for p in payloads] == [
+        JUSTIFICATION,
+        *COMMENTS.values(),
+    ]
+
+
+def test_a_guard_removed_from_a_csv_cell_of_a_real_export_is_caught(
+    world, exported: Path, tmp_path: Path, capsys
+):
+    from tests.export_data import rewrite
+
+    key = load_private_key(Path(world["env"]["COUNTERSIGN_SIGNING_KEY"]))
+    name = "-1 looks wrong"
+    _, lines = _bundle_rows(zipfile.ZipFile(exported))
+    seq = next(line["seq"] for line in lines if line["object_id"] == name)
+
+    def unguard(data: bytes) -> bytes:
+        return data.replace(f",'{name},".encode(), f",{name},".encode())
+
+    forged = tmp_path / "forged.zip"
+    forged.write_bytes(
+        rewrite(exported.read_bytes(), "events.csv", unguard, rehash=True, resign_with=key)
+    )
+    public = world["folder"] / "signing.pub"
+    assert main(["audit", "verify-bundle", str(forged), "--public-key", str(public)]) == 1
+    assert capsys.readouterr().err.startswith(
+        f"FAILED: events.csv row {seq} (seq {seq}) differs from events.jsonl in object_id"
+    )
 
 
 def test_an_auditor_exports_from_the_page_path_and_a_requester_is_refused(world):

@@ -313,3 +313,225 @@ def test_the_export_columns_follow_the_audit_record():
 
     assert tuple(AuditRecord.__dataclass_fields__) == RECORD_FIELDS
     assert tuple(make_chain(1)[0].as_dict()) == RECORD_FIELDS
+
+
+# Text people type that a spreadsheet would run: in a justification and a vote comment (inside
+# the JSON payload, whose cell starts with "{"), and where it stands at the start of a cell: the
+# name tried at sign-in (object_id), a refused actor, a model name.
+HOSTILE = (
+    "=cmd|' /C calc'!A0",
+    "+1 from me",
+    "@SUM(1+1)*cmd|' /C calc'!A0",
+    "-1 looks wrong",
+    "'quoted already",
+    "\tindented",
+    "\rcarriage",
+)
+# A line break inside a cell must not start a new row (whose first cell could be a formula).
+BREAKERS = ("x\r=1+1", "y\n@SUM(1)", "z\r\n-2")
+
+
+def _hostile_chain(names: tuple[str, ...] = HOSTILE, breakers: tuple[str, ...] = BREAKERS):
+    from governance.audit import GENESIS_HASH, seal
+
+    events = [
+        ("rita", "request_created", "request", "r-1", {"justification": HOSTILE[0]}),
+        ("alice", "vote_recorded", "request", "r-1", {"comment": HOSTILE[1]}),
+        ("bob", "vote_recorded", "request", "r-1", {"comment": HOSTILE[2]}),
+        ("carol", "vote_recorded", "request", "r-1", {"comment": HOSTILE[3]}),
+        ("dana", "vote_recorded", "request", "r-1", {"comment": HOSTILE[4]}),
+        *(
+            ("anonymous", "login_failed", "user", name, {"reason": "unknown user"})
+            for name in names
+        ),
+        ("-mallory", "action_refused", "audit", "chain", {"attempted": "export"}),
+        ("rita", "request_created", "request", "r-2", {"model": "=evil", "justification": "ok"}),
+        ("ci", "version_registered", "model", "@evil/3", {"model": "@evil"}),
+        *(("anonymous", "login_failed", "user", name, {"reason": "unknown"}) for name in breakers),
+    ]
+    records, prev = [], GENESIS_HASH
+    for seq, (actor, action, object_type, object_id, payload) in enumerate(events, start=1):
+        rec = seal(
+            prev_hash=prev,
+            seq=seq,
+            moment=T0 + timedelta(minutes=seq),
+            actor=actor,
+            action=action,
+            object_type=object_type,
+            object_id=object_id,
+            payload=payload,
+        )
+        records.append(rec)
+        prev = rec.entry_hash
+    return records
+
+
+@pytest.fixture(scope="module")
+def hostile(key: Ed25519PrivateKey) -> tuple[list, bytes]:
+    records = _hostile_chain()
+    snapshot = sample_snapshot()
+    request = replace(snapshot.requests[0], justification=f"{HOSTILE[0]} <script>alert(1)</script>")
+    snapshot = replace(snapshot, requests=(request, *snapshot.requests[1:]))
+    return records, build_bundle(MemorySource(records, snapshot), ExportScope(), key)
+
+
+def _csv_rows(data: bytes) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(_member(data, "events.csv").decode(), newline="")))[1:]
+
+
+def test_no_csv_cell_starts_like_a_formula_and_every_text_cell_restores_to_the_jsonl(hostile):
+    from app.export.csv_cells import FORMULA_STARTS, restore
+    from app.export.events import RECORD_FIELDS
+
+    records, data = hostile
+    rows = _csv_rows(data)
+    assert len(rows) == len(records)
+    for row, rec in zip(rows, records, strict=True):
+        assert row[0] == str(rec.seq)  # numeric columns stay numbers
+        assert row[-1] == "1"
+        assert not any(cell.startswith(FORMULA_STARTS) for cell in row)
+        values = rec.as_dict()
+        assert [restore(cell) for cell in row[1:-1]] == [values[f] for f in RECORD_FIELDS[1:]]
+
+
+def test_user_text_at_the_start_of_a_cell_gets_one_quote_and_the_jsonl_keeps_it(hostile):
+    records, data = hostile
+    by_seq = {int(row[0]): row for row in _csv_rows(data)}
+    failed = [r for r in records if r.object_id in HOSTILE]
+    assert [by_seq[r.seq][5] for r in failed] == [f"'{text}" for text in HOSTILE]
+    refused = next(r for r in records if r.action == "action_refused")
+    assert by_seq[refused.seq][2] == "'-mallory"
+    registered = next(r for r in records if r.action == "version_registered")
+    assert by_seq[registered.seq][5] == "'@evil/3"
+    lines = [json.loads(line) for line in _member(data, "events.jsonl").decode().splitlines()]
+    assert [line["object_id"] for line in lines if line["action"] == "login_failed"] == [
+        *HOSTILE,
+        *BREAKERS,
+    ]
+    assert lines == [r.as_dict() for r in records]
+
+
+def test_a_line_break_inside_a_cell_stays_inside_its_quoted_cell(hostile):
+    _, data = hostile
+    rows = _csv_rows(data)
+    assert [row[5] for row in rows[-len(BREAKERS) :]] == list(BREAKERS)
+    text = _member(data, "events.csv").decode()
+    for name in BREAKERS:
+        assert f',"{name}",' in text
+
+
+def test_a_justification_and_comments_stay_inside_the_json_payload_cell(hostile):
+    records, data = hostile
+    payloads = [row[6] for row in _csv_rows(data)[:5]]
+    assert all(cell.startswith("{") for cell in payloads)
+    assert payloads == [r.payload for r in records[:5]]
+    assert [json.loads(p).get("justification", json.loads(p).get("comment")) for p in payloads] == [
+        *HOSTILE[:5]
+    ]
+
+
+def test_a_bundle_with_hostile_text_verifies(hostile, key: Ed25519PrivateKey):
+    records, data = hostile
+    assert _verify(data, key).startswith(f"OK: {len(records)} events, seq 1-{len(records)}")
+
+
+def test_the_reports_escape_a_hostile_justification(hostile):
+    _, data = hostile
+    html = _member(data, "report.html").decode()
+    assert "<script" not in html.lower()
+    assert "=cmd|&#x27; /C calc&#x27;!A0 &lt;script&gt;alert(1)&lt;/script&gt;" in html
+    # The PDF is text: the justification prints as written, nothing in it runs.
+    assert "=cmd|' /C calc'!A0 <script>alert(1)</script>" in _pdf_text(data)
+
+
+def _unguard(login_name: str):
+    def change(data: bytes) -> bytes:
+        guarded = f",'{login_name},".encode()
+        assert data.count(guarded) == 1
+        return data.replace(guarded, f",{login_name},".encode())
+
+    return change
+
+
+def test_a_csv_cell_whose_guard_was_removed_is_caught_naming_the_row(
+    hostile, key: Ed25519PrivateKey
+):
+    records, data = hostile
+    seq = next(r.seq for r in records if r.object_id == HOSTILE[0])
+    assert _verify(rewrite(data, "events.csv", _unguard(HOSTILE[0])), key) == (
+        "FAILED: events.csv: SHA-256 does not match the manifest (file altered)"
+    )
+    forged = rewrite(data, "events.csv", _unguard(HOSTILE[0]), rehash=True, resign_with=key)
+    assert _verify(forged, key) == (
+        f"FAILED: events.csv row {seq} (seq {seq}) differs from events.jsonl in object_id "
+        "(the leading ' the format writes before this value is missing)"
+    )
+
+
+def test_a_quote_added_to_a_plain_csv_cell_is_caught(bundle: bytes, key: Ed25519PrivateKey):
+    def quote(data: bytes) -> bytes:
+        return data.replace(b",alice,", b",'alice,", 1)
+
+    forged = rewrite(bundle, "events.csv", quote, rehash=True, resign_with=key)
+    assert _verify(forged, key) == (
+        "FAILED: events.csv row 3 (seq 3) differs from events.jsonl in actor "
+        "(a leading ' the format does not write before this value)"
+    )
+
+
+def _set_format(fmt: object):
+    def change(data: bytes) -> bytes:
+        manifest = json.loads(data)
+        manifest["format"] = fmt
+        return json.dumps(manifest, indent=2, sort_keys=True).encode()
+
+    return change
+
+
+def _raw_csv(data: bytes) -> bytes:
+    """events.csv as format /1 wrote it: text cells as they were."""
+    from app.export.csv_cells import restore
+
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    reader = csv.reader(io.StringIO(data.decode(), newline=""))
+    writer.writerow(next(reader))
+    for row in reader:
+        writer.writerow([row[0], *(restore(cell) for cell in row[1:-1]), row[-1]])
+    return out.getvalue().encode()
+
+
+def test_a_bundle_of_the_first_format_with_raw_cells_still_verifies(key: Ed25519PrivateKey):
+    # Format /1 wrote cells raw with "\n" line ends, so a CR in a cell broke its rows: no CR here.
+    records = _hostile_chain(HOSTILE[:-1], breakers=())
+    data = build_bundle(MemorySource(records, sample_snapshot()), ExportScope(), key)
+    old = rewrite(data, "manifest.json", _set_format("countersign-audit-bundle/1"))
+    old = rewrite(old, "events.csv", _raw_csv, rehash=True, resign_with=key)
+    assert b"\n6,2026-11-02T09:06:00.000000Z,anonymous,login_failed,user,=cmd" in _member(
+        old, "events.csv"
+    )
+    assert _verify(old, key).startswith(f"OK: {len(records)} events")
+    # The same raw cells in a bundle of the current format are not what its exporter writes.
+    current = rewrite(data, "events.csv", _raw_csv, rehash=True, resign_with=key)
+    assert _verify(current, key).startswith(
+        "FAILED: events.csv row 6 (seq 6) differs from events.jsonl in object_id"
+    )
+
+
+@pytest.mark.parametrize("fmt", ["countersign-audit-bundle/9", None, 2])
+def test_a_manifest_of_an_unknown_format_is_refused(
+    bundle: bytes, key: Ed25519PrivateKey, fmt: object
+):
+    forged = rewrite(bundle, "manifest.json", _set_format(fmt), resign_with=key)
+    assert _verify(forged, key) == (
+        f"FAILED: manifest.json names an unknown bundle format: {fmt!r}"
+    )
+
+
+def test_the_manifest_states_the_csv_rule(bundle: bytes):
+    manifest = json.loads(_member(bundle, "manifest.json"))
+    assert manifest["format"] == "countersign-audit-bundle/2"
+    assert manifest["events_csv"]["numeric_columns"] == ["seq", "in_scope"]
+    rule = manifest["events_csv"]["text_cells"]
+    assert "=, +, -, @, TAB, CR or '" in rule
+    assert "remove exactly one leading '" in rule
