@@ -1,14 +1,13 @@
 """Prometheus metrics read from the governance database at scrape time.
 
-A custom collector: every scrape runs a few aggregate queries (indexed, cheap), so the numbers
-are the database's, not one process's memory, and any number of exporters agree. Verifying the
-whole chain costs time proportional to the log, so its result is cached for
-COUNTERSIGN_METRICS_VERIFY_INTERVAL_S seconds.
+A custom collector: every scrape reads a snapshot of figures (`governance.metrics_queries`: a
+few indexed aggregate queries), so the numbers are the database's, not one process's memory,
+and any number of exporters agree. Verifying the whole chain costs time proportional to the log,
+so its result is cached for COUNTERSIGN_METRICS_VERIFY_INTERVAL_S seconds.
 """
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -16,17 +15,10 @@ from datetime import UTC, datetime, timedelta
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import Connection, Engine, func, select
 
 from governance.audit_store import verify_audit_log
-from governance.db import READ_ONLY, translate_errors
-from governance.orm import (
-    AuditEventRow,
-    DecisionRow,
-    ExecutionRow,
-    RequestRow,
-    WebhookOutboxRow,
-)
+from governance.db import Engine
+from governance.metrics_queries import Counts, GovernanceFigures, read_figures
 
 # Upper bounds of the age buckets of pending requests, and their labels.
 AGE_BUCKETS: tuple[tuple[timedelta | None, str], ...] = (
@@ -35,7 +27,6 @@ AGE_BUCKETS: tuple[tuple[timedelta | None, str], ...] = (
     (timedelta(days=7), "1d_to_7d"),
     (None, "ge_7d"),
 )
-OUT_OF_BAND = ("out_of_band_change", "out_of_band_cleared")
 
 
 def _age_bucket(age: timedelta) -> str:
@@ -43,6 +34,19 @@ def _age_bucket(age: timedelta) -> str:
         if bound is None or age < bound:
             return label
     return AGE_BUCKETS[-1][1]
+
+
+def _labelled(
+    kind: type[GaugeMetricFamily] | type[CounterMetricFamily],
+    name: str,
+    documentation: str,
+    label: str,
+    counts: Counts,
+) -> Metric:
+    family = kind(name, documentation, labels=[label])
+    for value, n in counts:
+        family.add_metric([value], n)
+    return family
 
 
 class GovernanceCollector(Collector):
@@ -66,9 +70,7 @@ class GovernanceCollector(Collector):
             "countersign_governance_db_up", "1 when the governance database answered this scrape"
         )
         try:
-            with translate_errors(), self.engine.connect() as conn:
-                conn = conn.execution_options(**{READ_ONLY: True})
-                families = list(self._from_db(conn))
+            families = list(self._from_figures(read_figures(self.engine)))
         except Exception:
             up.add_metric([], 0)
             yield up
@@ -78,17 +80,58 @@ class GovernanceCollector(Collector):
         yield from families
         yield from self._chain()
 
-    def _from_db(self, conn: Connection) -> Iterator[Metric]:
-        now = self.clock()
-        by_state = GaugeMetricFamily(
-            "countersign_requests", "Promotion requests by state", labels=["state"]
+    def _from_figures(self, figures: GovernanceFigures) -> Iterator[Metric]:
+        yield _labelled(
+            GaugeMetricFamily,
+            "countersign_requests",
+            "Promotion requests by state",
+            "state",
+            figures.requests_by_state,
         )
-        for state, n in conn.execute(
-            select(RequestRow.state, func.count()).group_by(RequestRow.state)
-        ):
-            by_state.add_metric([str(state)], int(n))
-        yield by_state
+        yield from self._pending(figures.pending_created_at)
+        yield _labelled(
+            CounterMetricFamily,
+            "countersign_decisions",
+            "Decided requests by outcome",
+            "outcome",
+            figures.decisions_by_outcome,
+        )
+        yield _labelled(
+            CounterMetricFamily,
+            "countersign_executions",
+            "Execution attempts in MLflow by outcome (failures included)",
+            "outcome",
+            figures.executions_by_outcome,
+        )
+        yield CounterMetricFamily(
+            "countersign_out_of_band_changes",
+            "Out-of-band changes found in MLflow by reconcile (each recorded once)",
+            value=figures.out_of_band_changes,
+        )
+        yield GaugeMetricFamily(
+            "countersign_out_of_band_open",
+            "Registry targets whose latest reconcile finding is an unresolved out-of-band change",
+            value=figures.out_of_band_open,
+        )
+        # The persisted drift share per version is the one pinned in a request's evidence.
+        drift = GaugeMetricFamily(
+            "countersign_model_drift_share",
+            "Share of drifted columns in the latest evidence of a model version",
+            labels=["model", "version"],
+        )
+        for model, version, share in figures.drift_shares:
+            drift.add_metric([model, version], share)
+        yield drift
+        yield _labelled(
+            GaugeMetricFamily,
+            "countersign_webhook_deliveries",
+            "Webhook deliveries in the outbox by status",
+            "status",
+            figures.webhooks_by_status,
+        )
 
+    def _pending(self, created_at: tuple[datetime, ...]) -> Iterator[Metric]:
+        now = self.clock()
         pending = GaugeMetricFamily(
             "countersign_pending_requests",
             "Pending promotion requests by age bucket",
@@ -96,9 +139,7 @@ class GovernanceCollector(Collector):
         )
         counts = {label: 0 for _, label in AGE_BUCKETS}
         oldest = timedelta(0)
-        for (created,) in conn.execute(
-            select(RequestRow.created_at).where(RequestRow.state == "pending")
-        ):
+        for created in created_at:
             age = max(now - created, timedelta(0))
             counts[_age_bucket(age)] += 1
             oldest = max(oldest, age)
@@ -110,84 +151,6 @@ class GovernanceCollector(Collector):
             "Age of the oldest pending request (0 when none is pending)",
             value=oldest.total_seconds(),
         )
-
-        decisions = CounterMetricFamily(
-            "countersign_decisions", "Decided requests by outcome", labels=["outcome"]
-        )
-        for outcome, n in conn.execute(
-            select(DecisionRow.outcome, func.count()).group_by(DecisionRow.outcome)
-        ):
-            decisions.add_metric([str(outcome)], int(n))
-        yield decisions
-
-        executions = CounterMetricFamily(
-            "countersign_executions",
-            "Execution attempts in MLflow by outcome (failures included)",
-            labels=["outcome"],
-        )
-        for outcome, n in conn.execute(
-            select(ExecutionRow.outcome, func.count()).group_by(ExecutionRow.outcome)
-        ):
-            executions.add_metric([str(outcome)], int(n))
-        yield executions
-
-        yield from self._out_of_band(conn)
-        yield from self._drift(conn)
-
-        webhooks = GaugeMetricFamily(
-            "countersign_webhook_deliveries",
-            "Webhook deliveries in the outbox by status",
-            labels=["status"],
-        )
-        for status, n in conn.execute(
-            select(WebhookOutboxRow.status, func.count()).group_by(WebhookOutboxRow.status)
-        ):
-            webhooks.add_metric([str(status)], int(n))
-        yield webhooks
-
-    def _out_of_band(self, conn: Connection) -> Iterator[Metric]:
-        rows = conn.execute(
-            select(AuditEventRow.object_id, AuditEventRow.action)
-            .where(AuditEventRow.action.in_(OUT_OF_BAND))
-            .order_by(AuditEventRow.seq)
-        ).all()
-        last: dict[str, str] = {}
-        for object_id, action in rows:
-            last[str(object_id)] = str(action)
-        yield CounterMetricFamily(
-            "countersign_out_of_band_changes",
-            "Out-of-band changes found in MLflow by reconcile (each recorded once)",
-            value=sum(1 for _, action in rows if action == OUT_OF_BAND[0]),
-        )
-        yield GaugeMetricFamily(
-            "countersign_out_of_band_open",
-            "Registry targets whose latest reconcile finding is an unresolved out-of-band change",
-            value=sum(1 for action in last.values() if action == OUT_OF_BAND[0]),
-        )
-
-    def _drift(self, conn: Connection) -> Iterator[Metric]:
-        # The persisted drift share per version is the one pinned in a request's evidence
-        # (`drift.share_drifted`); the newest request per (model, version) wins.
-        family = GaugeMetricFamily(
-            "countersign_model_drift_share",
-            "Share of drifted columns in the latest evidence of a model version",
-            labels=["model", "version"],
-        )
-        latest: dict[tuple[str, str], float] = {}
-        for model, version, evidence in conn.execute(
-            select(RequestRow.model, RequestRow.version, RequestRow.evidence).order_by(
-                RequestRow.created_at
-            )
-        ):
-            try:
-                share = (json.loads(evidence or "{}").get("drift") or {}).get("share_drifted")
-            except (ValueError, AttributeError):
-                continue
-            if isinstance(share, (int, float)):
-                latest[(str(model), str(version))] = float(share)
-        for (model, version), share in sorted(latest.items()):
-            family.add_metric([model, version], share)
-        yield family
 
     def _chain(self) -> Iterator[Metric]:
         with self._lock:

@@ -15,8 +15,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine
-
 from app.webhooks.outbox import Outbox
 from app.webhooks.signing import (
     DELIVERY_HEADER,
@@ -28,6 +26,7 @@ from app.webhooks.signing import (
     redacted,
     signature,
 )
+from governance.db import Engine
 
 USER_AGENT = "Countersign-Webhooks/1"
 

@@ -1,26 +1,21 @@
-"""The webhook outbox in SQL: a cursor per endpoint over the audit log, and delivery rows.
+"""The webhook outbox as the dispatcher sees it: which entries notify, delivery ids, backoff.
 
-`enqueue` reads committed audit entries past the endpoint's cursor and writes one outbox row per
-notifying entry in the same transaction that moves the cursor. Audit appends are serialised and
-commit in seq order, so the cursor can never pass an entry that is still to commit: a
-notification always follows its commit, and each (endpoint, seq) is queued exactly once (the
-primary key says so). `claim` hands a due row to exactly one dispatcher (a conditional update),
-with a lease after which a crashed dispatcher's row is retried under the same delivery id.
+The rows live in the governance database and only `governance.webhook_outbox` touches them
+(cursor per endpoint, one row per delivery, leases; see there for why a notification always
+follows its commit and is queued once). This module binds the delivery rules of `app.webhooks`
+to that store: the notifying actions, the stable delivery id per (endpoint, seq), and the
+exponential backoff between attempts.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, Engine, and_, delete, func, insert, or_, select, update
-
 from app.webhooks.signing import NOTIFIED_ACTIONS, delivery_id
-from governance.db import READ_ONLY, translate_errors
-from governance.orm import AuditEventRow, WebhookCursorRow, WebhookOutboxRow
+from governance.db import Engine
+from governance.webhook_outbox import SqlWebhookOutbox
 
-PENDING, SENDING, DELIVERED, FAILED = "pending", "sending", "delivered", "failed"
 MAX_BACKOFF = timedelta(hours=1)
 
 
@@ -44,6 +39,7 @@ class Outbox:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._store = SqlWebhookOutbox(engine)
 
     def enqueue(self, key: str, now: datetime, batch: int = 500) -> int:
         """Queue the notifying audit entries past the endpoint's cursor; returns how many.
@@ -51,148 +47,33 @@ class Outbox:
         A new endpoint starts at the current chain head: adding a receiver does not replay
         the whole history into a chat channel.
         """
-        with translate_errors(), self.engine.begin() as conn:
-            last = conn.execute(
-                select(WebhookCursorRow.last_seq)
-                .where(WebhookCursorRow.endpoint_key == key)
-                .with_for_update()
-            ).scalar()
-            if last is None:
-                head = conn.execute(select(func.max(AuditEventRow.seq))).scalar() or 0
-                conn.execute(
-                    insert(WebhookCursorRow).values(
-                        endpoint_key=key, last_seq=int(head), updated_at=now
-                    )
-                )
-                return 0
-            events = conn.execute(
-                select(AuditEventRow.seq, AuditEventRow.action)
-                .where(AuditEventRow.seq > last)
-                .order_by(AuditEventRow.seq)
-                .limit(batch)
-            ).all()
-            if not events:
-                return 0
-            rows = [
-                {
-                    "endpoint_key": key,
-                    "seq": int(seq),
-                    "delivery_id": delivery_id(key, int(seq)),
-                    "action": action,
-                    "status": PENDING,
-                    "attempts": 0,
-                    "next_attempt_at": now,
-                    "claimed_until": None,
-                    "delivered_at": None,
-                    "last_error": "",
-                    "created_at": now,
-                }
-                for seq, action in events
-                if action in NOTIFIED_ACTIONS
-            ]
-            if rows:
-                conn.execute(insert(WebhookOutboxRow), rows)
-            conn.execute(
-                update(WebhookCursorRow)
-                .where(WebhookCursorRow.endpoint_key == key)
-                .values(last_seq=int(events[-1].seq), updated_at=now)
-            )
-            return len(rows)
+        return self._store.enqueue(
+            key, now, notified=NOTIFIED_ACTIONS, delivery_id=delivery_id, batch=batch
+        )
 
     def claim(self, key: str, now: datetime, lease: timedelta, limit: int = 50) -> list[Claimed]:
         """Take the lease on due deliveries (pending and due, or sending with an expired lease)."""
-        due = or_(
-            and_(WebhookOutboxRow.status == PENDING, WebhookOutboxRow.next_attempt_at <= now),
-            and_(WebhookOutboxRow.status == SENDING, WebhookOutboxRow.claimed_until < now),
-        )
-        claimed: list[tuple[int, str, int]] = []
-        with translate_errors(), self.engine.begin() as conn:
-            candidates = conn.execute(
-                select(
-                    WebhookOutboxRow.seq,
-                    WebhookOutboxRow.delivery_id,
-                    WebhookOutboxRow.attempts,
-                    WebhookOutboxRow.status,
-                )
-                .where(WebhookOutboxRow.endpoint_key == key, due)
-                .order_by(WebhookOutboxRow.seq)
-                .limit(limit)
-            ).all()
-            for seq, delivery, attempts, status in candidates:
-                # Conditional update: a concurrent dispatcher that got there first leaves 0 rows.
-                result = conn.execute(
-                    update(WebhookOutboxRow)
-                    .where(
-                        WebhookOutboxRow.endpoint_key == key,
-                        WebhookOutboxRow.seq == seq,
-                        WebhookOutboxRow.status == status,
-                        WebhookOutboxRow.attempts == attempts,
-                    )
-                    .values(status=SENDING, claimed_until=now + lease)
-                )
-                if result.rowcount == 1:
-                    claimed.append((int(seq), str(delivery), int(attempts)))
-            events = self._events(conn, [seq for seq, _, _ in claimed])
-        return [Claimed(seq, d, a, events[seq]) for seq, d, a in claimed]
-
-    @staticmethod
-    def _events(conn: Connection, seqs: Sequence[int]) -> dict[int, dict[str, object]]:
-        if not seqs:
-            return {}
-        columns = (
-            AuditEventRow.seq,
-            AuditEventRow.ts,
-            AuditEventRow.actor,
-            AuditEventRow.action,
-            AuditEventRow.object_type,
-            AuditEventRow.object_id,
-            AuditEventRow.payload,
-            AuditEventRow.entry_hash,
-        )
-        rows = conn.execute(select(*columns).where(AuditEventRow.seq.in_(seqs))).mappings()
-        return {int(row["seq"]): dict(row) for row in rows}
+        return [
+            Claimed(item.seq, item.delivery_id, item.attempts, asdict(item.event))
+            for item in self._store.claim(key, now, lease, limit)
+        ]
 
     def delivered(self, key: str, seq: int, now: datetime) -> None:
         """Record a 2xx answer."""
-        with translate_errors(), self.engine.begin() as conn:
-            conn.execute(
-                update(WebhookOutboxRow)
-                .where(WebhookOutboxRow.endpoint_key == key, WebhookOutboxRow.seq == seq)
-                .values(
-                    status=DELIVERED,
-                    attempts=WebhookOutboxRow.attempts + 1,
-                    delivered_at=now,
-                    claimed_until=None,
-                    last_error="",
-                )
-            )
+        self._store.delivered(key, seq, now)
 
     def failed(
         self, key: str, seq: int, now: datetime, error: str, *, max_attempts: int, backoff_s: int
     ) -> bool:
         """Record a failed attempt and schedule the retry; True when the delivery gave up."""
-        with translate_errors(), self.engine.begin() as conn:
-            attempts = int(
-                conn.execute(
-                    select(WebhookOutboxRow.attempts).where(
-                        WebhookOutboxRow.endpoint_key == key, WebhookOutboxRow.seq == seq
-                    )
-                ).scalar_one()
-            )
-            attempts += 1
-            gave_up = attempts >= max_attempts
-            conn.execute(
-                update(WebhookOutboxRow)
-                .where(WebhookOutboxRow.endpoint_key == key, WebhookOutboxRow.seq == seq)
-                .values(
-                    status=FAILED if gave_up else PENDING,
-                    attempts=attempts,
-                    next_attempt_at=now + backoff_delay(attempts, backoff_s),
-                    claimed_until=None,
-                    last_error=error[:500],
-                )
-            )
-            return gave_up
+        return self._store.failed(
+            key,
+            seq,
+            now,
+            error,
+            max_attempts=max_attempts,
+            retry_after=lambda attempts: backoff_delay(attempts, backoff_s),
+        )
 
     def prune(self, before: datetime) -> int:
         """Delete delivered and given-up rows created before `before`; returns how many.
@@ -200,20 +81,8 @@ class Outbox:
         Safe at any time: the cursors have moved past these entries, so nothing is queued again,
         and the audit log (the source) is untouched.
         """
-        with translate_errors(), self.engine.begin() as conn:
-            result = conn.execute(
-                delete(WebhookOutboxRow).where(
-                    WebhookOutboxRow.status.in_((DELIVERED, FAILED)),
-                    WebhookOutboxRow.created_at < before,
-                )
-            )
-            return int(result.rowcount or 0)
+        return self._store.prune(before)
 
     def counts(self) -> dict[str, int]:
         """Outbox rows by status (for monitoring)."""
-        with translate_errors(), self.engine.connect() as conn:
-            conn = conn.execution_options(**{READ_ONLY: True})
-            rows = conn.execute(
-                select(WebhookOutboxRow.status, func.count()).group_by(WebhookOutboxRow.status)
-            ).all()
-        return {str(status): int(n) for status, n in rows}
+        return self._store.counts()
