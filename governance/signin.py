@@ -26,6 +26,9 @@ def authenticate(uow: UnitOfWork, ctx: Context, name: str, password: str) -> Use
         known = uow.users.find(name)
     check = verify_password(ctx, known, password)
     with uow:
+        # Read the counters under the write lock: concurrent failures must each count, or a burst
+        # of parallel guesses would outrun the lockout.
+        uow.lock_users()
         user = uow.users.find(name)
         if user is None or user.disabled:
             _login_failed(uow, ctx, name, "unknown user" if user is None else "disabled")

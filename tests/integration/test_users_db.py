@@ -20,7 +20,7 @@ from app.facade import GovernanceFacade
 from app.settings import Settings
 from governance.db import make_engine, upgrade
 from governance.domain import CLI_OPERATOR, AuditAction
-from governance.errors import NotAllowed
+from governance.errors import AuthenticationFailed, NotAllowed
 from tests.unit.fakes import PASSWORD, FakeHasher, FakeRegistry
 
 
@@ -92,3 +92,38 @@ def test_a_demotion_racing_another_one_leaves_an_active_admin(
     with facade.store.unit_of_work(read_only=True) as uow:
         refusal = uow.audit.for_object("user", "ada")[-1]
     assert (refusal.action, refusal.actor) == (AuditAction.ACTION_REFUSED, CLI_OPERATOR)
+
+
+def test_concurrent_wrong_passwords_each_count_towards_the_lockout(
+    facade: GovernanceFacade, empty_db_url: str
+) -> None:
+    """A failed sign-in that races another one still counts: the counter is read under the
+    write lock, so the fifth failure locks the account however the attempts interleave."""
+    outcome: list[BaseException | str] = []
+
+    def guess() -> None:
+        try:
+            facade.authenticate("ada", "not-the-password")
+            outcome.append("signed in")
+        except BaseException as exc:
+            outcome.append(exc)
+
+    racer = threading.Thread(target=guess)
+    # Another attempt, mid-transaction, has just recorded the fourth failure.
+    with facade.store.unit_of_work() as other:
+        other.lock_users()
+        ada = other.users.find("ada")
+        assert ada is not None and ada.failed_logins == 0
+        other.users.update(replace(ada, failed_logins=4))
+        racer.start()
+        wait_until_a_session_waits_for_a_lock(empty_db_url)
+        other.commit()
+    racer.join()
+
+    assert len(outcome) == 1
+    assert isinstance(outcome[0], AuthenticationFailed), outcome
+    with facade.store.unit_of_work(read_only=True) as uow:
+        ada = uow.users.find("ada")
+        actions = [e.action for e in uow.audit.for_object("user", "ada")]
+    assert ada is not None and ada.locked_until is not None
+    assert AuditAction.USER_LOCKED in actions
