@@ -113,7 +113,8 @@ def test_concurrent_wrong_passwords_each_count_towards_the_lockout(
     with facade.store.unit_of_work() as other:
         other.lock_users()
         ada = other.users.find("ada")
-        assert ada is not None and ada.failed_logins == 0
+        assert ada is not None
+        assert ada.failed_logins == 0
         other.users.update(replace(ada, failed_logins=4))
         racer.start()
         wait_until_a_session_waits_for_a_lock(empty_db_url)
@@ -125,5 +126,6 @@ def test_concurrent_wrong_passwords_each_count_towards_the_lockout(
     with facade.store.unit_of_work(read_only=True) as uow:
         ada = uow.users.find("ada")
         actions = [e.action for e in uow.audit.for_object("user", "ada")]
-    assert ada is not None and ada.locked_until is not None
+    assert ada is not None
+    assert ada.locked_until is not None
     assert AuditAction.USER_LOCKED in actions
