@@ -24,6 +24,11 @@ ROLES = {a.username: (a.role,) for a in DEMO_USERS} | {
 def store_env(demo_data_dir: Path, root: Path) -> dict[str, str]:
     """The environment of an app or CLI over a fresh copy of the demo store in `root`."""
     shutil.copy(demo_data_dir / "mlflow.db", root / "mlflow.db")
+    return app_env(root)
+
+
+def app_env(root: Path) -> dict[str, str]:
+    """The environment of an app or CLI over the MLflow store `root`/mlflow.db."""
     return {
         "COUNTERSIGN_DATA_DIR": str(root),
         "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}",

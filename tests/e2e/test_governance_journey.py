@@ -1,10 +1,11 @@
 """The governance journey in Debian's Chromium against `streamlit run app/main.py`.
 
-A requester asks to make diabetes-progression v3 the champion, two approvers each sign it in their
-own browser session, the MLflow alias moves, and the activity feed and the audit page show it.
-The store is built by the test: a copy of the demo MLflow store and a governance database
-upgraded with `python -m app.cli db upgrade`. A failing step leaves a screenshot in
-test-artifacts/.
+A requester asks to make a model version the champion, two approvers each sign it in their own
+browser session, the MLflow alias moves, and the activity feed and the audit page show it. It
+runs twice: on a copy of the demo MLflow store (diabetes-progression v3, a stage-governed model)
+and on a store this test builds itself with MLflow's client (credit-risk v2 against the champion
+v1). The governance database is upgraded with `python -m app.cli db upgrade`. A failing step
+leaves a screenshot in test-artifacts/.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -21,32 +23,69 @@ from playwright.sync_api import Page, expect
 
 from tests import browser_support
 from tests.browser_support import ROOT, chromium, failed_since, require_chromium, serve_app
-from tests.e2e.gov_env import PASSWORDS, prepare, store_env
+from tests.e2e.gov_env import PASSWORDS, app_env, prepare, store_env
 
 _fixtures = pytest.importorskip("tests.fixtures_mlflow")
 demo_data_dir = _fixtures.demo_data_dir
 
 pytestmark = pytest.mark.browser
 
-MODEL = "diabetes-progression"  # the first model: every picker starts on it
 WAIT_MS = 90_000  # the first page that reads the registry imports MLflow in the server
 expect.set_options(timeout=WAIT_MS)
+BUILT_MODEL = "credit-risk"
 
 
-@pytest.fixture(scope="module")
+@dataclass(frozen=True)
+class Store:
+    """A served app and the promotion the journey makes on its store."""
+
+    url: str
+    env: dict[str, str]
+    model: str  # the first model: every picker starts on it
+    version: str  # the candidate that Compare versions proposes (the latest)
+    proposed_target: str  # what the request form proposes for this model
+
+
+def build_store(root: Path) -> None:
+    """A registry written with MLflow's own client: two versions of a classifier by dora, v1
+    holding champion, each from a run with parameters and metrics."""
+    from mlflow import MlflowClient
+
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    experiment = client.create_experiment(
+        "credit-scoring", artifact_location=(root / "artifacts").as_uri()
+    )
+    client.create_registered_model(BUILT_MODEL, description="Scores credit applications")
+    for depth, accuracy in ((3, 0.90), (5, 0.92)):
+        run = client.create_run(experiment, tags={"mlflow.user": "dora"})
+        client.log_param(run.info.run_id, "max_depth", str(depth))
+        client.log_metric(run.info.run_id, "accuracy", accuracy)
+        client.set_terminated(run.info.run_id)
+        client.create_model_version(BUILT_MODEL, f"{run.info.artifact_uri}/model", run.info.run_id)
+    client.set_registered_model_alias(BUILT_MODEL, "champion", "1")
+
+
+@pytest.fixture(scope="module", params=["demo store", "built store"])
 def served(
-    demo_data_dir: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[str, dict[str, str]]]:
+    request: pytest.FixtureRequest, demo_data_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Store]:
     require_chromium()
     root = tmp_path_factory.mktemp("gov-journey")
-    env = {**os.environ, **store_env(demo_data_dir, root)}
+    if request.param == "demo store":
+        env = {**os.environ, **store_env(demo_data_dir, root)}
+        promotion = ("diabetes-progression", "3", "Production")
+    else:
+        build_store(root)
+        env = {**os.environ, **app_env(root)}
+        promotion = (BUILT_MODEL, "2", "champion")
     env.pop("MLFLOW_REGISTRY_URI", None)
     subprocess.run(
         [sys.executable, "-m", "app.cli", "db", "upgrade"], cwd=ROOT, env=env, check=True
     )
     prepare(env, upgrade=False)
     with serve_app(env, root, timeout_s=120) as url:
-        yield url, env
+        yield Store(url, env, *promotion)
 
 
 @pytest.fixture
@@ -86,30 +125,33 @@ def approve(pg: Page, server: str, name: str, request_id: str, comment: str) -> 
 
 
 def test_request_two_signatures_alias_moves_and_the_audit_shows_it(
-    served: tuple[str, dict[str, str]], session: Callable[[str], Page]
+    served: Store, session: Callable[[str], Page]
 ) -> None:
-    server, env = served
+    server = served.url
 
     alice = session("alice")
     sign_in(alice, server, "alice")
     # Compare versions (the first model, its two latest versions) -> one click to the request.
     alice.get_by_role("link", name="Compare versions").click()
     alice.get_by_role("link", name="Request promotion of the candidate").click()
-    # diabetes-progression is governed by stages, so the form proposes Production; the journey
-    # moves an alias, so alice picks champion.
+    # A stage-governed model gets Production proposed; the journey moves an alias, so alice picks
+    # champion there.
     target = alice.get_by_role("combobox", name="Target")
-    expect(target).to_have_value("Production")
-    target.click()
-    alice.get_by_role("option", name="champion", exact=True).click()
-    expect(target).to_have_value("champion")
+    expect(target).to_have_value(served.proposed_target)
+    if served.proposed_target != "champion":
+        target.click()
+        alice.get_by_role("option", name="champion", exact=True).click()
+        expect(target).to_have_value("champion")
     expect(alice.get_by_text("current holder")).to_be_visible()
     # One request form on the page, also while the rerun for the new target is still drawing.
     expect(alice.get_by_role("button", name="Submit request")).to_have_count(1)
-    alice.get_by_label("Justification", exact=True).fill("v3 generalises better")
+    alice.get_by_label("Justification", exact=True).fill(f"v{served.version} generalises better")
     alice.get_by_role("button", name="Submit request").click()
     done = alice.get_by_text(re.compile(r"Request [0-9a-f]{12} submitted"))
     expect(done).to_be_visible()
-    request_id = re.search(r"Request ([0-9a-f]{12})", done.inner_text()).group(1)
+    found = re.search(r"Request ([0-9a-f]{12})", done.inner_text())
+    assert found is not None
+    request_id = found.group(1)
 
     erin = session("erin")
     approve(erin, server, "erin", request_id, "deltas and gates checked")
@@ -117,13 +159,16 @@ def test_request_two_signatures_alias_moves_and_the_audit_shows_it(
 
     frank = session("frank")
     approve(frank, server, "frank", request_id, "agreed")
-    expect(frank.get_by_text(f"Executed: {MODEL} v3 now holds champion")).to_be_visible()
+    executed = f"Executed: {served.model} v{served.version} now holds champion"
+    expect(frank.get_by_text(executed)).to_be_visible()
 
     from app.bootstrap import build_gateway
     from app.settings import Settings
 
-    gateway = build_gateway(Settings.from_env(env=env))
-    assert gateway.version_by_alias(MODEL, "champion").version == "3"
+    gateway = build_gateway(Settings.from_env(env=served.env))
+    holder = gateway.version_by_alias(served.model, "champion")
+    assert holder is not None
+    assert holder.version == served.version
 
     audrey = session("audrey")
     sign_in(audrey, server, "audrey")
