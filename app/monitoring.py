@@ -1,6 +1,6 @@
 """Drift and feature importance for model versions: the MLflow gateway plus app.reports.
 
-Plain Python (no Streamlit): `app/deps.py` caches what it returns for the pages, the CLI and the
+Plain Python (no Streamlit): `app.deps` caches what it returns for the pages, the CLI and the
 governance EvidenceSource use it directly. Logged data sets are downloaded once into the cache
 dir; importances are kept on disk per version (a registered version never changes).
 """

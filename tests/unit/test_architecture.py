@@ -97,6 +97,7 @@ def _violations(rel: str, names: set[str]) -> list[str]:
     bad: list[str] = []
     ui = rel.startswith("pages/") or rel.startswith("app/ui/") or rel == "app/main.py"
     in_gateway = rel.startswith("app/mlflow_gateway")
+    in_deps = rel.startswith("app/deps/")
     in_reports = rel.startswith("app/reports")
     for name in sorted(names):
         top = _top(name)
@@ -104,8 +105,8 @@ def _violations(rel: str, names: set[str]) -> list[str]:
             bad.append(f"{name}: only app/mlflow_gateway may import mlflow")
         if top == "evidently" and not in_reports:
             bad.append(f"{name}: only app/reports may import evidently")
-        if top == "streamlit" and not (ui or rel == "app/deps.py"):
-            bad.append(f"{name}: streamlit belongs to pages, app/ui, app/main.py and app/deps.py")
+        if top == "streamlit" and not (ui or in_deps):
+            bad.append(f"{name}: streamlit belongs to pages, app/ui, app/main.py and app/deps")
         if ui:
             if top in THIRD_PARTY_HEAVY:
                 bad.append(f"{name}: pages and UI pieces go through app.deps")
@@ -125,8 +126,8 @@ def _violations(rel: str, names: set[str]) -> list[str]:
                 bad.append(f"{name}: SQL goes through governance/ (see SQL_OUTSIDE_GOVERNANCE)")
             if _is(name, "governance.orm"):
                 bad.append(f"{name}: ORM rows stay inside governance/; use its dataclasses")
-        if rel == "app/deps.py" and top in THIRD_PARTY_HEAVY:
-            bad.append(f"{name}: app/deps.py only caches what bootstrap builds")
+        if in_deps and top in THIRD_PARTY_HEAVY:
+            bad.append(f"{name}: app/deps only caches what bootstrap builds")
         if (in_reports or rel == "app/analysis.py") and top in ("mlflow", "streamlit"):
             bad.append(f"{name}: reports and analysis take DataFrames, not stores or UI")
         if in_gateway and top in ("evidently", "streamlit"):

@@ -1,0 +1,196 @@
+"""Cached MLflow reads (one gateway call each) and the comparisons derived from them with
+`app.analysis`, so that pages stay thin and free of logic."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from app import analysis
+from app.deps.core import cached as _cached
+from app.deps.core import get_gateway, get_settings
+from app.entities import (
+    DatasetInfo,
+    ExperimentInfo,
+    ModelVersionInfo,
+    RegisteredModelInfo,
+    RunSummary,
+)
+from app.errors import InvalidQuery, NotFound
+
+if TYPE_CHECKING:
+    from app.entities import RunsPage
+
+# ---- reads (one gateway call each) -------------------------------------------------------
+
+
+@_cached
+def counts() -> dict[str, int]:
+    """Experiments, runs, registered models and versions in the store, by name."""
+    found = get_gateway().counts()
+    return dataclasses.asdict(found) if dataclasses.is_dataclass(found) else dict(found)
+
+
+@_cached
+def experiments() -> list[ExperimentInfo]:
+    return list(get_gateway().list_experiments())
+
+
+@_cached
+def runs_page(
+    experiment_ids: tuple[str, ...],
+    filter_string: str,
+    order_by: tuple[str, ...],
+    page_size: int,
+    page_token: str | None,
+) -> RunsPage:
+    """One server-side page of runs: never all runs to show the first page."""
+    return get_gateway().search_runs_page(
+        list(experiment_ids),
+        filter_string=filter_string,
+        order_by=list(order_by) or None,
+        page_size=page_size,
+        page_token=page_token,
+    )
+
+
+@_cached
+def recent_runs(n: int) -> list[RunSummary]:
+    return list(get_gateway().recent_runs(n))
+
+
+@_cached
+def runs(run_ids: tuple[str, ...]) -> list[RunSummary]:
+    return list(get_gateway().get_runs(list(run_ids)))
+
+
+def known_runs(run_ids: tuple[str, ...]) -> tuple[list[RunSummary], list[str]]:
+    """The runs that exist (in order) and the ids that do not, e.g. from a pasted URL."""
+    found: list[RunSummary] = []
+    missing: list[str] = []
+    for run_id in run_ids:
+        try:
+            found.extend(runs((run_id,)))
+        except (NotFound, InvalidQuery):
+            missing.append(run_id)
+    return found, missing
+
+
+@_cached
+def metric_history(run_ids: tuple[str, ...], keys: tuple[str, ...]) -> pd.DataFrame:
+    return get_gateway().metric_history(list(run_ids), list(keys))
+
+
+@_cached
+def run_datasets(run_id: str) -> list[DatasetInfo]:
+    return list(get_gateway().run_datasets(run_id))
+
+
+@_cached
+def registered_models() -> list[RegisteredModelInfo]:
+    return list(get_gateway().list_registered_models())
+
+
+@_cached
+def versions(model: str) -> list[ModelVersionInfo]:
+    """All versions of the model, each with the aliases it holds."""
+    items = list(get_gateway().list_versions(model))
+    if any(v.aliases for v in items):
+        return items
+    # MLflow's version search leaves aliases out; the registered model knows who holds which.
+    held: dict[str, list[str]] = {}
+    for alias, number in get_gateway().get_registered_model(model).aliases.items():
+        held.setdefault(str(number), []).append(alias)
+    return [dataclasses.replace(v, aliases=tuple(sorted(held.get(v.version, [])))) for v in items]
+
+
+@_cached
+def version_by_alias(model: str, alias: str) -> ModelVersionInfo | None:
+    """The version holding `alias`, or None when nobody holds it."""
+    try:
+        return get_gateway().version_by_alias(model, alias)
+    except NotFound:
+        return None
+
+
+@_cached
+def version_signature(model: str, version: str) -> dict[str, Any]:
+    """The version's signature; empty when none was logged or its MLmodel file is missing."""
+    try:
+        return dict(get_gateway().version_signature(model, version) or {})
+    except NotFound:
+        # A lost or unreadable MLmodel must not take the whole review screen down.
+        return {}
+
+
+@_cached
+def runs_table(experiment_ids: tuple[str, ...]) -> tuple[pd.DataFrame, str]:
+    """Every run of the experiments with all params, metrics and tags, and the path that
+    served it (SQL fast path, API, incremental API cache)."""
+    table, path = get_gateway().runs_table(list(experiment_ids))
+    return analysis.numeric_params(table), path
+
+
+# ---- derived views (cached reads + app.analysis) -----------------------------------------
+
+
+def run_comparison(run_ids: tuple[str, ...], differences: bool) -> pd.DataFrame:
+    """Params, metrics and tags of the runs side by side, optionally only what differs."""
+    frame = analysis.runs_side_by_side(runs(run_ids))
+    return analysis.differences_only(frame) if differences else frame
+
+
+def runs_wide(run_ids: tuple[str, ...]) -> pd.DataFrame:
+    """One row per run with numeric params and metrics, for parallel coordinates and scatter."""
+    return analysis.runs_wide(runs(run_ids))
+
+
+def numeric_columns(frame: pd.DataFrame) -> list[str]:
+    return analysis.numeric_columns(frame)
+
+
+def runs_frame(items: list[RunSummary]) -> pd.DataFrame:
+    return analysis.runs_frame(items)
+
+
+def history(run_labels: dict[str, str], keys: tuple[str, ...]) -> pd.DataFrame:
+    """Metric histories of the runs with legend labels and seconds since each run's start."""
+    frame = metric_history(tuple(run_labels), keys)
+    return analysis.history_for_plot(frame, run_labels)
+
+
+def version_review(model: str, chosen: tuple[str, ...]) -> analysis.VersionReview:
+    """The comparison of `chosen` versions of `model`; the first one is the baseline."""
+    by_number = {v.version: v for v in versions(model)}
+    missing = [v for v in chosen if v not in by_number]
+    if missing:
+        raise NotFound(f"Model {model!r} has no version {', '.join(missing)}")
+    selected = [by_number[v] for v in chosen]
+    run_ids = tuple(v.run_id for v in selected if v.run_id)
+    source_runs = {r.run_id: r for r in runs(run_ids)} if run_ids else {}
+    return analysis.version_review(
+        selected,
+        source_runs,
+        {v.version: version_signature(model, v.version) for v in selected},
+        {v.version: run_datasets(v.run_id) if v.run_id else [] for v in selected},
+        get_settings().lower_is_better,
+    )
+
+
+def metrics_across_versions(model: str) -> pd.DataFrame:
+    """Every version's source-run metrics, in version order (label, metric, value)."""
+    items = sorted(versions(model), key=lambda v: int(v.version))
+    run_ids = tuple(v.run_id for v in items if v.run_id)
+    by_run = {r.run_id: r for r in runs(run_ids)} if run_ids else {}
+    return analysis.metrics_across(
+        {
+            f"v{v.version}": dict(by_run[v.run_id].metrics) if v.run_id in by_run else {}
+            for v in items
+        }
+    )
+
+
+def differences_only(frame: pd.DataFrame) -> pd.DataFrame:
+    return analysis.differences_only(frame)
