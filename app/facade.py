@@ -118,6 +118,10 @@ class GovernanceFacade:
             self._uow(), self.context, actor, name, roles, password, display_name
         )
 
+    def admit_viewer(self, name: str, display_name: str = "") -> User:
+        """A viewer account for an identity the OIDC provider vouched for (first sign-in)."""
+        return service.admit_viewer(self._uow(), self.context, name, display_name)
+
     def disable_user(self, actor: str, name: str) -> User:
         """Disable a user; users are never deleted."""
         return service.disable_user(self._uow(), self.context, actor, name)

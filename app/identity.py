@@ -9,8 +9,8 @@ sign-in and every lockout is audited there.
 Modes (COUNTERSIGN_AUTH):
 - `local`: user name and password checked against the argon2 hash in the governance database.
 - `oidc`: Streamlit's `st.login` with an [auth] section in `.streamlit/secrets.toml`; the email
-  (or else the subject) of the ID token names the account; unknown identities become viewers or
-  are refused, as `COUNTERSIGN_OIDC_UNKNOWN` says.
+  (or else the subject) of the ID token names the account; unknown identities get a viewer
+  account at their first sign-in or are refused, as `COUNTERSIGN_OIDC_UNKNOWN` says.
 - `header`: a reverse proxy authenticates and passes the user name in a header. Only when
   COUNTERSIGN_HEADER_AUTH_ENABLED is set, and only safe behind a proxy that strips any copy of
   that header sent by the client (otherwise anyone can claim any name).
@@ -26,6 +26,7 @@ from typing import Any, Protocol
 from app.entities import DemoAccount, SignedInUser
 from app.errors import UserFacingError
 from app.settings import Settings
+from governance.errors import InvalidInput
 
 REAUTH_PASSWORD = "password"  # noqa: S105 - the name of a method, not a secret
 REAUTH_OIDC = "oidc-recent-login"
@@ -74,6 +75,15 @@ class AccountDirectory(Protocol):
 
     def has_active_admin(self) -> bool:
         """Whether at least one enabled account has the admin role."""
+        ...
+
+    def admit_viewer(self, username: str, display_name: str) -> Account:
+        """A viewer account for an identity the OIDC provider vouched for (audited); an
+        existing account is returned unchanged.
+
+        Raises:
+            InvalidInput: The identity cannot be a user name.
+        """
         ...
 
 
@@ -168,10 +178,18 @@ class IdentityService:
                 raise IdentityRefused(
                     "Your identity has no Countersign account. Ask an administrator to add it."
                 )
-            return SignedInUser(name, (VIEWER,), "oidc", signed_in, now, display, registered=False)
+            account = self._admit_viewer(name, display)
         if not account.active:
             raise IdentityRefused("This account is disabled. Ask an administrator.")
         return SignedInUser(account.username, account.roles, "oidc", signed_in, now, display)
+
+    def _admit_viewer(self, name: str, display: str) -> Account:
+        try:
+            return self.directory.admit_viewer(name, display)
+        except InvalidInput as exc:
+            raise IdentityRefused(
+                f"Your identity {name!r} cannot be a Countersign user name. Ask an administrator."
+            ) from exc
 
     def from_headers(self, headers: Mapping[str, str]) -> SignedInUser:
         """Trust the reverse proxy's user header, only when header sign-in is enabled."""
@@ -337,6 +355,9 @@ class FacadeDirectory:
         with self._users() as uow:
             user = uow.users.find(username)
         return account_of(user) if user is not None else None
+
+    def admit_viewer(self, username: str, display_name: str) -> Account:
+        return account_of(self._facade.admit_viewer(username, display_name))
 
     def has_active_admin(self) -> bool:
         with self._users() as uow:

@@ -61,6 +61,8 @@ ROLES: Final = (VIEWER, REQUESTER, APPROVER, ADMIN, AUDITOR)
 SYSTEM_PREFIX: Final = "system:"
 CLI_OPERATOR: Final = "system:cli"
 SCHEDULER: Final = "system:scheduler"
+# Admits a person whom the OpenID Connect provider vouched for, at their first sign-in, as a viewer.
+OIDC_SIGN_IN: Final = "system:oidc"
 
 USER_NAME_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$")
 
@@ -117,6 +119,7 @@ SYSTEM_PERMISSIONS: Final[Mapping[str, frozenset[Permission]]] = {
         }
     ),
     SCHEDULER: frozenset({Permission.VIEW, Permission.EXECUTE, Permission.RECONCILE}),
+    OIDC_SIGN_IN: frozenset(),  # it only ever creates viewers, through `admit_viewer`
 }
 
 

@@ -31,6 +31,7 @@ from governance.ports import Clock, UnitOfWork
 from governance.signin import authenticate
 from governance.signing import sign_off
 from governance.users import (
+    admit_viewer,
     create_user,
     disable_user,
     enable_user,
@@ -43,6 +44,7 @@ from governance.workflow import request_promotion
 __all__ = [
     "Context",
     "Reauthentication",
+    "admit_viewer",
     "authenticate",
     "break_glass",
     "cancel",

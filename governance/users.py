@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from governance.context import Context, authorise, refuse
 from governance.domain import (
     ADMIN,
+    OIDC_SIGN_IN,
+    VIEWER,
     AuditAction,
     ObjectType,
     Permission,
@@ -81,6 +84,40 @@ def create_user(
         )
         uow.commit()
         return user
+
+
+def admit_viewer(uow: UnitOfWork, ctx: Context, name: str, display_name: str = "") -> User:
+    """Give an identity vouched for by the OIDC provider, unknown here, a viewer account.
+
+    The identity layer calls this at a first sign-in when unknown identities are admitted as
+    viewers, so that the governance reads every viewer may make (activity, out-of-band flags)
+    work for them too, and an admin can later grant roles or disable the account like any other.
+    The account's password is random and known to nobody. The creation is audited with the actor
+    `system:oidc`. An existing user is returned unchanged: this never grants, enables or restores.
+
+    Raises:
+        InvalidInput: The identity cannot be a user name (e.g. a subject containing `|`).
+    """
+    validate_user_name(name)
+    unusable = ctx.hasher.hash(secrets.token_urlsafe(32))  # slow: outside the transaction
+    try:
+        with uow:
+            existing = uow.users.find(name)
+            if existing is not None:
+                return existing
+            now = ctx.clock.now()
+            user = User(name, (display_name or name).strip(), (VIEWER,), unusable, created_at=now)
+            uow.users.add(user)
+            payload = {"roles": [VIEWER], "display_name": user.display_name}
+            _user_event(uow, ctx, OIDC_SIGN_IN, AuditAction.USER_CREATED, name, payload)
+            uow.commit()
+            return user
+    except Conflict:  # another session admitted the same identity first
+        with uow:
+            found = uow.users.find(name)
+        if found is None:
+            raise
+        return found
 
 
 def _target_user(uow: UnitOfWork, ctx: Context, actor: str, attempted: str, name: str) -> User:

@@ -51,12 +51,19 @@ def gate(keep_page: Callable[[], object] | None = None) -> SignedInUser:
             st.session_state[SESSION_KEY] = user
             _sidebar(user, identity.mode)
             return user
+    # An identity vouched for by the provider or the proxy is accepted in this very run: a rerun
+    # now would happen before st.navigation and so drop the page asked for by URL.
+    vouched = None
     if identity.mode == "header":
-        _header_sign_in(identity)
+        vouched = _header_sign_in(identity)
     elif identity.mode == "oidc":
-        _oidc_sign_in(identity)
+        vouched = _oidc_sign_in(identity)
     else:
         _local_sign_in(identity)
+    if vouched is not None:
+        _accept(vouched)
+        _sidebar(vouched, identity.mode)
+        return vouched
     if keep_page is not None:
         keep_page()
     st.stop()
@@ -145,40 +152,39 @@ def _demo_accounts(identity: IdentityService) -> None:
     )
 
 
-def _oidc_sign_in(identity: IdentityService) -> None:
+def _oidc_sign_in(identity: IdentityService) -> SignedInUser | None:
+    """The person signed in at the provider, or None after drawing the sign-in page."""
     if "is_logged_in" not in st.user:  # Streamlit adds the key only when [auth] is configured
         _title()
         st.error(
             "OIDC sign-in is selected (COUNTERSIGN_AUTH=oidc) but .streamlit/secrets.toml has "
             "no [auth] section. See the README, section Signing in."
         )
-        return
+        return None
     if st.user.get("is_logged_in"):
         try:
-            user = identity.from_oidc(st.user.to_dict())
+            return identity.from_oidc(st.user.to_dict())
         except (UserFacingError, GovernanceError) as exc:
             _title()
             st.error(str(exc))
             if st.button("Log out"):
                 st.logout()
-            return
-        _accept(user)
-        st.rerun()
+            return None
     _title()
     st.write("Sign in with your organisation's identity provider.")
     if st.button("Log in", type="primary"):
         st.login()
+    return None
 
 
-def _header_sign_in(identity: IdentityService) -> None:
+def _header_sign_in(identity: IdentityService) -> SignedInUser | None:
+    """The user named by the trusted proxy, or None after explaining what is missing."""
     try:
-        user = identity.from_headers(dict(st.context.headers))
+        return identity.from_headers(dict(st.context.headers))
     except (UserFacingError, GovernanceError) as exc:
         _title()
         st.error(str(exc))
-        return
-    _accept(user)
-    st.rerun()
+        return None
 
 
 def signing_reauth(user: SignedInUser) -> str | None:
@@ -193,6 +199,7 @@ def signing_reauth(user: SignedInUser) -> str | None:
         return identity.signing_reauth_method(user)
     except UserFacingError as exc:
         st.warning(str(exc))
+        st.caption("You will come back to the Overview: open this request again from Approvals.")
         if st.button("Sign in again"):
             st.login()
         return None

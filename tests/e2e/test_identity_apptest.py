@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
@@ -291,6 +293,29 @@ def test_other_modes_refuse_to_open_without_their_set_up(
         assert any(message in e for e in _errors(at)), _errors(at)
         assert not at.text_input
         assert "Log out" not in _labels(at)
+
+
+def oidc_start(claims: dict[str, object]) -> AppTest:
+    """The app's first run for a browser that signed in at the provider (`st.user`)."""
+    at = AppTest.from_file(MAIN, default_timeout=TIMEOUT)
+    at.user = {"is_logged_in": True, "iat": int(time.time()), **claims}
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_an_unknown_oidc_identity_gets_a_viewer_account_and_its_activity_feed(
+    gov_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for env in _use({**gov_env, "COUNTERSIGN_AUTH": "oidc"}, monkeypatch):
+        claims = {"email": "newcomer@example.org", "sub": "s-new", "name": "New Comer"}
+        at = oidc_start(claims)
+        assert any("New Comer" in c.value and "viewer" in c.value for c in at.sidebar.caption)
+        assert [t.value for t in at.title] == ["Overview"]
+        # The ledger panels read as the signed-in user, which needs an account.
+        assert not [w.value for w in at.warning if "unavailable" in w.value]
+        listed = cli(env, "users", "list").stdout
+        assert re.search(r"newcomer@example\.org\s.*viewer", listed), listed
 
 
 def test_a_database_without_its_schema_gets_a_message_not_a_traceback(

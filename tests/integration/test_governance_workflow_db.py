@@ -128,6 +128,38 @@ def test_fifty_racing_approvers_and_double_submits_execute_exactly_once(
     assert verified.ok, verified.reason
 
 
+def test_racing_first_oidc_sign_ins_of_one_identity_make_one_viewer_account(
+    world: tuple[GovernanceFacade, FakeRegistry],
+) -> None:
+    facade, _ = world
+    name = "new.person@example.org"
+    barrier = threading.Barrier(8)
+    admitted: list[tuple[str, ...]] = []
+    failures: list[BaseException] = []
+
+    def sign_in() -> None:
+        barrier.wait()
+        try:
+            admitted.append(facade.admit_viewer(name, "New Person").roles)
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=sign_in) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert failures == []
+    assert admitted == [("viewer",)] * 8
+    with facade.store.unit_of_work(read_only=True) as uow:
+        created = uow.audit.search(actions=(AuditAction.USER_CREATED,), limit=None)
+    assert [(e.actor, e.object_id) for e in created if e.object_id == name] == [
+        ("system:oidc", name)
+    ]
+    assert facade.verify_audit().ok
+
+
 def test_an_unreachable_registry_leaves_execution_failed_and_the_retry_executes_once(
     world: tuple[GovernanceFacade, FakeRegistry],
 ) -> None:

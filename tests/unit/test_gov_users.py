@@ -7,10 +7,10 @@ import json
 import pytest
 
 from governance import service
-from governance.domain import CLI_OPERATOR, AuditAction
+from governance.domain import CLI_OPERATOR, OIDC_SIGN_IN, AuditAction
 from governance.errors import AuthenticationFailed, Conflict, InvalidInput, NotAllowed, NotFound
 from governance.passwords import Argon2PasswordHasher
-from tests.unit.fakes import PASSWORD, World, make_world
+from tests.unit.fakes import PASSWORD, FakeUsers, World, make_world
 
 
 @pytest.fixture
@@ -270,3 +270,49 @@ def test_audit_events_carry_the_clock_time_of_the_action(world: World) -> None:
     world.clock.advance(hours=5)
     service.authenticate(world.uow, world.ctx, "carol", PASSWORD)
     assert world.uow.events()[-1].ts == "2026-11-01T14:00:00.000000Z"
+
+
+def test_an_identity_vouched_for_by_the_provider_gets_an_audited_viewer_account(
+    world: World,
+) -> None:
+    user = service.admit_viewer(world.uow, world.ctx, "ann@example.org", "Ann Example")
+    assert (user.roles, user.display_name, user.disabled) == (("viewer",), "Ann Example", False)
+    assert world.uow.committed.users["ann@example.org"] == user
+    event = world.uow.events(AuditAction.USER_CREATED)[-1]
+    assert (event.actor, event.object_id) == (OIDC_SIGN_IN, "ann@example.org")
+    assert '"roles":["viewer"]' in event.payload
+    with pytest.raises(AuthenticationFailed):  # nobody knows the password of such an account
+        service.authenticate(world.uow, world.ctx, "ann@example.org", PASSWORD)
+
+
+@pytest.mark.parametrize("name", ["carol", "erin"])
+def test_admitting_an_existing_user_changes_nothing(world: World, name: str) -> None:
+    service.disable_user(world.uow, world.ctx, "erin", "carol")
+    before = world.uow.committed.users[name]
+    events = len(world.uow.events())
+    assert service.admit_viewer(world.uow, world.ctx, name, "Someone Else") == before
+    assert world.uow.committed.users[name] == before  # still disabled, roles kept
+    assert len(world.uow.events()) == events
+
+
+def test_an_identity_that_cannot_be_a_user_name_is_not_admitted(world: World) -> None:
+    before = dict(world.uow.committed.users)
+    with pytest.raises(InvalidInput, match="invalid user name"):
+        service.admit_viewer(world.uow, world.ctx, "auth0|12345", "")
+    assert world.uow.committed.users == before
+
+
+def test_an_identity_admitted_meanwhile_by_another_session_is_returned(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = service.admit_viewer(world.uow, world.ctx, "ann@example.org", "Ann")
+    real_find = FakeUsers.find
+    calls: list[str] = []
+
+    def find_missing_once(self: FakeUsers, name: str) -> object:
+        calls.append(name)
+        return None if len(calls) == 1 else real_find(self, name)
+
+    monkeypatch.setattr(FakeUsers, "find", find_missing_once)
+    assert service.admit_viewer(world.uow, world.ctx, "ann@example.org", "Ann") == first
+    assert len(world.uow.events(AuditAction.USER_CREATED)) == 1

@@ -24,7 +24,13 @@ from app.identity import (
 from app.settings import Settings
 from app.ui.navigation import PAGES as PAGE_SPECS
 from app.ui.navigation import PageSpec, visible_pages
-from governance.domain import AUTHORISATION_MATRIX, ROLES, Permission, is_allowed
+from governance.domain import (
+    AUTHORISATION_MATRIX,
+    ROLES,
+    Permission,
+    is_allowed,
+    validate_user_name,
+)
 from governance.errors import AuthenticationFailed
 
 T0 = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
@@ -57,6 +63,12 @@ class FakeDirectory:
 
     def has_active_admin(self) -> bool:
         return any("admin" in a.roles and a.active for a, _ in self.accounts.values())
+
+    def admit_viewer(self, username: str, display_name: str) -> Account:
+        validate_user_name(username)
+        if username not in self.accounts:
+            self.accounts[username] = (Account(username, ("viewer",), True, display_name), "")
+        return self.accounts[username][0]
 
 
 def make_settings(**overrides: object) -> Settings:
@@ -203,11 +215,29 @@ def test_an_oidc_subject_maps_when_there_is_no_email() -> None:
     assert service.from_oidc(oidc_claims()).roles == ("auditor",)
 
 
-def test_an_unknown_oidc_identity_becomes_a_viewer_when_settings_say_so() -> None:
-    service, _, _ = make_service(auth_mode="oidc", oidc_unknown_role="viewer")
-    principal = service.from_oidc(oidc_claims(email="stranger@example.org"))
-    assert (principal.roles, principal.registered) == (("viewer",), False)
-    assert service.touch(principal).roles == ("viewer",)
+def test_an_unknown_oidc_identity_gets_a_viewer_account_when_settings_say_so() -> None:
+    service, directory, _ = make_service(auth_mode="oidc", oidc_unknown_role="viewer")
+    principal = service.from_oidc(oidc_claims(email="stranger@example.org", name="Stranger"))
+    assert (principal.username, principal.roles) == ("stranger@example.org", ("viewer",))
+    assert directory.find("stranger@example.org") == Account(
+        "stranger@example.org", ("viewer",), True, "Stranger"
+    )
+    # An ordinary account: a role granted by an admin applies on the next interaction...
+    directory.add("stranger@example.org", "approver")
+    assert service.touch(principal).roles == ("approver",)
+    # ...and a disabled one is refused, at once and at the next sign-in.
+    directory.add("stranger@example.org", "viewer", active=False)
+    with pytest.raises(IdentityRefused, match="disabled"):
+        service.touch(principal)
+    with pytest.raises(IdentityRefused, match="disabled"):
+        service.from_oidc(oidc_claims(email="stranger@example.org"))
+
+
+def test_an_unknown_identity_that_cannot_be_a_user_name_is_refused_clearly() -> None:
+    service, directory, _ = make_service(auth_mode="oidc", oidc_unknown_role="viewer")
+    with pytest.raises(IdentityRefused, match="cannot be a Countersign user name"):
+        service.from_oidc(oidc_claims(sub="auth0|12345"))
+    assert directory.find("auth0|12345") is None
 
 
 def test_an_unknown_oidc_identity_is_refused_when_settings_say_so() -> None:
