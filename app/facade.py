@@ -118,6 +118,10 @@ class GovernanceFacade:
             self._uow(), self.context, actor, name, roles, password, display_name
         )
 
+    def record_sign_in(self, name: str, method: str) -> User:
+        """Audit a sign-in the OIDC provider or the trusted proxy vouched for."""
+        return service.record_external_sign_in(self._uow(), self.context, name, method)
+
     def admit_viewer(self, name: str, display_name: str = "") -> User:
         """A viewer account for an identity the OIDC provider vouched for (first sign-in)."""
         return service.admit_viewer(self._uow(), self.context, name, display_name)

@@ -77,6 +77,14 @@ class AccountDirectory(Protocol):
         """Whether at least one enabled account has the admin role."""
         ...
 
+    def record_sign_in(self, username: str, method: str) -> None:
+        """Audit a sign-in vouched for by the provider or the proxy (`method`: oidc, header).
+
+        Raises:
+            GovernanceError: The account is not (or no longer) enabled.
+        """
+        ...
+
     def admit_viewer(self, username: str, display_name: str) -> Account:
         """A viewer account for an identity the OIDC provider vouched for (audited); an
         existing account is returned unchanged.
@@ -105,9 +113,15 @@ def claim_time(claims: Mapping[str, Any]) -> datetime | None:
 
 
 def oidc_identity(claims: Mapping[str, Any]) -> str:
-    """The name an OIDC identity maps to: its email, else its subject; empty if neither."""
+    """The name an OIDC identity maps to: its email, else its subject; empty if neither.
+
+    An email the provider marks as unverified (`email_verified: false`) names nobody: anyone
+    could have typed it at the provider, so only the subject is used then.
+    """
     for key in ("email", "sub"):
         value = claims.get(key)
+        if key == "email" and claims.get("email_verified") in (False, "false"):
+            continue
         if isinstance(value, str) and value.strip():
             return value.strip()
     return ""
@@ -170,18 +184,27 @@ class IdentityService:
         now = self.clock()
         signed_in = claim_time(claims) or now
         display = str(claims.get("name") or name)
-        account = self.directory.find(name)
-        if account is None and name != claims.get("sub") and isinstance(claims.get("sub"), str):
-            account = self.directory.find(str(claims["sub"]))
+        account = self._oidc_account(name, claims)
         if account is None:
             if self.settings.oidc_unknown_role != VIEWER:
                 raise IdentityRefused(
                     "Your identity has no Countersign account. Ask an administrator to add it."
                 )
-            account = self._admit_viewer(name, display)
+            account = self._admit_viewer(name.lower() if "@" in name else name, display)
         if not account.active:
             raise IdentityRefused("This account is disabled. Ask an administrator.")
+        self.directory.record_sign_in(account.username, "oidc")
         return SignedInUser(account.username, account.roles, "oidc", signed_in, now, display)
+
+    def _oidc_account(self, name: str, claims: Mapping[str, Any]) -> Account | None:
+        """The account of an identity: its exact name, its email in lower case (email domains,
+        and in practice whole addresses, are case-insensitive), else its subject."""
+        account = self.directory.find(name)
+        if account is None and "@" in name and name != name.lower():
+            account = self.directory.find(name.lower())
+        if account is None and name != claims.get("sub") and isinstance(claims.get("sub"), str):
+            account = self.directory.find(str(claims["sub"]))
+        return account
 
     def _admit_viewer(self, name: str, display: str) -> Account:
         try:
@@ -207,6 +230,7 @@ class IdentityService:
         account = self.directory.find(name)
         if account is None or not account.active:
             raise IdentityRefused("This user has no enabled Countersign account.")
+        self.directory.record_sign_in(account.username, "header")
         now = self.clock()
         return SignedInUser(
             account.username, account.roles, "header", now, now, account.display_name
@@ -358,6 +382,9 @@ class FacadeDirectory:
 
     def admit_viewer(self, username: str, display_name: str) -> Account:
         return account_of(self._facade.admit_viewer(username, display_name))
+
+    def record_sign_in(self, username: str, method: str) -> None:
+        self._facade.record_sign_in(username, method)
 
     def has_active_admin(self) -> bool:
         with self._users() as uow:

@@ -28,7 +28,7 @@ from governance.execution import execute, provenance_tags, reconcile
 from governance.lifecycle import cancel, expire_due, refresh_evidence, request_rollback
 from governance.policy import Policy, load_policy_file
 from governance.ports import Clock, UnitOfWork
-from governance.signin import authenticate
+from governance.signin import authenticate, record_external_sign_in
 from governance.signing import sign_off
 from governance.users import (
     admit_viewer,
@@ -60,6 +60,7 @@ __all__ = [
     "provenance_tags",
     "reconcile",
     "record_export",
+    "record_external_sign_in",
     "refresh_evidence",
     "request_promotion",
     "request_rollback",

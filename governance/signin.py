@@ -7,7 +7,7 @@ from typing import NoReturn
 
 from governance.context import ANONYMOUS, Context
 from governance.domain import AuditAction, ObjectType, User
-from governance.errors import AuthenticationFailed
+from governance.errors import AuthenticationFailed, NotAllowed
 from governance.ports import UnitOfWork
 
 
@@ -39,6 +39,31 @@ def authenticate(uow: UnitOfWork, ctx: Context, name: str, password: str) -> Use
             object_type=ObjectType.SESSION,
             object_id=user.name,
             payload={},
+            at=ctx.clock.now(),
+        )
+        uow.commit()
+        return user
+
+
+def record_external_sign_in(uow: UnitOfWork, ctx: Context, name: str, method: str) -> User:
+    """Audit a sign-in that the identity provider or the trusted proxy vouched for.
+
+    The password check happened elsewhere (at the provider, or at the proxy), so the audit log
+    is the only place here that knows who came in, when, and how (`method`: oidc or header).
+
+    Raises:
+        NotAllowed: No enabled account has this name.
+    """
+    with uow:
+        user = uow.users.find(name)
+        if user is None or user.disabled:
+            raise NotAllowed(f"{name!r} has no enabled account")
+        uow.audit.append(
+            actor=user.name,
+            action=AuditAction.LOGIN_SUCCEEDED,
+            object_type=ObjectType.SESSION,
+            object_id=user.name,
+            payload={"method": method},
             at=ctx.clock.now(),
         )
         uow.commit()

@@ -119,7 +119,7 @@ def sign_in_at_provider(page: Page, app_url: str, idp: OidcProvider, who: Person
 def test_an_approver_signs_in_through_the_provider_and_sees_approvals(
     served: tuple[str, dict[str, str]], idp: OidcProvider, page: Page
 ) -> None:
-    url, _ = served
+    url, env = served
     page.goto(url)
     sign_in_at_provider(page, url, idp, ERIN)
     expect(page.get_by_text("Signed in as")).to_contain_text("Erin Example (approver)")
@@ -136,6 +136,14 @@ def test_an_approver_signs_in_through_the_provider_and_sees_approvals(
 
     page.get_by_role("link", name="Approvals").click()
     expect(page.get_by_role("heading", name="Approvals")).to_be_visible()
+    # The provider checked the password; the audit log records who came in and how.
+    facade = _facade(env)
+    try:
+        with facade.store.unit_of_work(read_only=True) as uow:
+            sign_ins = uow.audit.search(actions=("login_succeeded",), actor=ERIN.email)
+    finally:
+        facade.dispose()
+    assert [json.loads(e.payload) for e in sign_ins] == [{"method": "oidc"}]
     page.get_by_role("button", name="Log out").click()
     expect(page.get_by_role("button", name="Log in")).to_be_visible()
     expect(page.get_by_text("Signed in as")).to_have_count(0)

@@ -47,6 +47,7 @@ class Clock:
 @dataclass
 class FakeDirectory:
     accounts: dict[str, tuple[Account, str]] = field(default_factory=dict)
+    sign_ins: list[tuple[str, str]] = field(default_factory=list)
 
     def add(self, name: str, role: str, password: str = "pw-123456", active: bool = True) -> None:  # noqa: S107
         self.accounts[name] = (Account(name, (role,), active), password)
@@ -63,6 +64,9 @@ class FakeDirectory:
 
     def has_active_admin(self) -> bool:
         return any("admin" in a.roles and a.active for a, _ in self.accounts.values())
+
+    def record_sign_in(self, username: str, method: str) -> None:
+        self.sign_ins.append((username, method))
 
     def admit_viewer(self, username: str, display_name: str) -> Account:
         validate_user_name(username)
@@ -161,7 +165,7 @@ def test_header_sign_in_is_refused_unless_the_mode_is_explicitly_enabled(
 
 
 def test_header_sign_in_trusts_the_configured_header_case_insensitively() -> None:
-    service, _, _ = make_service(
+    service, directory, _ = make_service(
         auth_mode="header", header_auth_enabled=True, auth_header_name="X-Auth-User"
     )
     principal = service.from_headers({"x-auth-user": "erin", "X-Forwarded-User": "vic"})
@@ -170,6 +174,7 @@ def test_header_sign_in_trusts_the_configured_header_case_insensitively() -> Non
         ("approver",),
         "header",
     )
+    assert directory.sign_ins == [("erin", "header")]
 
 
 @pytest.mark.parametrize(
@@ -207,6 +212,24 @@ def test_an_oidc_email_maps_to_the_account_of_that_name() -> None:
     )
     assert principal.display_name == "Ann"
     assert principal.authenticated_at == T0 - timedelta(minutes=2)
+
+
+def test_an_oidc_email_matches_its_account_whatever_the_case_and_the_sign_in_is_recorded() -> None:
+    service, directory, _ = make_service(auth_mode="oidc")
+    principal = service.from_oidc(oidc_claims(email="Ann@Example.org"))
+    assert (principal.username, principal.roles) == ("ann@example.org", ("requester",))
+    assert directory.sign_ins == [("ann@example.org", "oidc")]
+
+
+def test_an_unverified_oidc_email_names_nobody_and_only_the_subject_counts() -> None:
+    service, directory, _ = make_service(auth_mode="oidc", oidc_unknown_role="refuse")
+    # ann@example.org is a requester; an unverified claim of that address must not be her.
+    with pytest.raises(IdentityRefused, match="no Countersign account"):
+        service.from_oidc(oidc_claims(email="ann@example.org", email_verified=False))
+    assert directory.sign_ins == []
+    directory.add("1234", "viewer")
+    principal = service.from_oidc(oidc_claims(email="ann@example.org", email_verified=False))
+    assert (principal.username, principal.roles) == ("1234", ("viewer",))
 
 
 def test_an_oidc_subject_maps_when_there_is_no_email() -> None:
