@@ -6,6 +6,7 @@ Each test gets a brand-new database (`empty_db_url`), migrated with the shipped 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -13,10 +14,17 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 
 from governance.audit import GENESIS_HASH, verify_chain
-from governance.db import VERSION_TABLE, DatabaseUnavailable, check_schema, make_engine, upgrade
+from governance.db import (
+    VERSION_TABLE,
+    DatabaseUnavailable,
+    check_schema,
+    make_engine,
+    translate_errors,
+    upgrade,
+)
 from governance.domain import (
     Decision,
     Execution,
@@ -288,6 +296,44 @@ def test_an_unreachable_database_is_one_clear_domain_error(url: str) -> None:
     with pytest.raises(DatabaseUnavailable, match="governance database") as caught:
         start()
     assert "\n" not in str(caught.value)
+
+
+def _backend_pid(engine: Engine) -> int:
+    with translate_errors(), engine.connect() as conn:
+        return int(conn.execute(text("SELECT pg_backend_pid()")).scalar_one())
+
+
+def _terminate(url: str, pid: int) -> None:
+    import psycopg
+
+    admin = url.replace("postgresql+psycopg://", "postgresql://", 1)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
+
+
+@pytest.mark.postgres
+def test_a_connection_that_died_idle_in_the_pool_is_replaced_before_use(pg_url: str) -> None:
+    engine = make_engine(pg_url, pool_size=1, max_overflow=0, ping_after_idle_s=0.2)
+    try:
+        first = _backend_pid(engine)
+        _terminate(pg_url, first)
+        time.sleep(0.3)
+        assert _backend_pid(engine) != first  # pinged, found dead, replaced: no error
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.postgres
+def test_a_connection_used_a_moment_ago_is_not_pinged_and_the_pool_recovers(pg_url: str) -> None:
+    engine = make_engine(pg_url, pool_size=1, max_overflow=0, ping_after_idle_s=60)
+    try:
+        first = _backend_pid(engine)
+        _terminate(pg_url, first)
+        with pytest.raises(DatabaseUnavailable):
+            _backend_pid(engine)  # trusted without a ping: the dead connection fails once
+        assert _backend_pid(engine) != first
+    finally:
+        engine.dispose()
 
 
 def test_the_audit_search_filters_by_model_actor_action_and_time_newest_first(
