@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from governance.context import Context, Reauthentication, authorise, refuse, require_text
+from governance.context import (
+    Context,
+    Reauthentication,
+    authorise,
+    load_principal,
+    refuse,
+    require_text,
+)
 from governance.domain import (
     REAUTH_PASSWORD,
     AuditAction,
@@ -76,18 +83,20 @@ def sign_off(
         NotFound, UnknownModel, RegistryUnavailable.
     """
     attempted = f"sign_off:{decision}"
-    with uow:
-        _, signer = authorise(uow, ctx, actor, None, attempted, ObjectType.REQUEST, request_id)
+    problem: GovernanceError | None = None
+    # What the slow parts need, read without a lock; all of it is read again under the lock.
+    with uow.reading():
         try:
+            _, signer = load_principal(uow, actor, ctx.policy.signer_roles())
             vote_decision = VoteDecision(decision)
             request = uow.requests.get(request_id)
-        except (ValueError, GovernanceError) as exc:
-            error = (
-                exc
-                if isinstance(exc, GovernanceError)
-                else InvalidInput(f"bad decision {decision!r}")
-            )
-            refuse(uow, ctx, actor, attempted, ObjectType.REQUEST, request_id, error)
+        except ValueError:
+            problem = InvalidInput(f"bad decision {decision!r}")
+        except GovernanceError as exc:
+            problem = exc
+    if problem is not None:
+        with uow:
+            refuse(uow, ctx, actor, attempted, ObjectType.REQUEST, request_id, problem)
     # The slow parts (argon2, registry reads) run outside the locking transaction.
     check = (
         verify_password(ctx, signer, reauth.password) if reauth.method == REAUTH_PASSWORD else None

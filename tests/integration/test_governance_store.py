@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -198,6 +199,38 @@ def test_votes_decisions_and_executions_round_trip(store: SqlStore) -> None:
         assert [e.attempt for e in uow.executions.for_request("r1")] == [1, 2]
         assert [e.attempt for e in uow.executions.successes("iris")] == [2]
         assert uow.executions.successes("other") == ()
+
+
+def test_reading_waits_for_no_writer_and_refuses_to_write(store: SqlStore) -> None:
+    with store.unit_of_work() as uow:
+        uow.requests.add(a_request())
+        uow.commit()
+    seen: list[str] = []
+
+    def read() -> None:
+        with store.unit_of_work().reading() as uow:
+            seen.append(uow.requests.get("r1").state)
+
+    with store.unit_of_work() as writer:
+        writer.lock_request("r1")  # holds the write lock (SQLite), chain head and row (PostgreSQL)
+        reader = threading.Thread(target=read)
+        reader.start()
+        reader.join(timeout=10)
+        assert seen == ["pending"]  # read while the writer still holds its locks
+    uow = store.unit_of_work()
+    with uow.reading():
+        uow.requests.get("r1")
+        if store.engine.dialect.name == "postgresql":  # no BEGIN and ROLLBACK round trips
+            raw: Any = uow.session.connection().connection.dbapi_connection
+            assert raw.info.transaction_status.name == "IDLE"  # not inside a transaction block
+        with pytest.raises(RuntimeError, match="nothing is written"):
+            uow.votes.add(a_vote("r1", "ann"))
+        with pytest.raises(RuntimeError, match="no lock"):
+            uow.lock_request("r1")
+        with pytest.raises(RuntimeError, match="nothing is committed"):
+            uow.commit()
+    with store.unit_of_work(read_only=True) as check:
+        assert check.votes.for_request("r1") == ()
 
 
 def test_leaving_without_commit_rolls_everything_back(store: SqlStore) -> None:
