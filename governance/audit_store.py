@@ -50,6 +50,9 @@ _MOVE_HEAD = (
     .values(seq=bindparam("new_seq"), head_hash=bindparam("new_head_hash"))
 )
 _INSERT_EVENT = insert(table_of(AuditEventRow))
+# PostgreSQL: the entry and the head move in one statement (an UPDATE in a WITH clause), so an
+# append is one round trip and the commit needs no separate UPDATE of the head.
+_INSERT_EVENT_MOVING_HEAD = _INSERT_EVENT.add_cte(_MOVE_HEAD.cte("moved_head"))
 
 
 def lock_chain_head(session: Session) -> tuple[int, str]:
@@ -69,6 +72,7 @@ class SqlAuditLog:
         self._session = session
         self._head: tuple[int, str] | None = None
         self._moved = False
+        self._move_with_insert = session.get_bind().dialect.name == "postgresql"
 
     def ensure_locked(self) -> tuple[int, str]:
         """Take the chain lock once per transaction and remember the head."""
@@ -102,14 +106,20 @@ class SqlAuditLog:
             object_id=str(object_id),
             payload=payload,
         )
+        values = record.as_dict()
         with translate_errors():
-            self._session.execute(_INSERT_EVENT, record.as_dict())
+            if self._move_with_insert:
+                values.update(new_seq=record.seq, new_head_hash=record.entry_hash)
+                self._session.execute(_INSERT_EVENT_MOVING_HEAD, values)
+            else:
+                self._session.execute(_INSERT_EVENT, values)
+                self._moved = True
         self._head = (record.seq, record.entry_hash)
-        self._moved = True
         return record
 
     def before_commit(self) -> None:
-        """Move the chain head row to the last entry of this transaction."""
+        """Move the chain head row to the last entry of this transaction (unless it moved with
+        each insert already)."""
         if self._moved and self._head is not None:
             seq, head_hash = self._head
             with translate_errors():
