@@ -16,13 +16,13 @@ from dataclasses import fields, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
 from governance.audit import GENESIS_HASH, AuditRecord, VerifyResult, seal, verify_chain
 from governance.db import READ_ONLY, make_engine, translate_errors
-from governance.orm import AuditEventRow, ChainHeadRow, RequestRow
+from governance.orm import AuditEventRow, ChainHeadRow, RequestRow, table_of
 
 VERIFY_BATCH = 20_000
 _AUDIT_COLUMNS = (
@@ -40,17 +40,28 @@ _AUDIT_COLUMNS = (
 )
 
 
+# Built once: every write transaction runs these (see governance.repository on why).
+_LOCK_HEAD = (
+    select(ChainHeadRow.seq, ChainHeadRow.head_hash).where(ChainHeadRow.id == 1).with_for_update()
+)
+_MOVE_HEAD = (
+    update(table_of(ChainHeadRow))
+    .where(table_of(ChainHeadRow).c.id == 1)
+    .values(seq=bindparam("new_seq"), head_hash=bindparam("new_head_hash"))
+)
+_INSERT_EVENT = insert(table_of(AuditEventRow))
+# PostgreSQL: the entry and the head move in one statement (an UPDATE in a WITH clause), so an
+# append is one round trip and the commit needs no separate UPDATE of the head.
+_INSERT_EVENT_MOVING_HEAD = _INSERT_EVENT.add_cte(_MOVE_HEAD.cte("moved_head"))
+
+
 def lock_chain_head(session: Session) -> tuple[int, str]:
     """Take the write lock (row lock on PostgreSQL) and return the chain head (seq, hash).
 
     On SQLite the transaction already holds the database write lock (BEGIN IMMEDIATE); the
     FOR UPDATE is dropped there by SQLAlchemy, which is exactly why BEGIN is ours.
     """
-    row = session.execute(
-        select(ChainHeadRow.seq, ChainHeadRow.head_hash)
-        .where(ChainHeadRow.id == 1)
-        .with_for_update()
-    ).one()
+    row = session.execute(_LOCK_HEAD).one()
     return int(row.seq), str(row.head_hash)
 
 
@@ -61,6 +72,7 @@ class SqlAuditLog:
         self._session = session
         self._head: tuple[int, str] | None = None
         self._moved = False
+        self._move_with_insert = session.get_bind().dialect.name == "postgresql"
 
     def ensure_locked(self) -> tuple[int, str]:
         """Take the chain lock once per transaction and remember the head."""
@@ -94,23 +106,24 @@ class SqlAuditLog:
             object_id=str(object_id),
             payload=payload,
         )
+        values = record.as_dict()
         with translate_errors():
-            self._session.execute(insert(AuditEventRow), [record.as_dict()])
+            if self._move_with_insert:
+                values.update(new_seq=record.seq, new_head_hash=record.entry_hash)
+                self._session.execute(_INSERT_EVENT_MOVING_HEAD, values)
+            else:
+                self._session.execute(_INSERT_EVENT, values)
+                self._moved = True
         self._head = (record.seq, record.entry_hash)
-        self._moved = True
         return record
 
     def before_commit(self) -> None:
-        """Move the chain head row to the last entry of this transaction."""
+        """Move the chain head row to the last entry of this transaction (unless it moved with
+        each insert already)."""
         if self._moved and self._head is not None:
             seq, head_hash = self._head
             with translate_errors():
-                self._session.execute(
-                    update(ChainHeadRow)
-                    .where(ChainHeadRow.id == 1)
-                    .values(seq=seq, head_hash=head_hash)
-                    .execution_options(synchronize_session=False)
-                )
+                self._session.execute(_MOVE_HEAD, {"new_seq": seq, "new_head_hash": head_hash})
         self.forget()
 
     def forget(self) -> None:

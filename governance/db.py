@@ -8,6 +8,8 @@ This is the one place that knows about driver quirks:
   drops FOR UPDATE on SQLite, so this is what serialises writers (and audit appends) there.
 - PostgreSQL (psycopg 3) serialises writers with a row lock on the audit chain head
   (`SELECT ... FOR UPDATE`), taken by the unit of work at the start of every write transaction.
+  A pooled connection is pinged before use only after it sat idle for `PING_AFTER_IDLE_S`
+  (see `_install_idle_ping`), and the pool hands out the most recently used connection first.
 - Driver errors become domain errors in `translate_errors`, nowhere else.
 - Production code never calls `create_all`: the schema comes from the Alembic migrations in
   `governance/migrations`, and `check_schema` refuses a database that is behind them.
@@ -15,6 +17,7 @@ This is the one place that knows about driver quirks:
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -28,7 +31,13 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, create_engine, event
 from sqlalchemy import Engine as Engine  # re-exported: app/ passes engines on without SQLAlchemy
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import (
+    DBAPIError,
+    DisconnectionError,
+    IntegrityError,
+    OperationalError,
+    SQLAlchemyError,
+)
 
 from governance.errors import Conflict, DuplicateVote, GovernanceError, SchemaOutOfDate
 
@@ -39,6 +48,13 @@ VERSION_TABLE = "countersign_alembic_version"
 # An execution option: a read-only connection on SQLite begins DEFERRED instead of IMMEDIATE.
 READ_ONLY = "countersign_read_only"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# The ping catches a connection that died while parked in the pool (a server restart, an idle
+# timeout on the way). One that was in use a moment ago has not: a sign-off takes a connection
+# three times within milliseconds, and a ping each time would be a round trip each. HikariCP
+# skips its alive check the same way (aliveBypassWindowMs). A server restart inside the window
+# costs one "unavailable" answer, after which SQLAlchemy has discarded the pool's connections.
+PING_AFTER_IDLE_S = 1.0
+_LAST_USED = "countersign_last_used"
 
 # Constraint names (set by the migration; PostgreSQL names them) and SQLite's column lists
 # -> what the user is told. Duplicate votes get their own class: the service answers them with
@@ -81,7 +97,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
     Args:
         url: `sqlite:///path` or `postgresql+psycopg://user@host/db`.
-        **kwargs: Extra `create_engine` arguments (pool sizes in benchmarks and tests).
+        **kwargs: Extra `create_engine` arguments (pool sizes in benchmarks and tests), and
+            `ping_after_idle_s` (PostgreSQL; default `PING_AFTER_IDLE_S`).
 
     Raises:
         DatabaseUnavailable: The URL cannot be parsed or names an unsupported database.
@@ -91,6 +108,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     except Exception as exc:  # sqlalchemy raises ArgumentError with a long text
         raise DatabaseUnavailable(f"COUNTERSIGN_DB_URL is not a database URL: {exc}") from exc
     backend = parsed.get_backend_name()
+    ping_after_idle_s = float(kwargs.pop("ping_after_idle_s", PING_AFTER_IDLE_S))
     if backend == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             folder = Path(parsed.database).expanduser().parent
@@ -111,12 +129,15 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     if backend == "postgresql":
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
-        kwargs.setdefault("pool_pre_ping", True)
         if "poolclass" not in kwargs:
             kwargs.setdefault("pool_size", 10)
             kwargs.setdefault("max_overflow", 20)
+            kwargs.setdefault("pool_use_lifo", True)  # the warm connection first
         kwargs.setdefault("connect_args", {"connect_timeout": 10})
-        return create_engine(parsed, **kwargs)
+        engine = create_engine(parsed, **kwargs)
+        if not kwargs.get("pool_pre_ping"):
+            _install_idle_ping(engine, ping_after_idle_s)
+        return engine
     raise DatabaseUnavailable(
         f"COUNTERSIGN_DB_URL names {backend!r}; supported are sqlite and postgresql+psycopg"
     )
@@ -138,6 +159,29 @@ def _install_sqlite_hooks(engine: Engine) -> None:
     def _on_begin(conn: Connection) -> None:
         read_only = conn.get_execution_options().get(READ_ONLY, False)
         conn.exec_driver_sql("BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE")
+
+
+def _install_idle_ping(engine: Engine, idle_s: float) -> None:
+    """Ping a pooled connection on checkout when it has been idle for `idle_s` or longer.
+
+    A dead one is replaced: raising DisconnectionError in a checkout hook makes the pool discard
+    the connection and hand out a fresh one (the documented pessimistic recipe).
+    """
+
+    def _used(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_LAST_USED] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        if time.monotonic() - record.info.get(_LAST_USED, 0.0) < idle_s:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as exc:
+            raise DisconnectionError(f"a pooled connection was dead: {exc}") from exc
+
+    event.listen(engine, "connect", _used)
+    event.listen(engine, "checkin", _used)
 
 
 def _message(exc: DBAPIError) -> str:

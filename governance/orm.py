@@ -21,6 +21,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Table,
     Text,
     TypeDecorator,
     UniqueConstraint,
@@ -64,6 +65,11 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
+
+
+def table_of(row: type[Base]) -> Table:
+    """The Core table of a row class (for statements built once, without the ORM layer)."""
+    return Base.metadata.tables[row.__tablename__]
 
 
 class AuditEventRow(Base):
@@ -280,20 +286,20 @@ class VoteRow(Base):
             signer_name=self.signer_name,
         )
 
-    @classmethod
-    def from_domain(cls, vote: Vote) -> VoteRow:
-        return cls(
-            request_id=vote.request_id,
-            approver=vote.approver,
-            decision=str(vote.decision),
-            comment=vote.comment,
-            role_at_signing=vote.role_at_signing,
-            signed_at=vote.signed_at,
-            meaning=vote.meaning,
-            reauth_method=vote.reauth_method,
-            content_hash=vote.content_hash,
-            signer_name=vote.signer_name,
-        )
+    @staticmethod
+    def values_of(vote: Vote) -> dict[str, Any]:
+        return {
+            "request_id": vote.request_id,
+            "approver": vote.approver,
+            "decision": str(vote.decision),
+            "comment": vote.comment,
+            "role_at_signing": vote.role_at_signing,
+            "signed_at": vote.signed_at,
+            "meaning": vote.meaning,
+            "reauth_method": vote.reauth_method,
+            "content_hash": vote.content_hash,
+            "signer_name": vote.signer_name,
+        }
 
 
 class DecisionRow(Base):
@@ -320,18 +326,18 @@ class DecisionRow(Base):
             content_hash=self.content_hash,
         )
 
-    @classmethod
-    def from_domain(cls, decision: Decision) -> DecisionRow:
-        return cls(
-            request_id=decision.request_id,
-            outcome=str(decision.outcome),
-            decided_at=decision.decided_at,
-            decided_by=decision.decided_by,
-            approvers=_names_to_text(decision.approvers),
-            quorum=decision.quorum,
-            policy_hash=decision.policy_hash,
-            content_hash=decision.content_hash,
-        )
+    @staticmethod
+    def values_of(decision: Decision) -> dict[str, Any]:
+        return {
+            "request_id": decision.request_id,
+            "outcome": str(decision.outcome),
+            "decided_at": decision.decided_at,
+            "decided_by": decision.decided_by,
+            "approvers": _names_to_text(decision.approvers),
+            "quorum": decision.quorum,
+            "policy_hash": decision.policy_hash,
+            "content_hash": decision.content_hash,
+        }
 
 
 class ExecutionRow(Base):
@@ -370,21 +376,21 @@ class ExecutionRow(Base):
             detail=self.detail,
         )
 
-    @classmethod
-    def from_domain(cls, execution: Execution) -> ExecutionRow:
-        return cls(
-            request_id=execution.request_id,
-            attempt=execution.attempt,
-            outcome=str(execution.outcome),
-            at=execution.at,
-            actor=execution.actor,
-            model=execution.model,
-            version=execution.version,
-            target=execution.target,
-            target_kind=str(execution.target_kind),
-            previous_holder=execution.previous_holder,
-            detail=execution.detail,
-        )
+    @staticmethod
+    def values_of(execution: Execution) -> dict[str, Any]:
+        return {
+            "request_id": execution.request_id,
+            "attempt": execution.attempt,
+            "outcome": str(execution.outcome),
+            "at": execution.at,
+            "actor": execution.actor,
+            "model": execution.model,
+            "version": execution.version,
+            "target": execution.target,
+            "target_kind": str(execution.target_kind),
+            "previous_holder": execution.previous_holder,
+            "detail": execution.detail,
+        }
 
 
 class WebhookCursorRow(Base):

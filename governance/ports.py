@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
@@ -351,6 +352,17 @@ class UnitOfWork(Protocol):
         tb: TracebackType | None,
     ) -> None:
         """Roll back unless `commit()` ran; never swallows the exception."""
+        ...
+
+    def reading(self) -> AbstractContextManager[Self]:
+        """`with uow.reading(): ...` reads without taking any lock or write transaction.
+
+        For the look-ups before a slow step (a password check, a registry read) whose results
+        are checked again under the lock afterwards. SQLite begins DEFERRED; PostgreSQL runs
+        each statement on its own, as fresh as READ COMMITTED. Nothing may be written (a write
+        raises RuntimeError, `commit()` too): record a refusal found here in a `with uow:`
+        block afterwards.
+        """
         ...
 
     def commit(self) -> None:

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from governance.context import Context, Reauthentication, authorise, refuse, require_text
+from governance.context import (
+    Context,
+    Reauthentication,
+    authorise,
+    load_principal,
+    refuse,
+    require_text,
+)
 from governance.domain import (
     REAUTH_PASSWORD,
     AuditAction,
@@ -76,18 +83,20 @@ def sign_off(
         NotFound, UnknownModel, RegistryUnavailable.
     """
     attempted = f"sign_off:{decision}"
-    with uow:
-        _, signer = authorise(uow, ctx, actor, None, attempted, ObjectType.REQUEST, request_id)
+    problem: GovernanceError | None = None
+    # What the slow parts need, read without a lock; all of it is read again under the lock.
+    with uow.reading():
         try:
+            _, signer = load_principal(uow, actor, ctx.policy.signer_roles())
             vote_decision = VoteDecision(decision)
             request = uow.requests.get(request_id)
-        except (ValueError, GovernanceError) as exc:
-            error = (
-                exc
-                if isinstance(exc, GovernanceError)
-                else InvalidInput(f"bad decision {decision!r}")
-            )
-            refuse(uow, ctx, actor, attempted, ObjectType.REQUEST, request_id, error)
+        except ValueError:
+            problem = InvalidInput(f"bad decision {decision!r}")
+        except GovernanceError as exc:
+            problem = exc
+    if problem is not None:
+        with uow:
+            refuse(uow, ctx, actor, attempted, ObjectType.REQUEST, request_id, problem)
     # The slow parts (argon2, registry reads) run outside the locking transaction.
     check = (
         verify_password(ctx, signer, reauth.password) if reauth.method == REAUTH_PASSWORD else None
@@ -116,10 +125,12 @@ def sign_off(
         user = _reauthenticate(uow, ctx, user, reauth, check, attempted, request_id)
         request = uow.lock_request(request_id)
         rule = ctx.policy.rule_for(request.model, request.target, request.kind)
-        existing = uow.votes.get(request_id, actor)
+        # Read once under the lock: no other vote on this request can land before the commit.
+        votes = uow.votes.for_request(request_id)
+        existing = next((v for v in votes if v.approver == actor), None)
         if existing is not None:
             uow.commit()  # keeps the reset of the user's failure counter
-            return _repeat(uow, request, existing, rule)
+            return _repeat(request, existing, votes, rule)
         now = ctx.clock.now()
         if request.state == State.PENDING and request.expires_at <= now:
             request = transition(request, State.EXPIRED, now)
@@ -147,9 +158,12 @@ def sign_off(
             uow.votes.add(vote)
         except DuplicateVote:
             uow.rollback()  # a concurrent double submit won the race: answer as a repeat
-            return _repeat(uow, request, uow.votes.get(request_id, actor) or vote, rule)
+            votes = uow.votes.for_request(request_id)
+            mine = next((v for v in votes if v.approver == actor), vote)
+            return _repeat(request, mine, votes, rule)
         request_event(uow, actor, AuditAction.VOTE_RECORDED, request, now, **_vote_payload(vote))
-        request, approvers = _count(uow, ctx, actor, request, rule, vote_decision)
+        votes = tuple(sorted((*votes, vote), key=lambda v: v.signed_at))  # the stored order
+        request, approvers = _count(uow, ctx, actor, request, rule, vote_decision, votes)
         uow.commit()
     result = SignOffResult(request, vote, False, len(approvers), rule.quorum)
     if request.state == State.APPROVED and request.kind != RequestKind.FOLLOW_UP:
@@ -225,13 +239,16 @@ def _count(
     request: PromotionRequest,
     rule: Rule,
     decision: VoteDecision,
+    votes: tuple[Vote, ...],
 ) -> tuple[PromotionRequest, tuple[str, ...]]:
     """Close the request when this vote decides it (inside the locked transaction).
+
+    Args:
+        votes: Every vote on the request, this one included, read under the lock.
 
     Returns:
         The request (closed or not) and every approver so far.
     """
-    votes = uow.votes.for_request(request.id)
     approvers = tuple(v.approver for v in votes if v.decision == VoteDecision.APPROVE)
     now = ctx.clock.now()
     if decision is VoteDecision.REJECT:
@@ -290,8 +307,9 @@ def decide(
     )
 
 
-def _repeat(uow: UnitOfWork, request: PromotionRequest, vote: Vote, rule: Rule) -> SignOffResult:
-    votes = uow.votes.for_request(request.id)
+def _repeat(
+    request: PromotionRequest, vote: Vote, votes: tuple[Vote, ...], rule: Rule
+) -> SignOffResult:
     approvals = sum(1 for v in votes if v.decision == VoteDecision.APPROVE)
     return SignOffResult(request, vote, True, approvals, rule.quorum)
 

@@ -5,11 +5,14 @@ first statement runs under `BEGIN IMMEDIATE` (see governance.db); on PostgreSQL 
 row is locked (`SELECT ... FOR UPDATE`) before the first write, `lock_request` or audit append.
 Because every path takes the chain head before any row lock, two transactions can never wait on
 each other in a cycle, and reads before that point (the actor, the password check) run without
-holding it.
+holding it. `uow.reading()` is for the look-ups before a slow step: no write lock (SQLite begins
+DEFERRED), no transaction block on PostgreSQL, and no writes.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
@@ -34,21 +37,33 @@ from governance.repository import (
 class SqlUnitOfWork:
     """Implements governance.ports.UnitOfWork over a SQLAlchemy session factory."""
 
-    def __init__(self, sessions: sessionmaker[Session], *, sqlite: bool) -> None:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        *,
+        sqlite: bool,
+        reads: sessionmaker[Session] | None = None,
+    ) -> None:
         self._sessions = sessions
+        self._reads = reads or sessions
         self._sqlite = sqlite
         self._session: Session | None = None
         self._audit: SqlAuditLog | None = None
         self._requests: SqlRequestRepository | None = None
+        self._reading = False
 
     # -- the transaction ------------------------------------------------------------------------
 
-    def __enter__(self) -> Self:
+    def _start(self, sessions: sessionmaker[Session]) -> Session:
         if self._session is not None:
             raise RuntimeError("a unit of work cannot be nested; finish the open one first")
-        self._session = self._sessions()
+        self._session = sessions()
         self._audit = SqlAuditLog(self._session)
         self._requests = SqlRequestRepository(self._session)
+        return self._session
+
+    def __enter__(self) -> Self:
+        self._start(self._sessions)
         if not self._sqlite:
             # Lock order on PostgreSQL: the chain head before any row. Taking it before the
             # first write (not only in lock_request and append) rules out a deadlock between a
@@ -56,6 +71,23 @@ class SqlUnitOfWork:
             event.listen(self._session, "do_orm_execute", self._lock_before_write)
             event.listen(self._session, "before_flush", self._lock_before_flush)
         return self
+
+    @contextmanager
+    def reading(self) -> Iterator[Self]:
+        """Reads without a lock or a write transaction (see the UnitOfWork port)."""
+        session = self._start(self._reads)
+        event.listen(session, "do_orm_execute", _refuse_write)
+        event.listen(session, "before_flush", _refuse_flush)
+        self._reading = True
+        failure: BaseException | None = None
+        try:
+            yield self
+        except BaseException as exc:
+            failure = exc
+            raise
+        finally:
+            self._reading = False
+            self.__exit__(type(failure) if failure else None, failure, None)
 
     def _lock_before_write(self, state: ORMExecuteState) -> None:
         if (state.is_insert or state.is_update or state.is_delete) and self._audit is not None:
@@ -87,6 +119,8 @@ class SqlUnitOfWork:
     def commit(self) -> None:
         """Make this transaction durable (moving the chain head with it) and release the locks."""
         session = self._open()
+        if self._reading:
+            raise RuntimeError("nothing is committed in uow.reading(): write in `with uow:`")
         with translate_errors():
             self.audit.before_commit()
             session.commit()
@@ -108,6 +142,8 @@ class SqlUnitOfWork:
         The chain head is locked first on PostgreSQL, so every writer takes the locks in the
         same order; on SQLite the transaction already holds the write lock.
         """
+        if self._reading:
+            raise RuntimeError("uow.reading() takes no lock: lock the request in `with uow:`")
         if not self._sqlite:
             self.audit.ensure_locked()
             return self.requests.get_for_update(request_id)
@@ -154,6 +190,16 @@ class SqlUnitOfWork:
         return self._audit
 
 
+def _refuse_write(state: ORMExecuteState) -> None:
+    if state.is_insert or state.is_update or state.is_delete:
+        raise RuntimeError("nothing is written in uow.reading(): write in `with uow:`")
+
+
+def _refuse_flush(session: Session, context: object, instances: object) -> None:
+    if session.new or session.dirty or session.deleted:
+        raise RuntimeError("nothing is written in uow.reading(): write in `with uow:`")
+
+
 class SqlStore:
     """The governance database as the composition root sees it: units of work and verification."""
 
@@ -164,10 +210,20 @@ class SqlStore:
         self._read = sessionmaker(
             engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False, autoflush=False
         )
+        # `uow.reading()`: on PostgreSQL without a transaction block (no BEGIN and ROLLBACK
+        # round trips); a read-only unit of work may still record a refusal, so it keeps one.
+        self._reads = self._read
+        if not self._sqlite:
+            self._reads = sessionmaker(
+                engine.execution_options(isolation_level="AUTOCOMMIT"),
+                expire_on_commit=False,
+                autoflush=False,
+            )
 
     def unit_of_work(self, *, read_only: bool = False) -> SqlUnitOfWork:
         """A fresh unit of work; `read_only` avoids taking SQLite's write lock for queries."""
-        return SqlUnitOfWork(self._read if read_only else self._write, sqlite=self._sqlite)
+        sessions = self._read if read_only else self._write
+        return SqlUnitOfWork(sessions, sqlite=self._sqlite, reads=self._reads)
 
     def check_schema(self) -> None:
         """Raise SchemaOutOfDate unless the database is at the shipped migration head."""

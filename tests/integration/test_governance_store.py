@@ -6,17 +6,26 @@ Each test gets a brand-new database (`empty_db_url`), migrated with the shipped 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 
 from governance.audit import GENESIS_HASH, verify_chain
-from governance.db import VERSION_TABLE, DatabaseUnavailable, check_schema, make_engine, upgrade
+from governance.db import (
+    VERSION_TABLE,
+    DatabaseUnavailable,
+    check_schema,
+    make_engine,
+    translate_errors,
+    upgrade,
+)
 from governance.domain import (
     Decision,
     Execution,
@@ -192,6 +201,38 @@ def test_votes_decisions_and_executions_round_trip(store: SqlStore) -> None:
         assert uow.executions.successes("other") == ()
 
 
+def test_reading_waits_for_no_writer_and_refuses_to_write(store: SqlStore) -> None:
+    with store.unit_of_work() as uow:
+        uow.requests.add(a_request())
+        uow.commit()
+    seen: list[str] = []
+
+    def read() -> None:
+        with store.unit_of_work().reading() as uow:
+            seen.append(uow.requests.get("r1").state)
+
+    with store.unit_of_work() as writer:
+        writer.lock_request("r1")  # holds the write lock (SQLite), chain head and row (PostgreSQL)
+        reader = threading.Thread(target=read)
+        reader.start()
+        reader.join(timeout=10)
+        assert seen == ["pending"]  # read while the writer still holds its locks
+    uow = store.unit_of_work()
+    with uow.reading():
+        uow.requests.get("r1")
+        if store.engine.dialect.name == "postgresql":  # no BEGIN and ROLLBACK round trips
+            raw: Any = uow.session.connection().connection.dbapi_connection
+            assert raw.info.transaction_status.name == "IDLE"  # not inside a transaction block
+        with pytest.raises(RuntimeError, match="nothing is written"):
+            uow.votes.add(a_vote("r1", "ann"))
+        with pytest.raises(RuntimeError, match="no lock"):
+            uow.lock_request("r1")
+        with pytest.raises(RuntimeError, match="nothing is committed"):
+            uow.commit()
+    with store.unit_of_work(read_only=True) as check:
+        assert check.votes.for_request("r1") == ()
+
+
 def test_leaving_without_commit_rolls_everything_back(store: SqlStore) -> None:
     with store.unit_of_work() as uow:
         uow.requests.add(a_request())
@@ -288,6 +329,44 @@ def test_an_unreachable_database_is_one_clear_domain_error(url: str) -> None:
     with pytest.raises(DatabaseUnavailable, match="governance database") as caught:
         start()
     assert "\n" not in str(caught.value)
+
+
+def _backend_pid(engine: Engine) -> int:
+    with translate_errors(), engine.connect() as conn:
+        return int(conn.execute(text("SELECT pg_backend_pid()")).scalar_one())
+
+
+def _terminate(url: str, pid: int) -> None:
+    import psycopg
+
+    admin = url.replace("postgresql+psycopg://", "postgresql://", 1)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
+
+
+@pytest.mark.postgres
+def test_a_connection_that_died_idle_in_the_pool_is_replaced_before_use(pg_url: str) -> None:
+    engine = make_engine(pg_url, pool_size=1, max_overflow=0, ping_after_idle_s=0.2)
+    try:
+        first = _backend_pid(engine)
+        _terminate(pg_url, first)
+        time.sleep(0.3)
+        assert _backend_pid(engine) != first  # pinged, found dead, replaced: no error
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.postgres
+def test_a_connection_used_a_moment_ago_is_not_pinged_and_the_pool_recovers(pg_url: str) -> None:
+    engine = make_engine(pg_url, pool_size=1, max_overflow=0, ping_after_idle_s=60)
+    try:
+        first = _backend_pid(engine)
+        _terminate(pg_url, first)
+        with pytest.raises(DatabaseUnavailable):
+            _backend_pid(engine)  # trusted without a ping: the dead connection fails once
+        assert _backend_pid(engine) != first
+    finally:
+        engine.dispose()
 
 
 def test_the_audit_search_filters_by_model_actor_action_and_time_newest_first(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import hashlib
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -305,6 +306,7 @@ class FakeUnitOfWork:
         self.fail_next_commit = False
         self._bind(copy.deepcopy(self.committed))
         self.active = False
+        self.reading_now = False
 
     def _bind(self, work: _State) -> None:
         self.work = work
@@ -330,7 +332,17 @@ class FakeUnitOfWork:
         self.rollback()
         self.active = False
 
+    @contextmanager
+    def reading(self) -> Iterator[Self]:
+        with self:
+            self.reading_now = True
+            try:
+                yield self
+            finally:
+                self.reading_now = False
+
     def commit(self) -> None:
+        assert not self.reading_now, "nothing is committed in uow.reading()"
         if self.fail_next_commit:
             self.fail_next_commit = False
             raise GovernanceError("the database connection was lost")
@@ -345,6 +357,7 @@ class FakeUnitOfWork:
 
     def lock_request(self, request_id: str) -> PromotionRequest:
         assert self.active, "lock_request needs an open transaction"
+        assert not self.reading_now, "uow.reading() takes no lock"
         return self.requests.get(request_id)
 
     # helpers for assertions (read the committed state only)

@@ -110,20 +110,22 @@ def test_a_repeat_vote_is_answered_already_recorded_and_adds_nothing(world: Worl
 
 def test_a_double_submit_that_loses_the_race_is_a_repeat_not_an_error(world: World) -> None:
     request = open_request(world)
-    real_get = world.uow.votes.__class__.get
+    real_read = world.uow.votes.__class__.for_request
     calls = {"n": 0}
 
-    def stale_get(self: object, request_id: str, approver: str) -> object:
-        calls["n"] += 1
-        return None if calls["n"] == 1 else real_get(self, request_id, approver)  # type: ignore[arg-type]
+    def stale_read(self: object, request_id: str) -> object:
+        calls["n"] += 1  # the first read misses the vote the other submit just committed
+        return () if calls["n"] == 1 else real_read(self, request_id)  # type: ignore[arg-type]
 
     vote(world, request, "carol")
-    world.uow.votes.__class__.get = stale_get  # type: ignore[method-assign]
+    world.uow.votes.__class__.for_request = stale_read  # type: ignore[method-assign]
     try:
         again = vote(world, request, "carol")
     finally:
-        world.uow.votes.__class__.get = real_get  # type: ignore[method-assign]
+        world.uow.votes.__class__.for_request = real_read  # type: ignore[method-assign]
+    assert calls["n"] == 2  # the insert was refused, then the votes were read again
     assert again.already_recorded
+    assert again.vote.decision == "approve"
     assert len(world.uow.committed.votes) == 1
 
 
