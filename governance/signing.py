@@ -118,6 +118,9 @@ def sign_off(
             kind=request.kind,
         )
     with uow:
+        # The signer's failure counter is read under the write lock, so that a wrong password
+        # racing another one still counts towards the lockout.
+        uow.lock_users()
         _, user = authorise(uow, ctx, actor, None, attempted, ObjectType.REQUEST, request_id)
         if user is None:
             nobody = NotAllowed("a signature needs a named person")

@@ -7,13 +7,11 @@ made before the lock would count an admin that a concurrent transaction is demot
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
 
 from app.bootstrap import build_governance
 from app.facade import GovernanceFacade
@@ -21,6 +19,7 @@ from app.settings import Settings
 from governance.db import make_engine, upgrade
 from governance.domain import CLI_OPERATOR, AuditAction
 from governance.errors import AuthenticationFailed, NotAllowed
+from tests.integration.locks import wait_until_a_session_waits_for_a_lock
 from tests.unit.fakes import PASSWORD, FakeHasher, FakeRegistry
 
 
@@ -36,28 +35,6 @@ def facade(empty_db_url: str, tmp_path: Path) -> Iterator[GovernanceFacade]:
         built.create_user(CLI_OPERATOR, name, ["admin"], PASSWORD)
     yield built
     built.dispose()
-
-
-def wait_until_a_session_waits_for_a_lock(url: str) -> None:
-    """PostgreSQL: return once another session of this database waits for a lock. (SQLite
-    blocks the other writer at its BEGIN IMMEDIATE, before it reads anything.)"""
-    if url.startswith("sqlite"):
-        return
-    engine = create_engine(url)
-    query = text(
-        "SELECT count(*) FROM pg_stat_activity"
-        " WHERE datname = current_database() AND wait_event_type = 'Lock'"
-    )
-    deadline = time.monotonic() + 60
-    try:
-        with engine.connect() as conn:
-            while not conn.execute(query).scalar_one():
-                if time.monotonic() > deadline:
-                    pytest.fail("the racing demotion never waited for the lock")
-                time.sleep(0.02)
-                conn.rollback()  # a fresh snapshot of pg_stat_activity on the next query
-    finally:
-        engine.dispose()
 
 
 def test_a_demotion_racing_another_one_leaves_an_active_admin(
