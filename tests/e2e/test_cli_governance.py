@@ -187,7 +187,7 @@ def test_the_cli_runs_the_whole_flow_and_refuses_every_forbidden_step(
 
 
 def test_the_app_and_the_cli_capture_the_same_drift_evidence_and_the_drift_gate_applies(
-    cli: Cli, mlflow_store: Settings
+    cli: Cli, mlflow_store: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A request made through the app's facade is signed through the CLI (no stale evidence),
     both capture the demo store's drift and importance summaries with one evidence hash, and the
@@ -204,6 +204,7 @@ def test_the_app_and_the_cli_capture_the_same_drift_evidence_and_the_drift_gate_
         preview = deps.evidence_preview("rita", MODEL, "1", "challenger")
     finally:
         deps.clear_caches()
+    capsys.readouterr()  # the app's caches outside a server log a warning of their own
     shown = json.loads(ok(cli("request", "show", made.id, "--json")))
     assert shown["evidence_hash"] == made.evidence_hash == preview.hash
     assert preview.data["drift"]["share_drifted"] > 0.5
@@ -231,6 +232,9 @@ def test_the_app_and_the_cli_capture_the_same_drift_evidence_and_the_drift_gate_
         assert deps.evidence_preview("rita", MODEL, "1", "t-cli").hash == from_cli["evidence_hash"]
     finally:
         deps.clear_caches()
+    # The app's caches, used here outside a Streamlit server, log a warning of their own; what
+    # the next command prints must be the command's alone.
+    capsys.readouterr()
     gate = refused(
         cli(
             "request", "create", "--model", MODEL, "--version", "3", "--target", "champion",
