@@ -137,6 +137,19 @@ def test_the_argon2_hasher_round_trips_and_refuses_wrong_or_malformed_input() ->
     assert Argon2PasswordHasher().needs_rehash(digest)
 
 
+def test_the_production_hasher_uses_two_lanes_and_upgrades_one_lane_hashes() -> None:
+    from app.bootstrap import password_hasher
+
+    hasher = password_hasher()
+    digest = hasher.hash("s3cret pass")
+    assert "$m=19456,t=2,p=2$" in digest
+    assert not hasher.needs_rehash(digest)
+    one_lane = Argon2PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
+    older = one_lane.hash("s3cret pass")
+    assert hasher.verify(older, "s3cret pass")  # existing users still sign in...
+    assert hasher.needs_rehash(older)  # ...and get the current parameters at that sign-in
+
+
 def test_an_admin_changes_roles_and_the_change_is_audited(world: World) -> None:
     user = service.set_roles(world.uow, world.ctx, "erin", "vic", ["approver", "viewer"])
     assert user.roles == ("approver", "viewer")
