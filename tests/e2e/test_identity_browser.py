@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 
@@ -92,3 +93,45 @@ def test_a_direct_url_without_the_role_says_which_role_it_needs(server: str, pag
     nav = page.get_by_test_id("stSidebarNav")
     expect(nav.get_by_text("Overview")).to_be_visible(timeout=WAIT_MS)
     expect(nav.get_by_text("Admin")).to_have_count(0, timeout=WAIT_MS)
+
+
+@pytest.fixture(scope="module")
+def proxied(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str]]]:
+    """The app in header mode: the trusted proxy's X-Forwarded-User names the person."""
+    require_chromium()
+    folder = tmp_path_factory.mktemp("identity-header")
+    env = build_governance_db(folder)
+    env |= {"COUNTERSIGN_AUTH": "header", "COUNTERSIGN_HEADER_AUTH_ENABLED": "1"}
+    with serve_app({**os.environ, **env}, folder, timeout_s=90) as url:
+        yield url, env
+
+
+def test_behind_the_proxy_a_link_opens_its_page_and_the_sign_in_is_audited(
+    proxied: tuple[str, dict[str, str]], browser: Browser
+) -> None:
+    from app.bootstrap import build_governance
+    from app.settings import Settings
+
+    url, env = proxied
+    context = browser.new_context(extra_http_headers={"X-Forwarded-User": "erin"})
+    page = context.new_page()
+    page.set_default_timeout(WAIT_MS)
+    try:
+        page.goto(f"{url}/approvals")  # a link to a page, followed by someone not yet signed in
+        expect(page.get_by_role("heading", name="Approvals")).to_be_visible(timeout=WAIT_MS)
+        expect(page.get_by_text("Signed in as")).to_contain_text("erin", timeout=WAIT_MS)
+        # The proxy owns the session: there is no form and no "Log out" to offer.
+        expect(page.get_by_role("button", name="Log in")).to_have_count(0)
+        expect(page.get_by_role("button", name="Log out")).to_have_count(0)
+    except BaseException:
+        screenshot(page, "header-sign-in")
+        raise
+    finally:
+        context.close()
+    facade = build_governance(Settings.from_env(env=env))
+    try:
+        with facade.store.unit_of_work(read_only=True) as uow:
+            sign_ins = uow.audit.search(actions=("login_succeeded",), actor="erin")
+    finally:
+        facade.dispose()
+    assert [json.loads(e.payload) for e in sign_ins] == [{"method": "header"}]
