@@ -9,7 +9,6 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -26,7 +25,7 @@ from governance.errors import (
     InvalidTransition,
     SchemaOutOfDate,
 )
-from tests.integration.locks import wait_until_a_session_waits_for_a_lock
+from tests.integration.locks import race_a_user_change
 from tests.unit.fakes import PASSWORD, FakeHasher, FakeRegistry
 
 QUORUM = 30
@@ -317,29 +316,13 @@ def test_a_wrong_signing_password_racing_another_failure_still_locks_the_signer(
     """The re-authentication at signing counts failures under the write lock, like sign-in."""
     facade, _ = world
     request = facade.request_promotion("rita", "iris", "2", "champion", "more accurate")
-    outcome: list[BaseException | str] = []
-
-    def sign_with_a_wrong_password() -> None:
-        try:
-            facade.sign_off("a00", request.id, decision="approve", comment="ok",
-                            content_hash=request.content_hash, password="wrong")  # fmt: skip
-            outcome.append("signed")
-        except BaseException as exc:
-            outcome.append(exc)
-
-    racer = threading.Thread(target=sign_with_a_wrong_password)
-    with facade.store.unit_of_work() as other:  # another failure is being recorded right now
-        other.lock_users()
-        signer = other.users.find("a00")
-        assert signer is not None
-        other.users.update(replace(signer, failed_logins=4))
-        racer.start()
-        wait_until_a_session_waits_for_a_lock(empty_db_url)
-        other.commit()
-    racer.join()
-
-    assert len(outcome) == 1
-    assert isinstance(outcome[0], AuthenticationFailed), outcome
+    # Another failure of a00 is being recorded right now.
+    refused = race_a_user_change(
+        facade, empty_db_url, "a00", {"failed_logins": 4},
+        lambda: facade.sign_off("a00", request.id, decision="approve", comment="ok",
+                                content_hash=request.content_hash, password="wrong"),
+    )  # fmt: skip
+    assert isinstance(refused, AuthenticationFailed), refused
     with facade.store.unit_of_work(read_only=True) as uow:
         signer = uow.users.find("a00")
         locked = [e.object_id for e in uow.audit.search(actions=("user_locked",))]

@@ -6,9 +6,7 @@ made before the lock would count an admin that a concurrent transaction is demot
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -19,7 +17,7 @@ from app.settings import Settings
 from governance.db import make_engine, upgrade
 from governance.domain import CLI_OPERATOR, AuditAction
 from governance.errors import AuthenticationFailed, NotAllowed
-from tests.integration.locks import wait_until_a_session_waits_for_a_lock
+from tests.integration.locks import race_a_user_change
 from tests.unit.fakes import PASSWORD, FakeHasher, FakeRegistry
 
 
@@ -40,30 +38,13 @@ def facade(empty_db_url: str, tmp_path: Path) -> Iterator[GovernanceFacade]:
 def test_a_demotion_racing_another_one_leaves_an_active_admin(
     facade: GovernanceFacade, empty_db_url: str
 ) -> None:
-    outcome: list[BaseException | str] = []
-
-    def demote_ada() -> None:
-        try:
-            facade.set_roles(CLI_OPERATOR, "ada", ["viewer"])
-            outcome.append("demoted")
-        except BaseException as exc:
-            outcome.append(exc)
-
-    racer = threading.Thread(target=demote_ada)
     # Another writer, mid-transaction, is demoting bea when the operator demotes ada.
-    with facade.store.unit_of_work() as other:
-        other.lock_users()
-        bea = other.users.find("bea")
-        assert bea is not None
-        other.users.update(replace(bea, roles=("viewer",)))
-        racer.start()
-        wait_until_a_session_waits_for_a_lock(empty_db_url)
-        other.commit()
-    racer.join()
-
-    assert len(outcome) == 1
-    assert isinstance(outcome[0], NotAllowed), outcome
-    assert "'ada' is the last active admin" in str(outcome[0])
+    refused = race_a_user_change(
+        facade, empty_db_url, "bea", {"roles": ("viewer",)},
+        lambda: facade.set_roles(CLI_OPERATOR, "ada", ["viewer"]),
+    )  # fmt: skip
+    assert isinstance(refused, NotAllowed), refused
+    assert "'ada' is the last active admin" in str(refused)
     users = {u.name: u.roles for u in facade.list_users(CLI_OPERATOR)}
     assert users == {"ada": ("admin",), "bea": ("viewer",)}
     with facade.store.unit_of_work(read_only=True) as uow:
@@ -76,30 +57,12 @@ def test_concurrent_wrong_passwords_each_count_towards_the_lockout(
 ) -> None:
     """A failed sign-in that races another one still counts: the counter is read under the
     write lock, so the fifth failure locks the account however the attempts interleave."""
-    outcome: list[BaseException | str] = []
-
-    def guess() -> None:
-        try:
-            facade.authenticate("ada", "not-the-password")
-            outcome.append("signed in")
-        except BaseException as exc:
-            outcome.append(exc)
-
-    racer = threading.Thread(target=guess)
     # Another attempt, mid-transaction, has just recorded the fourth failure.
-    with facade.store.unit_of_work() as other:
-        other.lock_users()
-        ada = other.users.find("ada")
-        assert ada is not None
-        assert ada.failed_logins == 0
-        other.users.update(replace(ada, failed_logins=4))
-        racer.start()
-        wait_until_a_session_waits_for_a_lock(empty_db_url)
-        other.commit()
-    racer.join()
-
-    assert len(outcome) == 1
-    assert isinstance(outcome[0], AuthenticationFailed), outcome
+    refused = race_a_user_change(
+        facade, empty_db_url, "ada", {"failed_logins": 4},
+        lambda: facade.authenticate("ada", "not-the-password"),
+    )  # fmt: skip
+    assert isinstance(refused, AuthenticationFailed), refused
     with facade.store.unit_of_work(read_only=True) as uow:
         ada = uow.users.find("ada")
         actions = [e.action for e in uow.audit.for_object("user", "ada")]
