@@ -241,7 +241,6 @@ class SignedInUser:
     authenticated_at: datetime
     last_seen: datetime
     display_name: str = ""
-    registered: bool = True  # False: no account to re-read (unknown OIDC viewers now get one)
 
 
 @dataclass(frozen=True)

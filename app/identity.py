@@ -286,13 +286,10 @@ class IdentityService:
                 f"Your session expired after {self.settings.session_timeout_minutes} minutes "
                 "without activity. Please sign in again."
             )
-        roles = principal.roles
-        if principal.registered:
-            account = self.directory.find(principal.username)
-            if account is None or not account.active:
-                raise IdentityRefused("This account is disabled. Ask an administrator.")
-            roles = account.roles
-        return replace(principal, roles=roles, last_seen=self.clock())
+        account = self.directory.find(principal.username)
+        if account is None or not account.active:
+            raise IdentityRefused("This account is disabled. Ask an administrator.")
+        return replace(principal, roles=account.roles, last_seen=self.clock())
 
     # -- re-authentication at signing -------------------------------------------------------
 
