@@ -22,7 +22,7 @@ def authenticate(uow: UnitOfWork, ctx: Context, name: str, password: str) -> Use
     Raises:
         AuthenticationFailed: For every failure.
     """
-    with uow:
+    with uow.reading():  # no lock and no write transaction for what the hash check needs
         known = uow.users.find(name)
     check = verify_password(ctx, known, password)
     with uow:
