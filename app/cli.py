@@ -21,6 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "app.commands.drift",
     "app.commands.exports",
     "app.commands.governance",
+    "app.commands.users",
     "app.commands.webhooks",
     "app.commands.metrics",
     "app.commands.reseal",

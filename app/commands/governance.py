@@ -1,5 +1,5 @@
-"""Governance commands: `db upgrade`, `users ...`, `request ...`, `audit verify`, `reconcile`,
-`policy check`.
+"""Governance commands: `db upgrade`, `request ...`, `audit verify`, `reconcile`, `policy check`
+(`users ...` lives in app.commands.users).
 
 Mutating commands on behalf of a person authenticate them first (`--as NAME` plus the password
 as the first line of stdin); an unknown user and a wrong password get the same one-line answer.
@@ -14,14 +14,18 @@ import argparse
 import sys
 import time
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from app.commands import _governance_views as views
+from app.commands._cli_support import (
+    OPERATOR,
+    acting,
+    actor_flags,
+    json_flag,
+    open_facade,
+    person,
+)
 
-if TYPE_CHECKING:
-    from app.facade import GovernanceFacade
-
-OPERATOR = "system:cli"
 TERMINAL = {"rejected": 1, "cancelled": 1, "expired": 1, "superseded": 1, "executed": 0}
 
 
@@ -29,65 +33,44 @@ def register(registry: Any) -> None:
     db = registry.group("db", "The governance database.")
     db.add_parser("upgrade", help="create or migrate the schema").set_defaults(func=_db_upgrade)
 
-    users = registry.group("users", "Users and roles (never deleted: disabled).")
-    p = users.add_parser("add", help="create a user; the password is read from stdin")
-    p.add_argument("name")
-    p.add_argument("--role", action="append", required=True, help="repeat for several roles")
-    p.add_argument("--display-name", default="")
-    _password_flag(p, required=True)
-    p.set_defaults(func=_users_add)
-    p = users.add_parser("disable", help="disable a user")
-    p.add_argument("name")
-    p.set_defaults(func=_users_disable)
-    p = users.add_parser("enable", help="enable a disabled user again (lifts a lockout)")
-    p.add_argument("name")
-    p.set_defaults(func=_users_enable)
-    p = users.add_parser("roles", help="replace a user's roles")
-    p.add_argument("name")
-    p.add_argument("--role", action="append", required=True, help="repeat for several roles")
-    p.set_defaults(func=_users_roles)
-    p = users.add_parser("list", help="every user with roles")
-    _json_flag(p)
-    p.set_defaults(func=_users_list)
-
     req = registry.group("request", "Promotion requests.")
     p = req.add_parser("create", help="ask to move a model version to a target")
     p.add_argument("--model", required=True)
     p.add_argument("--version", required=True)
     p.add_argument("--target", required=True, help="an alias (e.g. champion) or a stage")
     p.add_argument("--justification", required=True)
-    _actor_flags(p)
+    actor_flags(p)
     p.set_defaults(func=_request_create)
     for name, decision in (("approve", "approve"), ("reject", "reject")):
         p = req.add_parser(name, help=f"{name} a pending request (electronic signature)")
         p.add_argument("id")
         p.add_argument("--comment", required=True)
         p.add_argument("--content-hash", help="the content you reviewed (default: current)")
-        _actor_flags(p)
+        actor_flags(p)
         p.set_defaults(func=_request_sign, decision=decision)
     p = req.add_parser("cancel", help="withdraw your pending request")
     p.add_argument("id")
     p.add_argument("--reason", default="")
-    _actor_flags(p)
+    actor_flags(p)
     p.set_defaults(func=_request_cancel)
     p = req.add_parser("execute", help="apply an approved request again (retry)")
     p.add_argument("id")
-    _actor_flags(p, required=False)
+    actor_flags(p, required=False)
     p.set_defaults(func=_request_execute)
     p = req.add_parser("rollback", help="ask to restore the previous holder of a target")
     p.add_argument("--model", required=True)
     p.add_argument("--target", required=True)
     p.add_argument("--justification", required=True)
-    _actor_flags(p)
+    actor_flags(p)
     p.set_defaults(func=_request_rollback)
     p = req.add_parser("show", help="one request with its votes")
     p.add_argument("id")
-    _json_flag(p)
+    json_flag(p)
     p.set_defaults(func=_request_show)
     p = req.add_parser("list", help="requests, newest first")
     p.add_argument("--state")
     p.add_argument("--model")
-    _json_flag(p)
+    json_flag(p)
     p.set_defaults(func=_request_list)
     p = req.add_parser("wait", help="wait until executed (0), closed (1) or timed out (2)")
     p.add_argument("id")
@@ -97,68 +80,18 @@ def register(registry: Any) -> None:
 
     audit = registry.group("audit", "The hash-chained audit log.")
     p = audit.add_parser("verify", help="recompute the chain; names the first broken seq")
-    _json_flag(p)
+    json_flag(p)
     p.set_defaults(func=_audit_verify)
 
     p = registry.command("reconcile", "Record differences between MLflow and the ledger.")
     p.add_argument("--model", action="append", help="limit to these models")
-    _json_flag(p)
+    json_flag(p)
     p.set_defaults(func=_reconcile)
 
     policy = registry.group("policy", "The approval policy.")
     p = policy.add_parser("check", help="validate a policy file (default: the configured one)")
     p.add_argument("file", nargs="?")
     p.set_defaults(func=_policy_check)
-
-
-def _json_flag(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
-
-
-def _password_flag(parser: argparse.ArgumentParser, *, required: bool) -> None:
-    parser.add_argument(
-        "--password-stdin",
-        action="store_true",
-        required=required,
-        help="read the password from the first line of stdin",
-    )
-
-
-def _actor_flags(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
-    parser.add_argument("--as", dest="actor", required=required, metavar="USER")
-    _password_flag(parser, required=required)
-    _json_flag(parser)
-
-
-def _stdin_password() -> str:
-    from governance.errors import InvalidInput
-
-    line = sys.stdin.readline()
-    password = line.rstrip("\r\n")
-    if not password:
-        raise InvalidInput("no password on stdin (use --password-stdin and pipe it in)")
-    return password
-
-
-def _facade() -> GovernanceFacade:
-    from app.bootstrap import build_governance
-    from app.settings import Settings
-
-    return build_governance(Settings.from_env())
-
-
-def _person(facade: GovernanceFacade, args: argparse.Namespace) -> tuple[str, str]:
-    """Authenticate `--as` with the password from stdin; returns (name, password)."""
-    from governance.errors import InvalidInput
-
-    if not args.password_stdin:
-        raise InvalidInput("--as needs --password-stdin")
-    password = _stdin_password()
-    return facade.authenticate(args.actor, password).name, password
-
-
-def _acting(facade: GovernanceFacade, args: argparse.Namespace) -> str:
-    return _person(facade, args)[0] if args.actor else OPERATOR
 
 
 def _db_upgrade(args: argparse.Namespace) -> int:
@@ -174,45 +107,9 @@ def _db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
-def _users_add(args: argparse.Namespace) -> int:
-    password = _stdin_password()
-    facade = _facade()
-    user = facade.create_user(OPERATOR, args.name, args.role, password, args.display_name)
-    print(f"user {user.name} created with role(s) {', '.join(user.roles)}")
-    return 0
-
-
-def _users_disable(args: argparse.Namespace) -> int:
-    user = _facade().disable_user(OPERATOR, args.name)
-    print(f"user {user.name} is disabled")
-    return 0
-
-
-def _users_enable(args: argparse.Namespace) -> int:
-    user = _facade().enable_user(OPERATOR, args.name)
-    print(f"user {user.name} is enabled")
-    return 0
-
-
-def _users_roles(args: argparse.Namespace) -> int:
-    user = _facade().set_roles(OPERATOR, args.name, args.role)
-    print(f"user {user.name} has role(s) {', '.join(user.roles)}")
-    return 0
-
-
-def _users_list(args: argparse.Namespace) -> int:
-    users = _facade().list_users(OPERATOR)
-    if args.json:
-        views.emit({"users": [views.user_view(u) for u in users]})
-    for user in users if not args.json else ():
-        state = "disabled" if user.disabled else "active"
-        print(f"{user.name:<24} {state:<9} {', '.join(user.roles)}")
-    return 0
-
-
 def _request_create(args: argparse.Namespace) -> int:
-    facade = _facade()
-    actor, _ = _person(facade, args)
+    facade = open_facade()
+    actor, _ = person(facade, args)
     request = facade.request_promotion(
         actor, args.model, args.version, args.target, args.justification
     )
@@ -224,8 +121,8 @@ def _request_create(args: argparse.Namespace) -> int:
 
 
 def _request_sign(args: argparse.Namespace) -> int:
-    facade = _facade()
-    actor, password = _person(facade, args)
+    facade = open_facade()
+    actor, password = person(facade, args)
     content_hash = args.content_hash or facade.get_request(actor, args.id).request.content_hash
     result = facade.sign_off(
         actor,
@@ -251,16 +148,16 @@ def _request_sign(args: argparse.Namespace) -> int:
 
 
 def _request_cancel(args: argparse.Namespace) -> int:
-    facade = _facade()
-    actor, _ = _person(facade, args)
+    facade = open_facade()
+    actor, _ = person(facade, args)
     request = facade.cancel(actor, args.id, args.reason)
     _show_request(args, request, "cancelled")
     return 0
 
 
 def _request_execute(args: argparse.Namespace) -> int:
-    facade = _facade()
-    result = facade.execute(_acting(facade, args), args.id)
+    facade = open_facade()
+    result = facade.execute(acting(facade, args), args.id)
     if args.json:
         view = views.request_view(result.request)
         view.update(executed_now=result.executed_now)
@@ -272,8 +169,8 @@ def _request_execute(args: argparse.Namespace) -> int:
 
 
 def _request_rollback(args: argparse.Namespace) -> int:
-    facade = _facade()
-    actor, _ = _person(facade, args)
+    facade = open_facade()
+    actor, _ = person(facade, args)
     request = facade.request_rollback(actor, args.model, args.target, args.justification)
     _show_request(args, request, "created")
     return 0
@@ -287,7 +184,7 @@ def _show_request(args: argparse.Namespace, request: Any, verb: str) -> None:
 
 
 def _request_show(args: argparse.Namespace) -> int:
-    details = _facade().get_request(OPERATOR, args.id)
+    details = open_facade().get_request(OPERATOR, args.id)
     if args.json:
         views.emit(views.details_view(details))
         return 0
@@ -299,7 +196,7 @@ def _request_show(args: argparse.Namespace) -> int:
 
 
 def _request_list(args: argparse.Namespace) -> int:
-    found = _facade().list_requests(OPERATOR, state=args.state, model=args.model)
+    found = open_facade().list_requests(OPERATOR, state=args.state, model=args.model)
     if args.json:
         views.emit({"requests": [views.request_view(r) for r in found]})
     for request in found if not args.json else ():
@@ -308,7 +205,7 @@ def _request_list(args: argparse.Namespace) -> int:
 
 
 def _request_wait(args: argparse.Namespace) -> int:
-    facade = _facade()
+    facade = open_facade()
     deadline = time.monotonic() + max(0.0, args.timeout)
     while True:
         request = facade.get_request(OPERATOR, args.id).request
@@ -326,7 +223,7 @@ def _request_wait(args: argparse.Namespace) -> int:
 
 
 def _audit_verify(args: argparse.Namespace) -> int:
-    result = _facade().verify_audit(OPERATOR)
+    result = open_facade().verify_audit(OPERATOR)
     if args.json:
         views.emit(result.as_dict())
     elif result.ok:
@@ -341,7 +238,7 @@ def _audit_verify(args: argparse.Namespace) -> int:
 
 def _reconcile(args: argparse.Namespace) -> int:
     models = tuple(args.model) if args.model else None
-    findings = _facade().reconcile(OPERATOR, models)
+    findings = open_facade().reconcile(OPERATOR, models)
     if args.json:
         views.emit({"findings": [views.finding_view(f) for f in findings]})
         return 0
