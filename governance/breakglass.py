@@ -18,8 +18,8 @@ from governance.domain import (
 )
 from governance.errors import GovernanceError, InvalidInput, NotAllowed
 from governance.execution import apply_decision
-from governance.ports import UnitOfWork
 from governance.signing import decide
+from governance.store_ports import UnitOfWork
 from governance.workflow import capture_or_refuse, check_target, open_request, request_event
 
 

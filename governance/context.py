@@ -23,7 +23,8 @@ from governance.domain import (
 )
 from governance.errors import GovernanceError, InvalidInput, NotAllowed
 from governance.policy import Policy
-from governance.ports import Clock, EvidenceSource, ModelRegistry, PasswordHasher, UnitOfWork
+from governance.ports import Clock, EvidenceSource, ModelRegistry, PasswordHasher
+from governance.store_ports import UnitOfWork
 
 ANONYMOUS = "anonymous"
 

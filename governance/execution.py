@@ -24,7 +24,7 @@ from governance.domain import (
 )
 from governance.errors import InvalidTransition, NotFound, RegistryUnavailable
 from governance.evidence import current_holder
-from governance.ports import UnitOfWork
+from governance.store_ports import UnitOfWork
 
 TAG_PREFIX = "countersign."
 IGNORED_STAGES = ("None", "Archived")  # archiving is a side effect of moving a stage

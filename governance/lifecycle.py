@@ -23,7 +23,7 @@ from governance.errors import (
     NotAllowed,
     NotFound,
 )
-from governance.ports import UnitOfWork
+from governance.store_ports import UnitOfWork
 from governance.workflow import capture_or_refuse, new_request, open_request, request_event
 
 

@@ -1,4 +1,4 @@
-"""SQLAlchemy implementations of the workflow repositories (see governance.ports).
+"""SQLAlchemy implementations of the workflow repositories (see governance.store_ports).
 
 Each takes the session owned by the unit of work and returns domain objects, converted before
 the session closes. Nothing here commits. Writes are executed at once (not left to a later

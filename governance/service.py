@@ -27,9 +27,10 @@ from governance.errors import NotFound, PolicyError
 from governance.execution import execute, provenance_tags, reconcile
 from governance.lifecycle import cancel, expire_due, refresh_evidence, request_rollback
 from governance.policy import Policy, load_policy_file
-from governance.ports import Clock, UnitOfWork
+from governance.ports import Clock
 from governance.signin import authenticate, record_external_sign_in
 from governance.signing import sign_off
+from governance.store_ports import UnitOfWork
 from governance.users import (
     admit_viewer,
     create_user,

@@ -8,7 +8,7 @@ from typing import NoReturn
 from governance.context import ANONYMOUS, Context
 from governance.domain import AuditAction, ObjectType, User
 from governance.errors import AuthenticationFailed, NotAllowed
-from governance.ports import UnitOfWork
+from governance.store_ports import UnitOfWork
 
 
 def authenticate(uow: UnitOfWork, ctx: Context, name: str, password: str) -> User:

@@ -41,8 +41,8 @@ from governance.errors import (
 from governance.evidence import Evidence
 from governance.execution import apply_decision
 from governance.policy import Rule
-from governance.ports import UnitOfWork
 from governance.signin import PasswordCheck, record_password_check, verify_password
+from governance.store_ports import UnitOfWork
 from governance.workflow import capture_or_refuse, request_event
 
 

@@ -24,7 +24,6 @@ from governance.audit import VerifyResult
 from governance.audit_store import SqlAuditLog, verify_audit_log
 from governance.db import READ_ONLY, check_schema, is_sqlite, translate, translate_errors
 from governance.domain import PromotionRequest
-from governance.ports import UnitOfWork
 from governance.repository import (
     SqlDecisionRepository,
     SqlExecutionRepository,
@@ -32,10 +31,11 @@ from governance.repository import (
     SqlUserRepository,
     SqlVoteRepository,
 )
+from governance.store_ports import UnitOfWork
 
 
 class SqlUnitOfWork:
-    """Implements governance.ports.UnitOfWork over a SQLAlchemy session factory."""
+    """Implements governance.store_ports.UnitOfWork over a SQLAlchemy session factory."""
 
     def __init__(
         self,
@@ -132,7 +132,7 @@ class SqlUnitOfWork:
             self._open().rollback()
 
     def lock_users(self) -> None:
-        """Hold the write lock from now on (see governance.ports.UnitOfWork.lock_users)."""
+        """Hold the write lock from now on (see governance.store_ports.UnitOfWork.lock_users)."""
         if not self._sqlite:
             self.audit.ensure_locked()
 

@@ -25,7 +25,7 @@ from governance.errors import (
     NotAllowed,
     NotFound,
 )
-from governance.ports import UnitOfWork
+from governance.store_ports import UnitOfWork
 
 MIN_PASSWORD_LENGTH = 8
 

@@ -25,7 +25,7 @@ from governance.errors import (
     RegistryUnavailable,
 )
 from governance.evidence import Evidence, capture
-from governance.ports import UnitOfWork
+from governance.store_ports import UnitOfWork
 
 
 def check_target(target: str) -> str:

@@ -26,7 +26,7 @@ from app.export.model import (
 from governance import domain
 from governance.audit import GENESIS_HASH, AuditRecord, format_ts
 from governance.errors import NotFound
-from governance.ports import UnitOfWork
+from governance.store_ports import UnitOfWork
 
 if TYPE_CHECKING:
     from app.facade import GovernanceFacade

@@ -18,6 +18,7 @@ GOVERNANCE_PURE = (
     "governance/domain.py",
     "governance/errors.py",
     "governance/ports.py",
+    "governance/store_ports.py",
     "governance/audit.py",
     "governance/policy.py",
     "governance/policy_schema.py",
@@ -87,7 +88,7 @@ def _is(name: str, prefix: str) -> bool:
 def _pure_import_ok(rel: str, name: str) -> bool:
     top = _top(name)
     if top == "governance":
-        pure = ("access", "domain", "errors", "ports", "audit", "policy_schema")
+        pure = ("access", "domain", "errors", "ports", "store_ports", "audit", "policy_schema")
         return any(_is(name, f"governance.{m}") for m in pure)
     if top == "yaml":
         return rel == "governance/policy.py"
