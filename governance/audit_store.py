@@ -25,7 +25,8 @@ from governance.db import READ_ONLY, make_engine, translate_errors
 from governance.orm import AuditEventRow, ChainHeadRow, RequestRow, table_of
 
 VERIFY_BATCH = 20_000
-_AUDIT_COLUMNS = (
+# Every column of an entry, in AuditRecord's field order (Core reads outside a session).
+AUDIT_COLUMNS = (
     AuditEventRow.seq,
     AuditEventRow.ts,
     AuditEventRow.actor,

@@ -20,24 +20,12 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, Engine, and_, delete, func, insert, or_, select, update
 
+from governance.audit import AuditRecord
+from governance.audit_store import AUDIT_COLUMNS
 from governance.db import READ_ONLY, translate_errors
 from governance.orm import AuditEventRow, WebhookCursorRow, WebhookOutboxRow
 
 PENDING, SENDING, DELIVERED, FAILED = "pending", "sending", "delivered", "failed"
-
-
-@dataclass(frozen=True)
-class OutboxEvent:
-    """The audit entry a delivery announces, as recorded (ts and payload are the hashed text)."""
-
-    seq: int
-    ts: str
-    actor: str
-    action: str
-    object_type: str
-    object_id: str
-    payload: str
-    entry_hash: str
 
 
 @dataclass(frozen=True)
@@ -47,7 +35,7 @@ class ClaimedDelivery:
     seq: int
     delivery_id: str
     attempts: int
-    event: OutboxEvent
+    event: AuditRecord
 
 
 class SqlWebhookOutbox:
@@ -253,31 +241,8 @@ def _new_row(key: str, seq: int, action: str, delivery: str, now: datetime) -> d
     }
 
 
-def _events(conn: Connection, seqs: Sequence[int]) -> dict[int, OutboxEvent]:
+def _events(conn: Connection, seqs: Sequence[int]) -> dict[int, AuditRecord]:
     if not seqs:
         return {}
-    rows = conn.execute(
-        select(
-            AuditEventRow.seq,
-            AuditEventRow.ts,
-            AuditEventRow.actor,
-            AuditEventRow.action,
-            AuditEventRow.object_type,
-            AuditEventRow.object_id,
-            AuditEventRow.payload,
-            AuditEventRow.entry_hash,
-        ).where(AuditEventRow.seq.in_(seqs))
-    ).all()
-    return {
-        int(row.seq): OutboxEvent(
-            seq=int(row.seq),
-            ts=str(row.ts),
-            actor=str(row.actor),
-            action=str(row.action),
-            object_type=str(row.object_type),
-            object_id=str(row.object_id),
-            payload=str(row.payload),
-            entry_hash=str(row.entry_hash),
-        )
-        for row in rows
-    }
+    rows = conn.execute(select(*AUDIT_COLUMNS).where(AuditEventRow.seq.in_(seqs))).all()
+    return {int(row.seq): AuditRecord(**row._mapping) for row in rows}

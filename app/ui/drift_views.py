@@ -28,19 +28,8 @@ def verdict(result: DriftResult) -> None:
 
 
 def results_frame(result: DriftResult) -> pd.DataFrame:
-    return pd.DataFrame(
-        [
-            {
-                "column": c.column,
-                "type": c.type,
-                "method": c.method,
-                "score": c.score,
-                "threshold": c.threshold,
-                "drifted": c.drifted,
-            }
-            for c in result.columns
-        ]
-    )
+    """One row per column, with the columns of the CLI's JSON document."""
+    return pd.DataFrame(result.to_dict()["columns"])
 
 
 def results_table(result: DriftResult) -> None:
