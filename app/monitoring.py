@@ -17,8 +17,7 @@ import pandas as pd
 
 from app.entities import DriftConfig, DriftResult, FeatureImportance
 from app.errors import InvalidInput, NotFound, UserFacingError
-from app.reports import importance as imp
-from app.reports import summaries
+from app.reports import importance as imp, summaries
 from app.reports.cache import cache_key, cached_drift, cached_report_html
 from app.reports.jobs import JobState, ReportJobs
 from app.reports.uploads import read_path

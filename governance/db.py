@@ -28,8 +28,12 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, create_engine, event
-from sqlalchemy import Engine as Engine  # re-exported: app/ passes engines on without SQLAlchemy
+from sqlalchemy import (
+    Connection,
+    Engine as Engine,  # re-exported: app/ passes engines on without SQLAlchemy
+    create_engine,
+    event,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import (
     DBAPIError,

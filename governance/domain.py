@@ -16,74 +16,28 @@ from typing import Any, Final
 
 from governance.access import (  # re-exported: the vocabulary has one import path
     ADMIN as ADMIN,
-)
-from governance.access import (
     APPROVER as APPROVER,
-)
-from governance.access import (
     AUDITOR as AUDITOR,
-)
-from governance.access import (
     AUTHORISATION_MATRIX as AUTHORISATION_MATRIX,
-)
-from governance.access import (
     CLI_OPERATOR as CLI_OPERATOR,
-)
-from governance.access import (
     OIDC_SIGN_IN as OIDC_SIGN_IN,
-)
-from governance.access import (
     PERMISSION_VERBS as PERMISSION_VERBS,
-)
-from governance.access import (
     REQUESTER as REQUESTER,
-)
-from governance.access import (
     ROLES as ROLES,
-)
-from governance.access import (
     SCHEDULER as SCHEDULER,
-)
-from governance.access import (
     SIGNER_ROLE_PERMISSIONS as SIGNER_ROLE_PERMISSIONS,
-)
-from governance.access import (
     SYSTEM_PERMISSIONS as SYSTEM_PERMISSIONS,
-)
-from governance.access import (
     SYSTEM_PREFIX as SYSTEM_PREFIX,
-)
-from governance.access import (
     USER_NAME_RE as USER_NAME_RE,
-)
-from governance.access import (
     VIEWER as VIEWER,
-)
-from governance.access import (
     Permission as Permission,
-)
-from governance.access import (
     Principal as Principal,
-)
-from governance.access import (
     User as User,
-)
-from governance.access import (
     is_allowed as is_allowed,
-)
-from governance.access import (
     permissions_of as permissions_of,
-)
-from governance.access import (
     role_for as role_for,
-)
-from governance.access import (
     signing_role as signing_role,
-)
-from governance.access import (
     validate_roles as validate_roles,
-)
-from governance.access import (
     validate_user_name as validate_user_name,
 )
 from governance.audit import canonical_json, sha256_hex

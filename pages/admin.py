@@ -12,8 +12,7 @@ from collections.abc import Callable
 import streamlit as st
 
 import app.deps as deps
-from app.ui import admin_forms as forms
-from app.ui import errors, guard
+from app.ui import admin_forms as forms, errors, guard
 from governance.domain import ROLES, Permission
 
 FLASH = "admin_flash"

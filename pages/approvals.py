@@ -7,8 +7,7 @@ import streamlit as st
 
 import app.deps as deps
 from app.entities import SignedInUser, SigningEligibility
-from app.ui import errors, guard, login, query
-from app.ui import governance as gov
+from app.ui import errors, governance as gov, guard, login, query
 from governance.domain import REAUTH_PASSWORD, Permission, RequestDetails, State
 
 USER = guard.require(Permission.SIGN)

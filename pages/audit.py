@@ -8,8 +8,7 @@ import streamlit as st
 
 import app.deps as deps
 from app.entities import SignedInUser
-from app.ui import errors, guard, query
-from app.ui import governance as gov
+from app.ui import errors, governance as gov, guard, query
 from governance.domain import AuditAction, Permission
 
 USER = guard.require(Permission.READ_AUDIT)

@@ -5,8 +5,7 @@ import pandas as pd
 import streamlit as st
 
 import app.deps as deps
-from app.ui import errors, guard, navigation, pickers, query, tables
-from app.ui import governance as gov
+from app.ui import errors, governance as gov, guard, navigation, pickers, query, tables
 
 
 def main() -> None:

@@ -4,8 +4,7 @@ import pandas as pd
 import streamlit as st
 
 import app.deps as deps
-from app.ui import errors, guard, navigation
-from app.ui import governance as gov
+from app.ui import errors, governance as gov, guard, navigation
 from governance.domain import Permission
 
 

@@ -5,8 +5,7 @@ import streamlit as st
 
 import app.deps as deps
 from app.entities import SignedInUser
-from app.ui import errors, guard, pickers, query
-from app.ui import governance as gov
+from app.ui import errors, governance as gov, guard, pickers, query
 from governance.domain import STAGE_TARGETS, Permission, State
 
 USER = guard.require(Permission.REQUEST)

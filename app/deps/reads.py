@@ -9,8 +9,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from app import analysis
-from app.deps.core import cached as _cached
-from app.deps.core import get_gateway, get_settings
+from app.deps.core import cached as _cached, get_gateway, get_settings
 from app.entities import (
     DatasetInfo,
     ExperimentInfo,

@@ -13,8 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from app import bootstrap
-from app.deps.core import cached as _cached
-from app.deps.core import get_gateway, get_settings
+from app.deps.core import cached as _cached, get_gateway, get_settings
 from app.deps.reads import versions
 from app.entities import DriftConfig, DriftResult, FeatureImportance
 

@@ -22,8 +22,7 @@ from app.identity import (
     header_value,
 )
 from app.settings import Settings
-from app.ui.navigation import PAGES as PAGE_SPECS
-from app.ui.navigation import PageSpec, visible_pages
+from app.ui.navigation import PAGES as PAGE_SPECS, PageSpec, visible_pages
 from governance.domain import (
     AUTHORISATION_MATRIX,
     ROLES,
