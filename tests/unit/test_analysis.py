@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import pytest
 
-from app import analysis
+from app import analysis, signatures
 from app.entities import DatasetInfo, ModelVersionInfo, RunSummary
 
 LOWER = ("rmse", "mae", "loss", "log_loss")
@@ -220,14 +220,14 @@ def _sig(*cols: tuple[str, str]) -> dict[str, str]:
     ],
 )
 def test_schema_diff_compares_columns_against_the_first_version(a, b, expected) -> None:
-    frame = analysis.schema_diff({"v1": a, "v2": b})
+    frame = signatures.schema_diff({"v1": a, "v2": b})
     inputs = frame[frame["section"] == "inputs"]
     assert dict(zip(inputs["column"], inputs["status"], strict=True)) == expected
 
 
 def test_schema_diff_reads_tensor_specs_and_plain_lists() -> None:
     tensor = {"inputs": [{"type": "tensor", "tensor-spec": {"dtype": "float32", "shape": [-1, 4]}}]}
-    frame = analysis.schema_diff({"v1": tensor, "v2": tensor})
+    frame = signatures.schema_diff({"v1": tensor, "v2": tensor})
     assert frame.loc[0, "v1"] == "tensor float32 [-1, 4]"
     assert frame.loc[0, "status"] == "same"
 
