@@ -21,6 +21,9 @@ import xxhash
 from app.entities import ColumnDrift, DriftConfig, DriftResult
 from app.reports.verdict import compute_drift, config_hash, evidently_version
 
+# Reports cached before their data was escaped end in plain ".html": never served again.
+REPORT_SUFFIX = ".safe.html"
+
 
 def frame_digest(frame: pd.DataFrame) -> str:
     """A content hash of a frame: names, dtypes and values (the index is not part of the data).
@@ -93,11 +96,11 @@ class DriftCache:
         _write_atomic(self._path(key, ".json"), result_to_json(result).encode("utf-8"))
 
     def html_path(self, key: str) -> Path | None:
-        path = self._path(key, ".html")
+        path = self._path(key, REPORT_SUFFIX)
         return path if path.is_file() else None
 
     def put_html(self, key: str, html: str) -> Path:
-        path = self._path(key, ".html")
+        path = self._path(key, REPORT_SUFFIX)
         _write_atomic(path, html.encode("utf-8"))
         return path
 
