@@ -6,6 +6,7 @@ import streamlit as st
 
 import app.deps as deps
 from app.ui import drift_views, errors, guard, pickers, query
+from app.ui.text import md_escape as esc, md_join
 
 
 def load(model: str, version: str):
@@ -39,14 +40,14 @@ def main() -> None:
     found = [load(name, str(v)) for v in chosen]
     k = st.slider("Top k", 1, max(1, max(len(i.importances) for i in found)), 5, key="top_k")
     st.caption(
-        "; ".join(f"v{i.version}: {i.source} ({i.method})" for i in found)
+        "; ".join(f"v{esc(i.version)}: {esc(i.source)} ({esc(i.method)})" for i in found)
         + ". Sources: logged artifact, else the model's own importances, else permutation."
     )
     tabs = st.tabs(["Importances", "Compare versions", "Drift by importance"])
     with tabs[0]:
         drift_views.importance_bars(deps.importance_bars(found, k))
         for importance in found:
-            with st.expander(f"v{importance.version}: all features"):
+            with st.expander(f"v{esc(importance.version)}: all features"):
                 drift_views.importance_table(importance)
     with tabs[1]:
         if len(found) < 2:
@@ -55,22 +56,24 @@ def main() -> None:
             base, last = found[0], found[-1]
             comparison = deps.importance_comparison(base, last, k)
             st.metric(
-                f"Top-{k} overlap, v{base.version} to v{last.version}",
+                f"Top-{k} overlap, v{esc(base.version)} to v{esc(last.version)}",
                 f"{len(comparison['shared'])} of {k}",
                 help=f"Jaccard {comparison['jaccard']:.2f}",
             )
-            st.caption("Shared: " + (", ".join(comparison["shared"]) or "none"))
+            st.caption("Shared: " + (md_join(comparison["shared"]) or "none"))
             st.dataframe(comparison["table"], hide_index=True, width="stretch")
     with tabs[2]:
         last = found[-1]
         result = deps.version_drift(name, last.version)
         if result is None:
-            st.info(f"v{last.version}'s run logged no reference and current data sets to compare.")
+            st.info(
+                f"v{esc(last.version)}'s run logged no reference and current data sets to compare."
+            )
             return
         important = deps.drifted_important(result, last, k)
-        st.metric(f"Top-{k} features of v{last.version} that drifted", len(important))
+        st.metric(f"Top-{k} features of v{esc(last.version)} that drifted", len(important))
         if important:
-            st.warning("Drifted important features: " + ", ".join(important))
+            st.warning("Drifted important features: " + md_join(important))
         else:
             st.success(f"None of the top {k} features drifted.")
         frame = deps.drift_by_importance(result, last, k)

@@ -1,7 +1,8 @@
 """Governance pieces shared by the promotion, approval, audit, model and overview pages.
 
-No I/O: evidence dicts, requests, votes and audit events in, Streamlit elements out. User text
-(justifications, comments, names) goes through `escape_markdown` or plain-text elements.
+No I/O: evidence dicts, requests, votes and audit events in, Streamlit elements out. Every
+value from MLflow or from a person (names, targets, justifications, comments, gate details,
+error texts) goes through `app.ui.text` (`md_escape`, `md_table`) or a plain-text element.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from app.entities import ActivityEvent, OutOfBandFlag
 from app.errors import UserFacingError
 from app.ui import charts, navigation, tables
 from app.ui.guard import escape_markdown
+from app.ui.text import md_escape, md_table
 from governance.domain import PromotionRequest, RequestDetails, RequestKind
 from governance.errors import GovernanceError
 
@@ -71,7 +73,7 @@ def evidence(data: Mapping[str, Any], evidence_hash: str, *, chart: bool = True)
     """The evidence snapshot: deltas against the current holder, gates, params, drift."""
     current = data.get("current")
     cand = data.get("candidate") or {}
-    holder = f"v{current['version']}" if current else "nobody (first holder)"
+    holder = f"v{md_escape(current['version'])}" if current else "nobody (first holder)"
     st.markdown(
         f"**Candidate** v{escape_markdown(str(data.get('version')))} "
         f"(run author {escape_markdown(str(cand.get('run_author') or 'unknown'))}) versus "
@@ -120,16 +122,16 @@ def gates(results: Sequence[Mapping[str, Any]]) -> None:
     ]
     failed = [r for r in rows if r["result"] == "FAIL"]
     if failed:
-        st.error(f"{len(failed)} gate(s) fail: " + "; ".join(str(r["gate"]) for r in failed))
+        st.error(f"{len(failed)} gate(s) fail: " + "; ".join(md_escape(r["gate"]) for r in failed))
     else:
         st.success(f"All {len(rows)} gate(s) pass under the policy.")
-    st.table(pd.DataFrame(rows))
+    st.table(md_table(rows))
 
 
 def summaries(data: Mapping[str, Any]) -> None:
     drift, importance = data.get("drift"), data.get("importance")
     if drift:
-        share = drift.get("share_drifted")
+        share = md_escape(drift.get("share_drifted"))
         cols = ", ".join(str(c) for c in drift.get("drifted_columns") or []) or "none"
         st.markdown(
             f"**Drift:** share of drifted columns {share}; drifted: {escape_markdown(cols)}"
@@ -159,7 +161,7 @@ def votes(details: RequestDetails) -> None:
         }
         for v in details.votes
     ]
-    st.table(pd.DataFrame(rows))
+    st.table(md_table(rows))
 
 
 def outcome(details: RequestDetails) -> None:
@@ -167,12 +169,13 @@ def outcome(details: RequestDetails) -> None:
     state = details.request.state
     last = details.executions[-1] if details.executions else None
     if state == "executed":
+        req = details.request
         st.success(
-            f"Executed: {details.request.model} v{details.request.version} now holds "
-            f"{details.request.target}."
+            f"Executed: {md_escape(req.model)} v{md_escape(req.version)} now holds "
+            f"{md_escape(req.target)}."
         )
     elif state == "execution_failed":
-        st.error(f"Execution failed: {last.detail if last else 'unknown error'}")
+        st.error(f"Execution failed: {md_escape(last.detail) if last else 'unknown error'}")
     elif state in ("rejected", "cancelled", "expired", "superseded"):
         st.warning(f"This request is {state}.")
 
@@ -193,10 +196,11 @@ def feed(events: Sequence[ActivityEvent], *, empty: str = "No activity yet.") ->
 def out_of_band(flags: Sequence[OutOfBandFlag]) -> None:
     """Loud banner for every registry change made outside Countersign."""
     for f in flags:
-        found = ", ".join(f"v{v}" for v in f.registry_versions) or "nobody"
-        ledger = f"v{f.ledger_version}" if f.ledger_version else "nobody"
+        found = ", ".join(f"v{md_escape(v)}" for v in f.registry_versions) or "nobody"
+        ledger = f"v{md_escape(f.ledger_version)}" if f.ledger_version else "nobody"
         st.error(
-            f"Out-of-band change: {f.model} {f.target_kind} {f.target} is held by {found} in "
+            f"Out-of-band change: {md_escape(f.model)} {md_escape(f.target_kind)} "
+            f"{md_escape(f.target)} is held by {found} in "
             f"MLflow, but the ledger says {ledger} (found by reconcile, entry #{f.seq}).",
             icon=":material/warning:",
         )
@@ -213,4 +217,4 @@ def secondary(what: str) -> Iterator[None]:
     try:
         yield
     except (GovernanceError, UserFacingError) as exc:
-        st.warning(f"{what} unavailable: {exc}")
+        st.warning(f"{what} unavailable: {md_escape(exc)}")
