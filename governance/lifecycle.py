@@ -24,7 +24,13 @@ from governance.errors import (
     NotFound,
 )
 from governance.store_ports import UnitOfWork
-from governance.workflow import capture_or_refuse, new_request, open_request, request_event
+from governance.workflow import (
+    capture_or_refuse,
+    check_target,
+    new_request,
+    open_request,
+    request_event,
+)
 
 
 def refresh_evidence(
@@ -143,19 +149,18 @@ def request_rollback(
     Uses the policy's `rollback` rule (its own quorum, no gates).
 
     Raises:
-        NotAllowed, InvalidInput (nothing to restore), UnknownModel, RegistryUnavailable.
+        NotAllowed, InvalidInput (bad target, nothing to restore), UnknownModel,
+        RegistryUnavailable.
     """
     kind = target_kind_for(target)
     with uow:
-        authorise(
-            uow,
-            ctx,
-            actor,
-            Permission.REQUEST,
-            "request_rollback",
-            ObjectType.TARGET,
-            target_object_id(model, kind, target),
-        )
+        obj = target_object_id(model, kind, target)
+        authorise(uow, ctx, actor, Permission.REQUEST, "request_rollback", ObjectType.TARGET, obj)
+        try:
+            target = check_target(target, ctx)
+        except GovernanceError as bad:
+            refuse(uow, ctx, actor, "request_rollback", ObjectType.TARGET, obj, bad)
+        kind = target_kind_for(target)
         last = None
         for done in uow.executions.successes(model):
             if (done.target_kind, done.target) == (kind, target):
