@@ -18,6 +18,7 @@ from streamlit.testing.v1 import AppTest
 import app.deps as deps
 from app.entities import SignedInUser
 from tests.e2e.gov_env import CLASSIFIER, PASSWORDS, ROLES, prepare, store_env, workflow_policy
+from tests.markdown_text import shown
 
 _fixtures = pytest.importorskip("tests.fixtures_mlflow")
 demo_data_dir = _fixtures.demo_data_dir
@@ -178,18 +179,20 @@ def test_a_double_submit_records_one_vote_and_the_deciding_vote_executes(
     first, second = page("approvals", "erin", request=rid), page("approvals", "erin", request=rid)
     first = sign(first, "Approve", "checked", PASSWORDS["erin"])
     clean(first)
-    assert "approve recorded (1 of 2 approvals)" in texts(first, "success")
+    assert "approve recorded (1 of 2 approvals)" in map(shown, texts(first, "success"))
     # A second delivery of the click (a stale tab with the same form) records nothing more.
     second = sign(second, "Approve", "checked", PASSWORDS["erin"])
-    assert "already recorded: you signed this request (approve)" in texts(second, "warning")
+    assert "already recorded: you signed this request (approve)" in map(
+        shown, texts(second, "warning")
+    )
     assert len(deps.request_details("erin", rid).votes) == 1
     at = sign(page("approvals", "frank", request=rid), "Approve", "ok", PASSWORDS["frank"])
     clean(at)
     assert any(
-        "Executed: tumor-classifier v3 now holds champion" in s for s in texts(at, "success")
+        "Executed: tumor-classifier v3 now holds champion" in shown(s) for s in texts(at, "success")
     )
     assert deps.get_gateway().version_by_alias(CLASSIFIER, "champion").version == "3"
-    feed = "\n".join(texts(page("models", "alice", model=CLASSIFIER), "markdown"))
+    feed = shown("\n".join(texts(page("models", "alice", model=CLASSIFIER), "markdown")))
     assert f"frank approved request {rid}" in feed
     assert "execution succeeded" in feed
 
@@ -250,7 +253,7 @@ def test_reconcile_flags_out_of_band_changes_on_overview_and_models(env: dict[st
     at = page("overview", "admin")
     at = button(at, "Reconcile with MLflow").click().run()
     banners = [e for e in texts(at, "error") if e.startswith("Out-of-band change")]
-    assert any("diabetes-progression stage Production" in b for b in banners)
+    assert any("diabetes-progression stage Production" in shown(b) for b in banners)
     models = page("models", "alice", model="diabetes-progression")
     assert any("Out-of-band change" in e for e in texts(models, "error"))
 
