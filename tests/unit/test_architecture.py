@@ -22,6 +22,7 @@ GOVERNANCE_PURE = (
     "governance/audit.py",
     "governance/policy.py",
     "governance/policy_schema.py",
+    "governance/targets.py",
 )
 GOVERNANCE_DB = (
     "governance/orm.py",
