@@ -13,7 +13,7 @@ def load(model: str, version: str):
     bar = st.empty()
 
     def progress(done: float, text: str) -> None:
-        bar.progress(done, text=f"v{version}: permutation importance. {text}")
+        bar.progress(done, text=f"v{esc(version)}: permutation importance. {esc(text)}")
 
     importance = deps.feature_importance(model, version, progress)
     bar.empty()
