@@ -24,6 +24,8 @@ import hashlib
 import json
 import re
 
+from app.errors import UserFacingError
+
 _DATA_START = re.compile(r"<script>\s*var (metric_[0-9a-f]{32}) = ")
 _BETWEEN = r";\s*var additional_graphs_{id} = "
 _DATA_END = re.compile(r";\s*</script>")
@@ -35,8 +37,8 @@ _JSON_ESCAPES = str.maketrans(
 )
 
 
-class UnsafeReportError(ValueError):
-    """The HTML does not have the layout this module knows how to make safe."""
+class UnsafeReportError(UserFacingError):
+    """The HTML does not have the layout this module knows how to make safe (shown, not served)."""
 
 
 def escape_json_text(text: str) -> str:
