@@ -6,7 +6,7 @@ import streamlit as st
 import app.deps as deps
 from app.entities import SignedInUser
 from app.ui import errors, governance as gov, guard, pickers, query
-from app.ui.text import md_code, md_escape, md_join
+from app.ui.text import md_code, md_escape as esc, md_join
 from governance.domain import STAGE_TARGETS, Permission, State
 
 USER = guard.require(Permission.REQUEST)
@@ -74,9 +74,7 @@ def new_request(user_name: str) -> None:
             req = deps.get_governance().request_promotion(
                 user_name, model, version, target, justification
             )
-            st.success(
-                f"Request {md_escape(req.id)} submitted: waiting for {preview.quorum} approval(s)."
-            )
+            st.success(f"Request {req.id} submitted: waiting for {preview.quorum} approval(s).")
             gov.open_request_link(req)
 
 
@@ -107,10 +105,8 @@ def rollback(user_name: str) -> None:
         if st.form_submit_button("Request rollback"):
             with errors.guard(stop=False):
                 req = deps.get_governance().request_rollback(user_name, model, target, why)
-                st.success(
-                    f"Rollback request {md_escape(req.id)} opened: v{md_escape(req.version)} → "
-                    f"{md_escape(req.target)}."
-                )
+                where = f"v{esc(req.version)} → {esc(req.target)}"
+                st.success(f"Rollback request {req.id} opened: {where}.")
 
 
 def break_glass(user_name: str) -> None:
@@ -133,10 +129,9 @@ def break_glass(user_name: str) -> None:
                 result = deps.get_governance().break_glass(user_name, model, version, target, why)
                 deps.after_write()
                 st.error(
-                    f"BREAK-GLASS executed: {md_escape(model)} v{md_escape(version)} → "
-                    f"{md_escape(target)} (request {md_escape(result.request.id)}, state "
-                    f"{result.execution.request.state}); follow-up review "
-                    f"{md_escape(result.follow_up.id)} opened."
+                    f"BREAK-GLASS executed: {esc(model)} v{esc(version)} → {esc(target)} (request "
+                    f"{result.request.id}, state {result.execution.request.state}); follow-up "
+                    f"review {result.follow_up.id} opened."
                 )
 
 
