@@ -67,6 +67,9 @@ class LazyRegistry:
     def set_alias(self, model: str, alias: str, version: str) -> None:
         self._registry().set_alias(model, alias, version)
 
+    def delete_alias(self, model: str, alias: str) -> None:
+        self._registry().delete_alias(model, alias)
+
     def transition_stage(
         self, model: str, version: str, stage: str, *, archive_existing: bool
     ) -> None:

@@ -23,6 +23,7 @@ from governance.domain import (
     RequestDetails,
     VoteDecision,
 )
+from governance.enforcement import put_back
 from governance.errors import NotFound, PolicyError
 from governance.execution import execute, provenance_tags, reconcile
 from governance.lifecycle import cancel, expire_due, refresh_evidence, request_rollback
@@ -59,6 +60,7 @@ __all__ = [
     "list_users",
     "load_policy",
     "provenance_tags",
+    "put_back",
     "reconcile",
     "record_export",
     "record_external_sign_in",
