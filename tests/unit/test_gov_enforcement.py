@@ -129,7 +129,8 @@ def test_a_target_that_keeps_moving_is_left_flagged_after_the_loop_guard(world: 
     watch(world)
     assert world.registry.aliases[("iris", "champion")] == "3"
     failed = world.uow.events(AuditAction.OUT_OF_BAND_REVERT_FAILED)
-    assert len(failed) == 1 and "left flagged" in json.loads(failed[0].payload)["detail"]
+    assert len(failed) == 1
+    assert "left flagged" in json.loads(failed[0].payload)["detail"]
     assert len(world.uow.events(AuditAction.OUT_OF_BAND_REVERTED)) == MAX_REVERTS
 
 
