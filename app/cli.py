@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "app.commands.governance",
     "app.commands.users",
     "app.commands.webhooks",
+    "app.commands.receiver",
     "app.commands.metrics",
     "app.commands.reseal",
 )

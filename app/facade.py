@@ -27,6 +27,7 @@ from governance.domain import (
     SignOffResult,
     User,
 )
+from governance.enforcement import Outcome
 from governance.policy import Policy
 from governance.ports import ModelRegistry, RegistryVersion, TargetAssignment
 from governance.unit_of_work import SqlStore, SqlUnitOfWork
@@ -244,6 +245,25 @@ class GovernanceFacade:
     def reconcile(self, actor: str, models: tuple[str, ...] | None = None) -> tuple[Finding, ...]:
         """Record every difference between MLflow and the ledger (once each)."""
         return service.reconcile(self._uow(), self.context, actor, models)
+
+    def enforce(
+        self,
+        actor: str,
+        models: tuple[str, ...] | None,
+        detected_by: Mapping[str, object],
+    ) -> tuple[Finding, ...]:
+        """Compare MLflow with the ledger and apply the policy's `out_of_band` setting."""
+        return service.enforce(self._uow(), self.context, actor, models, detected_by=detected_by)
+
+    def put_back(self, actor: str, model: str, target: str) -> Outcome:
+        """Restore the governed holder of one target now (admin), whatever the policy says."""
+        return service.put_back(self._uow(), self.context, actor, model, target)
+
+    def record_refused_delivery(
+        self, actor: str, reason: str, details: Mapping[str, object]
+    ) -> None:
+        """Audit refused MLflow webhook deliveries (the receiver bounds how often)."""
+        service.record_refused_delivery(self._uow(), self.context, actor, reason, details)
 
     def record_export(
         self,

@@ -396,3 +396,24 @@ def put_back(uow: UnitOfWork, ctx: Context, actor: str, model: str, target: str)
             problem = InvalidInput(f"{model} {key[1]} {target} agrees with the ledger")
             refuse(uow, ctx, actor, "put_back", ObjectType.TARGET, object_id, problem)
     return outcome
+
+
+def record_refused_delivery(
+    uow: UnitOfWork, ctx: Context, actor: str, reason: str, details: Mapping[str, object]
+) -> None:
+    """Audit refused webhook deliveries (forged, stale, replayed); the receiver bounds the rate.
+
+    Raises:
+        NotAllowed: The actor is not an active principal (the refusal is audited).
+    """
+    with uow:
+        authorise(uow, ctx, actor, Permission.RECONCILE, "receive", ObjectType.RECEIVER, reason)
+        uow.audit.append(
+            actor=actor,
+            action=AuditAction.MLFLOW_DELIVERY_REFUSED,
+            object_type=ObjectType.RECEIVER,
+            object_id=reason[:64],
+            payload={"reason": reason[:64], **details},
+            at=ctx.clock.now(),
+        )
+        uow.commit()

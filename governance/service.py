@@ -23,7 +23,7 @@ from governance.domain import (
     RequestDetails,
     VoteDecision,
 )
-from governance.enforcement import put_back
+from governance.enforcement import enforce, put_back, record_refused_delivery
 from governance.errors import NotFound, PolicyError
 from governance.execution import execute, provenance_tags, reconcile
 from governance.lifecycle import cancel, expire_due, refresh_evidence, request_rollback
@@ -53,6 +53,7 @@ __all__ = [
     "create_user",
     "disable_user",
     "enable_user",
+    "enforce",
     "execute",
     "expire_due",
     "get_request",
@@ -64,6 +65,7 @@ __all__ = [
     "reconcile",
     "record_export",
     "record_external_sign_in",
+    "record_refused_delivery",
     "refresh_evidence",
     "request_promotion",
     "request_rollback",

@@ -31,6 +31,7 @@ GOVERNANCE_DB = (
     "governance/audit_store.py",
     "governance/metrics_queries.py",
     "governance/webhook_outbox.py",
+    "governance/mlflow_deliveries.py",
     "governance/migrations/*",
     "governance/migrations/**/*",
 )
