@@ -19,7 +19,7 @@ from sqlalchemy import Engine, and_, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from governance.db import READ_ONLY, translate_errors
-from governance.orm import MlflowDeliveryRow
+from governance.orm import MlflowDeliveryRow, table_of
 
 PENDING, WORKING, DONE, FAILED = "pending", "working", "done", "failed"
 
@@ -42,8 +42,12 @@ class SqlMlflowDeliveries:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
-        self._insert: Any = dialect.insert(MlflowDeliveryRow).on_conflict_do_nothing(
-            index_elements=["delivery_id"]
+        # RETURNING tells whether the row went in (rowcount is not reliable for ON CONFLICT on
+        # every driver): no row back means the id was there already.
+        self._insert: Any = (
+            dialect.insert(table_of(MlflowDeliveryRow))
+            .on_conflict_do_nothing(index_elements=["delivery_id"])
+            .returning(table_of(MlflowDeliveryRow).c.delivery_id)
         )
 
     def accept(
@@ -65,7 +69,7 @@ class SqlMlflowDeliveries:
             "last_error": "",
         }
         with translate_errors(), self.engine.begin() as conn:
-            return bool(conn.execute(self._insert, row).rowcount == 1)
+            return conn.execute(self._insert, row).first() is not None
 
     def claim(self, now: datetime, lease: timedelta, limit: int = 100) -> list[StoredDelivery]:
         """Take the lease on due deliveries, oldest first (pending, or working past its lease)."""
