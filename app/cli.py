@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "app.commands.users",
     "app.commands.webhooks",
     "app.commands.receiver",
+    "app.commands.history",
     "app.commands.metrics",
     "app.commands.reseal",
 )

@@ -28,6 +28,7 @@ from governance.domain import (
     User,
 )
 from governance.enforcement import Outcome
+from governance.history import ModelHistory
 from governance.policy import Policy
 from governance.ports import ModelRegistry, RegistryVersion, TargetAssignment
 from governance.unit_of_work import SqlStore, SqlUnitOfWork
@@ -161,11 +162,16 @@ class GovernanceFacade:
         )
 
     def request_rollback(
-        self, actor: str, model: str, target: str, justification: str
+        self,
+        actor: str,
+        model: str,
+        target: str,
+        justification: str,
+        version: str | None = None,
     ) -> PromotionRequest:
-        """Ask to restore the previous holder of a target."""
+        """Ask to restore an earlier holder of a target (default: the one before the last)."""
         return service.request_rollback(
-            self._uow(), self.context, actor, model, target, justification
+            self._uow(), self.context, actor, model, target, justification, version
         )
 
     def break_glass(
@@ -254,6 +260,10 @@ class GovernanceFacade:
     ) -> tuple[Finding, ...]:
         """Compare MLflow with the ledger and apply the policy's `out_of_band` setting."""
         return service.enforce(self._uow(), self.context, actor, models, detected_by=detected_by)
+
+    def history(self, actor: str, model: str) -> ModelHistory:
+        """Who held each alias and stage of the model, from when to when, decided by whom."""
+        return service.model_history(self._uow(), self.context, actor, model)
 
     def put_back(self, actor: str, model: str, target: str) -> Outcome:
         """Restore the governed holder of one target now (admin), whatever the policy says."""

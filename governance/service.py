@@ -25,6 +25,7 @@ from governance.domain import (
 )
 from governance.enforcement import enforce, put_back, record_refused_delivery
 from governance.errors import NotFound, PolicyError
+from governance.history import model_history
 from governance.execution import execute, provenance_tags, reconcile
 from governance.lifecycle import cancel, expire_due, refresh_evidence, request_rollback
 from governance.policy import Policy, load_policy_file
@@ -60,6 +61,7 @@ __all__ = [
     "list_requests",
     "list_users",
     "load_policy",
+    "model_history",
     "provenance_tags",
     "put_back",
     "reconcile",
