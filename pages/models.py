@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 import app.deps as deps
-from app.ui import errors, governance as gov, guard, navigation, pickers, query, tables
+from app.ui import errors, governance as gov, guard, history, navigation, pickers, query, tables
 
 
 def main() -> None:
@@ -33,6 +33,9 @@ def main() -> None:
     user = guard.current_user()
     with gov.secondary("Out-of-band check"):
         gov.out_of_band(deps.out_of_band(user.username, model.name) if user else [])
+    with st.expander("History of aliases and stages", expanded=True), gov.secondary("History"):
+        if user:
+            history.show(deps.target_history(user.username, model.name))
     st.write(model.description or "_No description._")
     tables.key_values(model.tags, empty="No model tags.")
 
