@@ -25,8 +25,8 @@ from governance.domain import (
 )
 from governance.enforcement import enforce, put_back, record_refused_delivery
 from governance.errors import NotFound, PolicyError
-from governance.history import model_history
 from governance.execution import execute, provenance_tags, reconcile
+from governance.history import model_history
 from governance.lifecycle import cancel, expire_due, refresh_evidence, request_rollback
 from governance.policy import Policy, load_policy_file
 from governance.ports import Clock

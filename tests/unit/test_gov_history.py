@@ -29,9 +29,7 @@ def promote(world: World, version: str) -> str:
 
 def champion(world: World) -> list[tuple[str | None, str, str | None]]:
     history = service.model_history(world.uow, world.ctx, "vic", "iris")
-    return [
-        (t.version, t.source, t.request_id) for t in history.tenures if t.target == "champion"
-    ]
+    return [(t.version, t.source, t.request_id) for t in history.tenures if t.target == "champion"]
 
 
 def test_each_holder_has_its_span_its_request_and_its_signers(world: World) -> None:
