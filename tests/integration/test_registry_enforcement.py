@@ -132,6 +132,8 @@ def stack(pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dic
             {k: v for k, v in env.items() if k != "PYTHONPATH"}, secrets_path=folder / "none.toml"
         )
         yield {
+            "cli": cli,
+            "env": env,
             "settings": settings,
             "tracking": tracking,
             "receiver": receiver_url,
@@ -329,3 +331,47 @@ def test_forged_and_replayed_deliveries_are_refused_and_audited(
 def test_the_logs_name_no_secret(stack: dict[str, Any]) -> None:
     for log in stack["logs"]:
         assert SECRET not in Path(log).read_text(errors="replace")
+
+
+def test_history_says_which_version_held_champion_at_a_moment(
+    stack: dict[str, Any],
+    world: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from app.cli import main as cli_main
+
+    for key, value in stack["env"].items():  # the CLI's entry point, in this process
+        monkeypatch.setenv(key, value)
+
+    def history(*extra: str) -> dict[str, Any]:
+        assert cli_main(["history", "--model", MODEL, *extra, "--json"]) == 0
+        return dict(json.loads(capsys.readouterr().out))
+
+    whole = history()
+    champion = [t for t in whole["tenures"] if t["target"] == "champion"]
+    sources = [t["source"] for t in champion]
+    assert sources[:4] == ["before_countersign", "request", "out_of_band", "put_back"]
+    assert whole["now"]["alias/champion"] == ["2"]
+    at = history("--at", champion[1]["since"])
+    held = [(h["version"], h["source"], h["signers"]) for h in at["holders"]]
+    assert ("1", "request", ["ann"]) in held
+    assert at["before_countersign"] is False
+    early = history("--at", "2001-01-01T00:00:00Z")
+    assert early["before_countersign"] is True
+    assert "no record" in early["note"]
+    assert cli_main(["history", "--model", MODEL, "--at", "yesterday"]) == 1
+    assert capsys.readouterr().err.startswith("error: --at must be an ISO 8601 moment")
+
+
+def test_the_receiver_refuses_to_start_without_the_secret_in_one_line(
+    stack: dict[str, Any],
+) -> None:
+    env = {k: v for k, v in stack["env"].items() if k != "COUNTERSIGN_MLFLOW_WEBHOOK_SECRET"}
+    done = subprocess.run(
+        [sys.executable, "-m", "app.cli", "webhooks", "receive", "--port", str(free_port())],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert done.stderr.startswith("error: MLflow's deliveries are signed")
+    assert "Traceback" not in done.stderr
