@@ -71,3 +71,24 @@ def test_the_audit_page_says_the_signing_key_is_missing_without_its_server_path(
         audit_bundle_for(settings, None, "frank")  # type: ignore[arg-type]
     assert str(tmp_path) not in str(raised.value)
     assert "COUNTERSIGN_SIGNING_KEY" in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("uri", "label"),
+    [
+        ("sqlite:////srv/countersign/data/mlflow.db", "SQLite database mlflow.db"),
+        ("file:///srv/countersign/mlruns", "file store mlruns"),
+        ("/srv/countersign/mlruns", "file store mlruns"),
+        ("C:\\data\\mlruns", "file store mlruns"),
+        ("postgresql+psycopg://mlflow:s3cret@db:5432/mlflow", "postgresql://db:5432/mlflow"),
+        ("https://user:token@mlflow.example.com/", "https://mlflow.example.com/"),
+        ("http://mlflow:5000", "http://mlflow:5000"),
+        ("http://mlflow:notaport", "a store whose address cannot be shown"),
+    ],
+)
+def test_the_overview_names_the_tracking_store_without_path_or_credentials(
+    uri: str, label: str
+) -> None:
+    from app.ui.store_label import store_label
+
+    assert store_label(uri) == label
