@@ -51,6 +51,11 @@ class World:
 
 @pytest.fixture
 def world(empty_db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> World:
+    return make_world(empty_db_url, tmp_path, monkeypatch)
+
+
+def make_world(empty_db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> World:
+    """A migrated database, a signing key pair and an empty checkpoint folder."""
     engine = make_engine(empty_db_url)
     upgrade(engine)
     engine.dispose()
@@ -315,3 +320,53 @@ def test_checkpoint_refuses_a_broken_chain_and_a_previous_the_chain_does_not_hol
         "the entry's content); nothing signed\n"
     )
     assert sorted(world.folder.glob("*")) == [signed]
+
+
+def test_after_a_recorded_restore_the_lost_checkpoints_are_named_and_the_series_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The README's restore steps on SQLite: reseal, set aside what the restore lost, go on."""
+    import shutil
+    import sqlite3
+
+    db = tmp_path / "db" / "governance.db"
+    db.parent.mkdir()
+    w = make_world(f"sqlite:///{db}", tmp_path, monkeypatch)
+    job = ("audit", "checkpoint", "--previous-dir", str(w.folder), "--out-dir", str(w.folder))
+    backups: list[Path] = []
+
+    def hourly() -> None:
+        assert w.cli(capsys, *job)[0] == 0
+        if not backups:  # the nightly backup, right after the first checkpoint
+            backups.append(tmp_path / "nightly.db")
+            with sqlite3.connect(db) as src, sqlite3.connect(backups[0]) as dst:
+                src.backup(dst)
+
+    workflow(w, hourly)
+    files = sorted(w.folder.glob("*.json"))
+    newest = json.loads(files[-1].read_text())["checkpoint"]
+    key = ("--public-key", str(w.public))
+    with sqlite3.connect(backups[0]) as src, sqlite3.connect(db) as dst:
+        src.backup(dst)  # the restore
+    reseal = ("audit", "reseal", "--reason", "restored nightly.db", "--checkpoint", str(files[-1]))
+    assert w.cli(capsys, *reseal, *key)[0] == 0
+    assert w.cli(capsys, *job)[0] == 1  # the job will not sign over lost entries
+
+    code, out, err = w.cli(
+        capsys, "audit", "verify", "--checkpoints", str(w.folder), *key, "--json"
+    )
+    assert code == 1
+    checks = json.loads(out)["checkpoints"]
+    assert [c["status"] for c in checks] == ["match", "missing", "missing"]
+    assert "records seq 4-" in checks[2]["detail"]
+    assert "in a restore: restored nightly.db" in checks[2]["detail"]
+    aside = w.folder / "lost-in-restore"
+    aside.mkdir()
+    for check, path in zip(checks, files, strict=True):
+        if check["status"] != "match":
+            shutil.move(path, aside / path.name)
+    code, out, err = w.cli(capsys, *job)
+    assert code == 0, err
+    assert json.loads(out)["checkpoint"]["previous"]["last_seq"] == checks[0]["last_seq"]
+    assert newest["last_seq"] > checks[0]["last_seq"]
+    assert w.cli(capsys, "audit", "verify", "--checkpoints", str(w.folder), *key)[0] == 0
