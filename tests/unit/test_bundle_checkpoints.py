@@ -288,3 +288,33 @@ def test_verify_bundle_with_checkpoints_through_the_cli(
     assert (
         capsys.readouterr().err == f"error: checkpoint folder {tmp_path / 'nope'} does not exist\n"
     )
+
+
+def test_verify_bundle_with_checkpoints_loads_neither_the_database_nor_mlflow(
+    bundle: bytes, chain: list[AuditRecord], key: Ed25519PrivateKey, tmp_path: Path
+):
+    import subprocess
+    import sys
+
+    from cryptography.hazmat.primitives import serialization
+
+    public = tmp_path / "k.pub"
+    public.write_bytes(
+        key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    (tmp_path / "b.zip").write_bytes(bundle)
+    kept = checkpoint_file(tmp_path, key, 10, chain[9].entry_hash)
+    argv = ["audit", "verify-bundle", str(tmp_path / "b.zip"), "--public-key", str(public)]
+    code = (
+        "import sys; from app.cli import main;"
+        f"code = main({[*argv, '--checkpoint', str(kept)]!r});"
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('sqlalchemy', 'mlflow')];"
+        "print(bad); sys.exit(code or (1 if bad else 0))"
+    )
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "the chain holds its head" in done.stdout
+    assert done.stdout.rstrip().endswith("[]")
