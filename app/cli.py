@@ -27,6 +27,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "app.commands.history",
     "app.commands.metrics",
     "app.commands.reseal",
+    "app.commands.checkpoints",
 )
 
 
