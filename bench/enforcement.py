@@ -19,6 +19,7 @@ database is created and dropped).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import multiprocessing
@@ -210,7 +211,9 @@ def revert_times(moves: int, workdir: Path) -> list[float]:
         subprocess.run([sys.executable, "-m", "app.cli", "webhooks", "register", "--mlflow",
                         tracking, "--receiver", f"http://127.0.0.1:{receiver_port}"],
                        cwd=ROOT, env=env, check=True, capture_output=True)  # fmt: skip
-        return _time_moves(env, tracking, moves)
+        # MLflow's client prints run links on stdout; the benchmark's stdout is its JSON line.
+        with contextlib.redirect_stdout(sys.stderr):
+            return _time_moves(env, tracking, moves)
     finally:
         _stop(processes)
 
