@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 
 from app.receiver.refusals import RefusalLog
-from governance.errors import GovernanceError
+from governance.errors import GovernanceError, UnknownModel
 from governance.mlflow_deliveries import SqlMlflowDeliveries, StoredDelivery
 
 # Registry events that can change what holds an alias or a stage (a stage move sends none of its
@@ -84,6 +84,10 @@ class EnforcementWorker:
             }
             try:
                 self.compare(model, detected_by)
+            except UnknownModel:
+                # Deleted since (or never a registered model): nothing left to compare; the
+                # next reconcile still weighs the ledger's record of it.
+                self.log(f"receiver: {len(items)} delivery(ies) name a model MLflow does not have")
             except GovernanceError as exc:
                 self._failed(items, f"{type(exc).__name__}: {exc}")
                 continue

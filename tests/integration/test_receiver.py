@@ -268,3 +268,27 @@ def test_two_workers_claim_each_delivery_exactly_once(stack: Stack) -> None:
         t.join()
     every = claimed[0] + claimed[1]
     assert len(every) == len(set(every)) == 30
+
+
+@pytest.mark.parametrize(
+    ("failure", "after"),
+    [("unknown model", {"done": 1}), ("mlflow down", {"pending": 1})],
+)
+def test_a_comparison_that_fails_is_retried_and_a_vanished_model_is_let_go(
+    stack: Stack, failure: str, after: dict[str, int]
+) -> None:
+    from governance.errors import RegistryUnavailable, UnknownModel
+
+    def compare(model: str, found_by: Any) -> None:
+        if failure == "unknown model":
+            raise UnknownModel(f"the registry has no model {model!r}")
+        raise RegistryUnavailable("MLflow cannot be reached")
+
+    lines: list[str] = []
+    worker = EnforcementWorker(stack.deliveries, compare, log=lines.append)
+    body = mlflow_body()
+    assert stack.client.post(PATH, content=body, headers=headers(body)).status_code == 200
+    assert worker.run_once() == 1
+    assert stack.deliveries.counts() == after
+    assert worker.run_once() == 0  # a retry waits for its backoff
+    assert len(lines) == 1
