@@ -33,15 +33,15 @@ def main() -> None:
     user = guard.current_user()
     with gov.secondary("Out-of-band check"):
         gov.out_of_band(deps.out_of_band(user.username, model.name) if user else [])
-    with st.expander("History of aliases and stages", expanded=True), gov.secondary("History"):
-        if user:
-            history.show(deps.target_history(user.username, model.name))
     st.write(model.description or "_No description._")
     tables.key_values(model.tags, empty="No model tags.")
 
     items = sorted(deps.versions(model.name), key=lambda v: int(v.version), reverse=True)
     st.subheader("Versions")
     tables.versions(items)
+    with st.expander("History of aliases and stages", expanded=True), gov.secondary("History"):
+        if user:
+            history.show(deps.target_history(user.username, model.name))
     if not items:
         return
     by_number = {v.version: v for v in items}
