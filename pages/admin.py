@@ -32,7 +32,7 @@ def apply(change: Callable[[], object], message: str) -> None:
 def policy_section() -> None:
     st.subheader("Active policy")
     policy = deps.get_governance().policy
-    st.markdown(f"Source: {md_code(policy.source)}  \nSHA-256: {md_code(policy.hash)}")
+    st.markdown(f"Policy file: {md_code(policy.name)}  \nSHA-256: {md_code(policy.hash)}")
     st.code(json.dumps(policy.document, indent=2, sort_keys=True, default=str), language="json")
 
 
