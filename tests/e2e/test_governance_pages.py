@@ -294,14 +294,14 @@ def test_a_put_back_move_and_the_history_with_rollback_links_show_on_the_pages(
 
     overview = page("overview", "alice")  # earlier tests left open findings: banners, no failure
     assert not overview.exception
-    notes = [w.replace("\\", "") for w in texts(overview, "warning") if "put back" in w]
+    notes = [shown(w) for w in texts(overview, "warning") if "put back" in w]
     assert any(f"{CLASSIFIER} alias t-hist" in n and "back on v2" in n for n in notes)
 
     models = page("models", "alice", model=CLASSIFIER)
     assert not models.exception
-    shown = " ".join(texts(models, "markdown"))
-    assert "Request rollback to this version (v1 on t-hist)" in shown
-    assert "rollback_version=1" in shown
+    body = shown(" ".join(texts(models, "markdown")))  # link labels are escaped Markdown
+    assert "Request rollback to this version (v1 on t-hist)" in body
+    assert "rollback_version=1" in body
     table = next(f.value for f in models.dataframe if "how" in f.value.columns)
     held = table[table["target"] == "alias t-hist"]
     assert list(held["how"]) == [
@@ -314,4 +314,6 @@ def test_a_put_back_move_and_the_history_with_rollback_links_show_on_the_pages(
     next(t for t in form.text_area if t.label == "Rollback justification").input("v1 was better")
     form = button(form, "Request rollback").click().run()
     assert not form.exception
-    assert any("Rollback request" in s and "v1 → t-hist" in s for s in texts(form, "success"))
+    assert any(
+        "Rollback request" in s and "v1 → t-hist" in s for s in map(shown, texts(form, "success"))
+    )
