@@ -47,6 +47,7 @@ class Permission(StrEnum):
     READ_AUDIT = "read_audit"  # read and verify the audit log
     EXPORT_AUDIT = "export_audit"  # build audit exports
     RECONCILE = "reconcile"  # compare the registry with the ledger and record differences
+    MONITOR = "monitor"  # record production batches and close monitoring findings
 
 
 PERMISSION_VERBS: Final[Mapping[Permission, str]] = {
@@ -59,6 +60,7 @@ PERMISSION_VERBS: Final[Mapping[Permission, str]] = {
     Permission.READ_AUDIT: "read the audit log",
     Permission.EXPORT_AUDIT: "export the audit log",
     Permission.RECONCILE: "reconcile the registry with the ledger",
+    Permission.MONITOR: "record monitoring batches and close monitoring findings",
 }
 
 AUTHORISATION_MATRIX: Final[Mapping[Permission, frozenset[str]]] = {
@@ -71,6 +73,7 @@ AUTHORISATION_MATRIX: Final[Mapping[Permission, frozenset[str]]] = {
     Permission.READ_AUDIT: frozenset({ADMIN, AUDITOR}),
     Permission.EXPORT_AUDIT: frozenset({ADMIN, AUDITOR}),
     Permission.RECONCILE: frozenset({ADMIN, AUDITOR}),
+    Permission.MONITOR: frozenset({REQUESTER, APPROVER, ADMIN}),
 }
 
 # The CLI operator already has the server's shell: it may administer, execute, reconcile and
@@ -84,9 +87,12 @@ SYSTEM_PERMISSIONS: Final[Mapping[str, frozenset[Permission]]] = {
             Permission.READ_AUDIT,
             Permission.EXPORT_AUDIT,
             Permission.RECONCILE,
+            Permission.MONITOR,
         }
     ),
-    SCHEDULER: frozenset({Permission.VIEW, Permission.EXECUTE, Permission.RECONCILE}),
+    SCHEDULER: frozenset(
+        {Permission.VIEW, Permission.EXECUTE, Permission.RECONCILE, Permission.MONITOR}
+    ),
     OIDC_SIGN_IN: frozenset(),  # it only ever creates viewers, through `admit_viewer`
 }
 

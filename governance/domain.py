@@ -333,6 +333,9 @@ class AuditAction:
     OUT_OF_BAND_CLEARED: Final = "out_of_band_cleared"
     AUDIT_VERIFIED: Final = "audit_verified"
     AUDIT_EXPORTED: Final = "audit_exported"
+    MONITORING_BATCH_RECORDED: Final = "monitoring_batch_recorded"
+    MONITORING_ALERT: Final = "monitoring_alert"
+    MONITORING_FINDING_CLOSED: Final = "monitoring_finding_closed"
 
 
 class ObjectType:
@@ -342,6 +345,7 @@ class ObjectType:
     TARGET: Final = "target"  # object_id: "<model>/<kind>/<target>"
     AUDIT: Final = "audit"
     SESSION: Final = "session"
+    MODEL_VERSION: Final = "model_version"  # object_id: "<model>/<version>" (monitoring)
 
 
 def target_object_id(model: str, target_kind: str, target: str) -> str:

@@ -421,3 +421,8 @@ class WebhookOutboxRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     __table_args__ = (Index(None, "status", "next_attempt_at"),)
+
+
+# The monitoring rows live in their own module; importing it here registers them on Base, so
+# every user of this metadata (the migration check, create statements) sees one schema.
+from governance import monitoring_rows as monitoring_rows  # noqa: E402

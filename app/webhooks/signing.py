@@ -37,6 +37,7 @@ NOTIFIED_ACTIONS: Mapping[str, str] = {
     "execution_succeeded": "Executed in MLflow",
     "execution_failed": "Execution FAILED",
     "out_of_band_change": "OUT-OF-BAND CHANGE in MLflow",
+    "monitoring_alert": "MONITORING ALERT",
 }
 
 
@@ -72,6 +73,8 @@ def summary_text(event: Mapping[str, Any], data: Mapping[str, Any]) -> str:
     detail = ""
     if event["action"] == "vote_recorded" and data.get("decision"):
         detail = f" ({data['decision']})"
+    elif event["action"] == "monitoring_alert":
+        detail = f" ({data.get('check')} {data.get('value')} breaks {data.get('limit')})"
     elif data.get("state") and event["action"] not in ("request_created", "vote_recorded"):
         detail = f" (state: {data['state']})"
     return (
