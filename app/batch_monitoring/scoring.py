@@ -55,8 +55,11 @@ def score(
     prediction: str = "",
     task: str | None = None,
     config: DriftConfig | None = None,
+    content: str | None = None,
 ) -> ScoredBatch:
     """Drift on the columns the batch shares with the reference, and quality when labelled.
+
+    `content` is the batch's `content_sha256` when the caller has it already.
 
     Raises:
         InvalidInput: A named label or prediction column is missing, only one of them is named,
@@ -79,7 +82,8 @@ def score(
     missing = tuple(str(c) for c in reference.columns if c not in current.columns)
     drift = compute_drift(profile, current[shared], config or DriftConfig())
     measured = quality_of(current, label, prediction, task) if label else None
-    return ScoredBatch(drift, measured, content_sha256(current), len(current), missing)
+    digest = content or content_sha256(current)
+    return ScoredBatch(drift, measured, digest, len(current), missing)
 
 
 def _safe(value: Any) -> Any:

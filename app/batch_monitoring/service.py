@@ -27,6 +27,7 @@ from app.reports.verdict import ReferenceProfile
 from governance import monitoring_service as svc
 from governance.context import load_principal
 from governance.domain import Permission
+from governance.errors import NotFound as GovernanceNotFound
 from governance.monitoring_rules import (
     MonitoringBatch,
     MonitoringFinding,
@@ -178,6 +179,11 @@ class BatchMonitoring:
             InvalidInput: No reference, or data that cannot be compared or measured.
         """
         self._may_monitor(actor)
+        # The same content for the same version is the same batch: answer from the database
+        # before any scoring (a daily job may point at a folder that keeps growing).
+        known = self._known(actor, model, str(version), frame)
+        if known is not None:
+            return RunOutcome(known, already_recorded=True)
         ref = self._reference(model, version)
         scored = scoring.score(ref.profile, frame, label=label, prediction=prediction, task=task)
         record = scoring.to_record(
@@ -193,6 +199,12 @@ class BatchMonitoring:
         facade = self.governance
         done = svc.record_batch(facade.store.unit_of_work(), facade.context, actor, record)
         return RunOutcome(done.batch, done.already_recorded, done.opened, scored.missing_columns)
+
+    def _known(self, actor: str, batch_id: str) -> MonitoringBatch | None:
+        try:
+            return self.batch(actor, batch_id)
+        except GovernanceNotFound:
+            return None
 
     def read_source(self, source: sources.Source) -> pd.DataFrame:
         """A batch's data from a local file or a run artifact (size-limited)."""
