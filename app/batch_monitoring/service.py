@@ -181,11 +181,14 @@ class BatchMonitoring:
         self._may_monitor(actor)
         # The same content for the same version is the same batch: answer from the database
         # before any scoring (a daily job may point at a folder that keeps growing).
-        known = self._known(actor, model, str(version), frame)
+        content = scoring.content_sha256(frame)
+        known = self._known(actor, scoring.batch_id(model, str(version), content))
         if known is not None:
             return RunOutcome(known, already_recorded=True)
         ref = self._reference(model, version)
-        scored = scoring.score(ref.profile, frame, label=label, prediction=prediction, task=task)
+        scored = scoring.score(
+            ref.profile, frame, label=label, prediction=prediction, task=task, content=content
+        )
         record = scoring.to_record(
             model,
             str(version),
