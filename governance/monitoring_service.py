@@ -46,6 +46,18 @@ def version_object_id(model: str, version: str) -> str:
     return f"{model}/{version}"
 
 
+def authorise_recording(uow: MonitoringUnitOfWork, ctx: Context, actor: str) -> None:
+    """Check the monitor permission before the scoring work (a refusal is audited).
+
+    Raises:
+        NotAllowed: The actor may not record batches.
+    """
+    with uow:
+        authorise(
+            uow, ctx, actor, Permission.MONITOR, "record_batch", ObjectType.MODEL_VERSION, "*"
+        )
+
+
 def record_batch(
     uow: MonitoringUnitOfWork, ctx: Context, actor: str, batch: MonitoringBatch
 ) -> RecordedBatch:

@@ -25,8 +25,6 @@ from app.reports.columns import drift_columns
 from app.reports.quality import quality as quality_of
 from app.reports.verdict import ReferenceProfile
 from governance import monitoring_service as svc
-from governance.context import load_principal
-from governance.domain import Permission
 from governance.errors import NotFound as GovernanceNotFound
 from governance.monitoring_rules import (
     MonitoringBatch,
@@ -145,11 +143,9 @@ class BatchMonitoring:
     # ---- scoring and recording ----------------------------------------------------------------
 
     def _may_monitor(self, actor: str) -> None:
-        # A courtesy check before the scoring work; the service authorises (and audits) again.
+        # Before the scoring work; recording authorises again in its own transaction.
         facade = self.governance
-        with facade.store.unit_of_work(read_only=True) as uow:
-            principal, _ = load_principal(uow, actor, facade.policy.signer_roles())
-        principal.require(Permission.MONITOR)
+        svc.authorise_recording(facade.store.unit_of_work(read_only=True), facade.context, actor)
 
     def run_frame(
         self,
