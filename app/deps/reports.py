@@ -51,7 +51,7 @@ def uploaded_data(data: bytes, name: str) -> pd.DataFrame:
     """An uploaded CSV or Parquet file, checked (size limit from Settings)."""
     from app.reports.uploads import read_table
 
-    return read_table(data, name, get_settings().upload_max_mb)
+    return read_table(data, name, bootstrap.data_limits(get_settings()))
 
 
 def check_compatible(reference: pd.DataFrame, current: pd.DataFrame) -> None:
