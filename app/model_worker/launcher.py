@@ -66,6 +66,9 @@ def worker_env(workdir: Path) -> dict[str, str]:
         "LC_ALL": "C.UTF-8",
         # The worker is the one process allowed to unpickle; ours keep MLflow's switch off.
         "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "true",
+        # The worker has nothing to report to anyone.
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "DO_NOT_TRACK": "true",
         "OMP_NUM_THREADS": "1",
         "OPENBLAS_NUM_THREADS": "1",
         "MKL_NUM_THREADS": "1",
