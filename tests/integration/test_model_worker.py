@@ -59,20 +59,20 @@ def _workdir(tmp_path: Path, code: str) -> Path:
 
 def test_a_model_that_never_returns_is_killed_at_the_wall_clock_limit(tmp_path: Path) -> None:
     code = "__import__('time').sleep(600)"
-    with pytest.raises(LimitExceeded, match="within 5 s.*COUNTERSIGN_MODEL_WORKER_TIMEOUT_S"):
+    with pytest.raises(LimitExceeded, match=r"within 5 s.*COUNTERSIGN_MODEL_WORKER_TIMEOUT_S"):
         run_worker(_workdir(tmp_path, code), WorkerLimits(timeout_s=5))
 
 
 def test_a_model_that_spins_is_stopped_at_its_cpu_time(tmp_path: Path) -> None:
     code = "sum(1 for _ in iter(int, 1))"
-    with pytest.raises(LimitExceeded, match="4 s of CPU time.*COUNTERSIGN_MODEL_WORKER_CPU_S"):
+    with pytest.raises(LimitExceeded, match=r"4 s of CPU time.*COUNTERSIGN_MODEL_WORKER_CPU_S"):
         run_worker(_workdir(tmp_path, code), WorkerLimits(cpu_s=4, timeout_s=300))
 
 
 def test_a_model_that_allocates_without_end_hits_its_memory_limit(tmp_path: Path) -> None:
     code = "bytearray(8 * 1024 ** 3)"
     with pytest.raises(
-        LimitExceeded, match="1024 MB of memory.*COUNTERSIGN_MODEL_WORKER_MEMORY_MB"
+        LimitExceeded, match=r"1024 MB of memory.*COUNTERSIGN_MODEL_WORKER_MEMORY_MB"
     ):
         run_worker(_workdir(tmp_path, code), WorkerLimits(memory_mb=1024))
 
@@ -100,12 +100,12 @@ def test_the_worker_inherits_no_secret_no_descriptor_and_no_stdin(
     os.set_inheritable(fd, True)  # even a descriptor marked inheritable stays behind
     record = tmp_path / "record.json"
     code = (
-        "(lambda os, json: open(%r, 'w').write(json.dumps({"
+        "(lambda os, json: open(" + repr(str(record)) + ", 'w').write(json.dumps({"
         "'fds': {f: os.readlink('/proc/self/fd/' + f) for f in os.listdir('/proc/self/fd')"
         " if os.path.exists('/proc/self/fd/' + f)},"
         "'env': dict(os.environ), 'cwd': os.getcwd(), 'pid': os.getpid()})))"
         "(__import__('os'), __import__('json'))"
-    ) % str(record)
+    )
     workdir = _workdir(tmp_path, code)
     try:
         with pytest.raises(InvalidInput, match="could not compute importance"):
