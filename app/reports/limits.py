@@ -34,8 +34,9 @@ class DataLimits:
 
     def check_file(self, name: str, size: int) -> None:
         if size > self.max_mb * MB:
+            kind = "upload" if self.file_setting == "COUNTERSIGN_UPLOAD_MAX_MB" else "artifact"
             raise LimitExceeded(
-                f"{name} is {size / MB:.1f} MB; the limit is {self.max_mb} MB "
+                f"{name} is {size / MB:.1f} MB; the {kind} limit is {self.max_mb} MB "
                 f"(raise {self.file_setting} to allow more)"
             )
 
