@@ -194,7 +194,9 @@ class Monitoring:
             self.settings.model_worker_cpu_s,
             self.settings.model_worker_timeout_s,
         )
-        with tempfile.TemporaryDirectory(prefix="countersign-worker-") as tmp:
+        with tempfile.TemporaryDirectory(
+            prefix="countersign-worker-", ignore_cleanup_errors=True
+        ) as tmp:
             workdir = Path(tmp)
             model_dir = self.gateway.download_model_files(model, version, workdir / "model")
             result = compute_importance(model_dir, frame, target, workdir, limits, model, version)
