@@ -23,8 +23,11 @@ COMMAND_MODULES: tuple[str, ...] = (
     "app.commands.governance",
     "app.commands.users",
     "app.commands.webhooks",
+    "app.commands.receiver",
+    "app.commands.history",
     "app.commands.metrics",
     "app.commands.reseal",
+    "app.commands.checkpoints",
 )
 
 

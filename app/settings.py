@@ -78,6 +78,9 @@ class Settings:
     webhook_backoff_s: int = 10
     webhook_timeout_s: int = 10
     metrics_verify_interval_s: int = 300
+    # Receiving MLflow's own registry webhooks (the ledger as the registry's desired state): the
+    # secret MLflow signs every delivery with. Kept out of repr like the outbound secret.
+    mlflow_webhook_secret: str = field(default="", repr=False)
     # Trust boundary: model files and size bounds. The app never deserialises a model; "worker"
     # computes importance in a separate, limited process (see app/model_worker).
     model_importance: str = "logged"  # "logged" or "worker"
@@ -157,6 +160,17 @@ class Settings:
                     f"COUNTERSIGN_WEBHOOK_SECRET_FILE: cannot read {secret_file} ({exc.strerror})"
                 ) from exc
         webhook_urls = get("COUNTERSIGN_WEBHOOK_URLS")
+        mlflow_webhook_secret = get("COUNTERSIGN_MLFLOW_WEBHOOK_SECRET")
+        mlflow_secret_file = get("COUNTERSIGN_MLFLOW_WEBHOOK_SECRET_FILE")
+        if mlflow_secret_file and not mlflow_webhook_secret:
+            try:
+                path = Path(mlflow_secret_file).expanduser()
+                mlflow_webhook_secret = path.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise SettingsError(
+                    "COUNTERSIGN_MLFLOW_WEBHOOK_SECRET_FILE: cannot read "
+                    f"{mlflow_secret_file} ({exc.strerror})"
+                ) from exc
         model_importance = get("COUNTERSIGN_MODEL_IMPORTANCE", "logged").strip().lower()
         if model_importance not in MODEL_IMPORTANCE_MODES:
             raise SettingsError("COUNTERSIGN_MODEL_IMPORTANCE must be 'logged' or 'worker'")
@@ -194,6 +208,7 @@ class Settings:
             webhook_backoff_s=get_int("COUNTERSIGN_WEBHOOK_BACKOFF_S", 10),
             webhook_timeout_s=get_int("COUNTERSIGN_WEBHOOK_TIMEOUT_S", 10),
             metrics_verify_interval_s=get_int("COUNTERSIGN_METRICS_VERIFY_INTERVAL_S", 300),
+            mlflow_webhook_secret=mlflow_webhook_secret,
             model_importance=model_importance,
             model_worker_memory_mb=get_limit("COUNTERSIGN_MODEL_WORKER_MEMORY_MB", 2048),
             model_worker_cpu_s=get_limit("COUNTERSIGN_MODEL_WORKER_CPU_S", 120),

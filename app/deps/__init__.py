@@ -32,6 +32,7 @@ from app.deps.governance import (
     requests,
     signing_eligibility,
     signing_inbox,
+    target_history,
     verify_audit,
 )
 from app.deps.reads import (
@@ -144,6 +145,7 @@ __all__ = [
     "signing_eligibility",
     "signing_inbox",
     "start_drift_report",
+    "target_history",
     "uploaded_data",
     "verify_audit",
     "version_by_alias",

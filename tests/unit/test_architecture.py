@@ -31,6 +31,7 @@ GOVERNANCE_DB = (
     "governance/audit_store.py",
     "governance/metrics_queries.py",
     "governance/webhook_outbox.py",
+    "governance/mlflow_deliveries.py",
     "governance/migrations/*",
     "governance/migrations/**/*",
 )
@@ -138,6 +139,8 @@ def _violations(rel: str, names: set[str]) -> list[str]:
                 bad.append(f"{name}: the model worker knows no settings, stores or governance")
         if top == "evidently" and not in_reports:
             bad.append(f"{name}: only app/reports may import evidently")
+        if top in ("starlette", "uvicorn", "fastapi") and not rel.startswith("app/receiver/"):
+            bad.append(f"{name}: the ASGI stack belongs to app/receiver (the webhook receiver)")
         if top == "streamlit" and not (ui or in_deps):
             bad.append(f"{name}: streamlit belongs to pages, app/ui, app/main.py and app/deps")
         if ui:
@@ -256,6 +259,14 @@ def test_no_module_but_the_worker_child_loads_a_model(path: Path) -> None:
         ("app/mlflow_gateway/_sql.py", "alembic"),
         ("pages/approvals.py", "alembic"),
         ("governance/execution.py", "sqlalchemy"),
+        ("governance/enforcement.py", "sqlalchemy"),
+        ("governance/history.py", "mlflow"),
+        ("app/receiver/app.py", "mlflow"),
+        ("app/receiver/worker.py", "sqlalchemy"),
+        ("app/receiver/app.py", "governance.orm"),
+        ("app/facade.py", "starlette"),
+        ("pages/models.py", "uvicorn"),
+        ("governance/mlflow_deliveries.py", "app.receiver"),
     ],
 )
 def test_the_rules_catch_a_forbidden_import(rel: str, imported: str) -> None:
@@ -272,6 +283,10 @@ def test_the_rules_catch_a_forbidden_import(rel: str, imported: str) -> None:
         ("app/metrics.py", "governance.metrics_queries"),
         ("app/webhooks/outbox.py", "governance.webhook_outbox"),
         ("app/commands/webhooks.py", "governance.db"),
+        ("app/receiver/app.py", "starlette.applications"),
+        ("app/receiver/serve.py", "uvicorn"),
+        ("app/receiver/app.py", "governance.mlflow_deliveries"),
+        ("governance/mlflow_deliveries.py", "sqlalchemy.dialects.postgresql"),
         ("app/model_worker/child.py", "mlflow.sklearn"),
         ("app/model_worker/child.py", "app.reports.importance"),
         ("app/monitoring.py", "app.model_worker.launcher"),
