@@ -171,3 +171,28 @@ def test_the_budget_keeps_the_entry_just_written_even_when_it_alone_is_too_large
     os.utime(tmp_path / "old.bin", (1_000, 1_000))
     assert enforce_budget(tmp_path, 100, keep=big) == 1000
     assert big.is_file()
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"COUNTERSIGN_MODEL_IMPORTANCE": "model"}, "must be 'logged' or 'worker'"),
+        ({"COUNTERSIGN_DATA_MAX_ROWS": "0"}, "COUNTERSIGN_DATA_MAX_ROWS must be a positive"),
+        ({"COUNTERSIGN_URL_MAX_IDS": "many"}, "COUNTERSIGN_URL_MAX_IDS must be a whole number"),
+    ],
+)
+def test_the_trust_settings_refuse_unusable_values(
+    env: dict[str, str], message: str, tmp_path: Path
+) -> None:
+    from app.settings import Settings, SettingsError
+
+    with pytest.raises(SettingsError, match=message):
+        Settings.from_env(env=env, secrets_path=tmp_path / "none.toml")
+
+
+def test_by_default_no_model_is_loaded_and_every_bound_is_on(tmp_path: Path) -> None:
+    from app.settings import Settings
+
+    settings = Settings.from_env(env={}, secrets_path=tmp_path / "none.toml")
+    assert settings.model_importance == "logged"
+    assert (settings.data_max_rows, settings.report_cache_max_mb) == (2_000_000, 300)
