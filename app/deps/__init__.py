@@ -36,6 +36,7 @@ from app.deps.governance import (
     verify_audit,
 )
 from app.deps.reads import (
+    artifact_problem,
     counts,
     differences_only,
     experiments,
@@ -91,6 +92,7 @@ __all__ = [
     "IdentityService",
     "activity",
     "after_write",
+    "artifact_problem",
     "audit_bundle",
     "audit_events",
     "check_compatible",

@@ -138,8 +138,10 @@ def summaries(data: Mapping[str, Any]) -> None:
     if importance:
         top = ", ".join(f"{f} ({v:.3g})" for f, v in (importance.get("top") or [])[:5])
         st.markdown(f"**Top features:** {escape_markdown(top)}")
+    elif drift:
+        st.caption("Feature importance: no importance logged for this version.")
     if not drift and not importance:
-        st.caption("No drift or feature-importance report exists for this version.")
+        st.caption("No drift report, and no importance logged for this version.")
 
 
 def votes(details: RequestDetails) -> None:
