@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 import app.deps as deps
-from app.ui import errors, governance as gov, guard, navigation, pickers, query, tables
+from app.ui import errors, governance as gov, guard, history, navigation, pickers, query, tables
 from governance.domain import Permission
 
 
@@ -35,14 +35,11 @@ def main() -> None:
     with gov.secondary("Out-of-band check"):
         gov.out_of_band(deps.out_of_band(user.username, model.name) if user else [])
     with gov.secondary("Monitoring alerts"):
-        flags = deps.monitoring_flags(user.username, model.name) if user else []
-        may_close = user is not None and guard.may(user, Permission.MONITOR)
-        gov.monitoring_alerts(
-            flags,
-            (lambda i, c: deps.close_monitoring_finding(user.username, i, c))
-            if may_close
-            else None,
-        )
+        if user:
+            gov.monitoring_alerts(
+                deps.monitoring_flags(user.username, model.name),
+                deps.finding_closer(user.username, guard.may(user, Permission.MONITOR)),
+            )
         navigation.link("monitoring.py", "Monitoring over time", query={"model": model.name})
     st.write(model.description or "_No description._")
     tables.key_values(model.tags, empty="No model tags.")
@@ -50,6 +47,9 @@ def main() -> None:
     items = sorted(deps.versions(model.name), key=lambda v: int(v.version), reverse=True)
     st.subheader("Versions")
     tables.versions(items)
+    with st.expander("History of aliases and stages", expanded=True), gov.secondary("History"):
+        if user:
+            history.show(deps.target_history(user.username, model.name))
     if not items:
         return
     by_number = {v.version: v for v in items}

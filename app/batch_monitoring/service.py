@@ -207,11 +207,12 @@ class BatchMonitoring:
 
     def read_source(self, source: sources.Source) -> pd.DataFrame:
         """A batch's data from a local file or a run artifact (size-limited)."""
+        from app.bootstrap import data_limits
         from app.reports.uploads import read_path
 
         if source.kind == "run":
             return self.reports.load_data(source.run_id, source.path)
-        return read_path(source.path, self.settings.upload_max_mb)
+        return read_path(source.path, data_limits(self.settings))
 
     def run(
         self,
@@ -256,17 +257,18 @@ class BatchMonitoring:
     ) -> RunOutcome:
         """Score an uploaded file. It is kept as Parquet under the data dir (named by its
         SHA-256) so the batch's Evidently report can be built later from the same data."""
+        from app.bootstrap import data_limits
         from app.reports.uploads import read_path, read_table
 
         self._may_monitor(actor)
-        frame = read_table(data, name, self.settings.upload_max_mb)
+        frame = read_table(data, name, data_limits(self.settings))
         folder = self.settings.data_dir / "monitoring" / "uploads"
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{scoring.content_sha256(frame)}.parquet"
         if not path.is_file():
             frame.to_parquet(path, index=False)
         # Scored as read back, so reading the kept file later gives the same content hash.
-        kept = read_path(path, self.settings.upload_max_mb)
+        kept = read_path(path, data_limits(self.settings))
         return self.run_frame(
             actor,
             model,

@@ -1,7 +1,7 @@
 """Where a batch comes from: a CSV or Parquet file, a folder of them, or a data set logged to
 MLflow (`runs:/RUN_ID/path/in/run.parquet`).
 
-Every source is read with the upload size limit (`COUNTERSIGN_UPLOAD_MAX_MB`); anything else
+Every source is read within the data limits (`app.bootstrap.data_limits`); anything else
 (another URI scheme, a path that climbs out of the run's artifacts, an unknown file type) is one
 clear message. A folder contributes its CSV and Parquet files in name order, not its subfolders.
 """

@@ -33,6 +33,7 @@ from app.deps.governance import (
     requests,
     signing_eligibility,
     signing_inbox,
+    target_history,
     verify_audit,
 )
 from app.deps.monitoring import (
@@ -48,6 +49,7 @@ from app.deps.monitoring import (
     record_uploaded_batch,
 )
 from app.deps.reads import (
+    artifact_problem,
     counts,
     differences_only,
     experiments,
@@ -103,6 +105,7 @@ __all__ = [
     "IdentityService",
     "activity",
     "after_write",
+    "artifact_problem",
     "audit_bundle",
     "audit_events",
     "check_compatible",
@@ -165,6 +168,7 @@ __all__ = [
     "signing_eligibility",
     "signing_inbox",
     "start_drift_report",
+    "target_history",
     "uploaded_data",
     "verify_audit",
     "version_by_alias",

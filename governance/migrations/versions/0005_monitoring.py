@@ -3,8 +3,8 @@
 Ordinary rows (the audit chain records each batch and each finding by hash and verdict).
 At most one open finding per (model, version, check): a partial unique index.
 
-Revision ID: 0004_monitoring
-Revises: 0003_audit_query_indexes
+Revision ID: 0005_monitoring
+Revises: 0004_mlflow_deliveries
 Create Date: 2026-12-08
 """
 
@@ -13,8 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004_monitoring"
-down_revision = "0003_audit_query_indexes"
+revision = "0005_monitoring"
+down_revision = "0004_mlflow_deliveries"
 branch_labels = None
 depends_on = None
 
