@@ -23,6 +23,7 @@ GOVERNANCE_PURE = (
     "governance/policy.py",
     "governance/policy_schema.py",
     "governance/monitoring_rules.py",
+    "governance/monitoring_records.py",
     "governance/monitoring_ports.py",
 )
 GOVERNANCE_DB = (
@@ -124,6 +125,7 @@ def _pure_import_ok(rel: str, name: str) -> bool:
             "audit",
             "policy_schema",
             "monitoring_rules",
+            "monitoring_records",
             "monitoring_ports",
         )
         return any(_is(name, f"governance.{m}") for m in pure)
