@@ -6,6 +6,7 @@ the page (Plotly point selection); every batch is also reachable through a real 
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -83,7 +84,8 @@ def heatmap_figure(frame: pd.DataFrame, ids: Sequence[str]) -> go.Figure:
         go.Heatmap(
             z=frame.to_numpy(),
             x=list(frame.columns),
-            y=list(frame.index),
+            # Column names come from the data: Plotly reads tags such as <a href> in labels.
+            y=[html.escape(str(name)) for name in frame.index],
             zmin=0,
             zmax=3,
             colorscale=[[0, "#f7fbff"], [0.33, "#fdd49e"], [0.34, "#fc8d59"], [1, "#b30000"]],
@@ -115,7 +117,7 @@ def batch_header(info: BatchInfo) -> None:
     )
     st.caption(
         f"As of {info.as_of:%Y-%m-%d %H:%M} UTC · {info.rows:,} rows · content SHA-256 "
-        f"{info.content_sha256[:16]}… · source: {info.source}"
+        f"{info.content_sha256[:16]}… · source: {escape_markdown(info.source)}"
     )
     navigation.link(
         "monitoring.py",

@@ -236,3 +236,13 @@ def test_the_timeline_has_the_drift_share_and_each_quality_metric_per_batch() ->
     assert timeline.threshold_lines(thresholds, "drift_share") == [("max", 0.3)]
     assert timeline.threshold_lines(thresholds, "accuracy") == [("min", 0.8)]
     assert timeline.threshold_lines(None, "accuracy") == []
+
+
+def test_column_names_from_the_data_are_text_in_the_heatmap_not_plotly_markup() -> None:
+    from app.ui.monitoring_views import heatmap_figure
+
+    hostile = '<a href="https://evil.example/">click</a>'
+    frame = timeline.heatmap([batch(1, {hostile: 0.3, "plain": 0.0})])
+    labels = list(heatmap_figure(frame, ["b1"]).data[0].y)
+    assert "<a" not in "".join(labels)
+    assert "&lt;a href=&quot;https://evil.example/&quot;&gt;click&lt;/a&gt;" in labels
