@@ -42,7 +42,8 @@ DEMO_USERS: tuple[DemoAccount, ...] = (
         "admin",
         "admin-demo-pass",
         "MLOps administrator",
-        "Overview: your break-glass promotion of tumor-classifier v2 → champion; Admin: the users",
+        "Overview: your break-glass promotion of tumor-classifier v2 → champion, and the "
+        "out-of-band move of its champion that you put back; Admin: the users",
     ),
     DemoAccount(
         "audrey",

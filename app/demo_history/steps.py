@@ -9,6 +9,8 @@ The story explains the registry `seed_demo` builds, so that reconcile finds noth
 - diabetes-progression v3 -> Production, approved by frank and rejected by erin (Staging first);
 - diabetes-progression v3 -> Staging, signed by erin, executed;
 - tumor-classifier v3 -> challenger, signed by frank, executed;
+- tumor-classifier@champion moved to v3 with MLflow's client (out of band), flagged by the
+  reconcile job, put back on v2 by admin;
 - diabetes-progression v3 -> champion, waiting for erin and frank, its drift gate passed.
 
 Run dates in the demo store: tumor-classifier v1/v2/v3 21/14/3 days ago, diabetes-progression
@@ -21,7 +23,7 @@ from __future__ import annotations
 from app.demo_history.clock import ago, on
 from app.demo_history.story import Before, Story, StoryStep
 from app.demo_users import DEMO_USERS
-from governance.domain import RequestKind, State
+from governance.domain import CLI_OPERATOR, AuditAction, RequestKind, State
 
 TUMOR = "tumor-classifier"
 DIABETES = "diabetes-progression"
@@ -36,9 +38,9 @@ def _diabetes_v2_production(story: Story) -> None:
     def why() -> str:
         v1, v2 = (story.metric(DIABETES, v, "rmse") for v in ("1", "2"))
         return (
-            "v2 passed validation and logs its feature importance, which v1 never did, so "
-            "drift can be reviewed against what the model relies on. Its evaluation rmse is "
-            f"{v2:.1f} against {v1:.1f} for v1, within what the Production gate allows."
+            "v2 (deeper trees, more iterations) passed validation, which the baseline v1 never "
+            f"went through. Its evaluation rmse is {v2:.1f} against {v1:.1f} for v1, within "
+            "what the Production gate allows."
         )
 
     before = Before(stages={"1": "Production", "2": "None", "3": "None"})
@@ -48,16 +50,15 @@ def _diabetes_v2_production(story: Story) -> None:
         "erin",
         request,
         "approve",
-        "Deltas checked: rmse slightly worse, inside the gate, mae about the same. The "
-        "importance report is what we need for drift reviews.",
+        "Deltas checked: rmse slightly worse, inside the gate, mae about the same. A "
+        "validated model in Production is worth that.",
     )
     story.at(on(16, "14:20"))
     story.sign(
         "frank",
         request,
         "approve",
-        "Agreed. Params diff reviewed (deeper trees, more iterations). Let's watch rmse on the "
-        "next batches.",
+        "Agreed. Params diff reviewed. Let's watch rmse on the next batches.",
     )
 
 
@@ -151,6 +152,17 @@ def _tumor_v3_challenger(story: Story) -> None:
     story.sign("frank", request, "approve", "Fine as a challenger, shadow traffic only.")
 
 
+def _champion_moved_out_of_band(story: Story) -> None:
+    # Someone with edit rights in MLflow points @champion at v3 with MLflow's own client,
+    # skipping the request the drift gate would refuse; the ledger never granted it.
+    story.set_registry(TUMOR, Before(aliases={"champion": "3"}))
+    story.at(on(1, "16:30"))
+    story.facade.reconcile(CLI_OPERATOR)  # the reconcile job (every 10 minutes) flags it
+    story.at(on(1, "16:45"))
+    story.sign_in("admin")
+    story.facade.put_back("admin", TUMOR, "champion")
+
+
 def _diabetes_v3_champion_pending(story: Story) -> None:
     def why() -> str:
         v2, v3 = (story.metric(DIABETES, v, "rmse") for v in ("2", "3"))
@@ -213,6 +225,12 @@ DEMO_STORY: tuple[StoryStep, ...] = (
         on(2, "10:00"),
         _tumor_v3_challenger,
         requests=(((TUMOR, "3", "challenger", NORMAL), State.EXECUTED),),
+    ),
+    StoryStep(
+        "tumor-classifier@champion moved to v3 outside Countersign, flagged, put back by admin",
+        on(1, "16:20"),
+        _champion_moved_out_of_band,
+        events=(AuditAction.OUT_OF_BAND_REVERTED,),
     ),
     StoryStep(
         "diabetes-progression v3 -> champion, waiting for erin and frank",

@@ -7,6 +7,7 @@ tests read the result through the facade, the read models and MLflow's own clien
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -199,6 +200,7 @@ def test_the_sign_in_notes_tell_what_the_seeded_history_holds(facade: Governance
     assert "one request waiting for your signature" in notes["erin"]
     assert "diabetes-progression v3 → champion" in notes["erin"]
     assert "break-glass promotion of tumor-classifier v2 → champion" in notes["admin"]
+    assert "out-of-band move of its champion that you put back" in notes["admin"]
 
 
 def test_mlflow_holds_the_seeded_state_each_target_set_by_the_ledger(
@@ -224,6 +226,18 @@ def test_mlflow_holds_the_seeded_state_each_target_set_by_the_ledger(
     for (model, version), request_id in tagged.items():
         tags = client.get_model_version(model, version).tags
         assert tags["countersign.request_id"] == request_id
+
+
+def test_the_out_of_band_move_was_flagged_then_put_back_by_admin(facade: GovernanceFacade) -> None:
+    found = audit_events(facade, CLI_OPERATOR, model=TUMOR, limit=None)
+    moves = [
+        (e.actor, e.action, json.loads(e.payload).get("registry_versions"))
+        for e in sorted(found, key=lambda e: e.seq)
+        if e.action.startswith("out_of_band")
+    ]
+    assert moves[0] == (CLI_OPERATOR, "out_of_band_change", ["3"])
+    assert moves[1][:2] == ("admin", "out_of_band_reverted")
+    assert len(moves) == 2
 
 
 def test_reconcile_on_the_fresh_demo_finds_nothing_out_of_band(facade: GovernanceFacade) -> None:
