@@ -28,6 +28,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "app.commands.metrics",
     "app.commands.reseal",
     "app.commands.checkpoints",
+    "app.commands.monitor",
 )
 
 
@@ -65,6 +66,9 @@ def build_parser(modules: Sequence[str] = COMMAND_MODULES) -> argparse.ArgumentP
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from app.bootstrap import harden_process
+
+    harden_process()
     parser = build_parser()
     args = parser.parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func

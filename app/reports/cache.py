@@ -3,16 +3,22 @@
 The key covers the data (column names, dtypes and values of both frames), the configuration and
 the Evidently version, so a restart or another replica sharing the data dir finds the same entry
 and an upgrade of Evidently never serves a stale verdict. Writes are atomic (temp file + rename).
+
+The cache is capped in bytes (`COUNTERSIGN_REPORT_CACHE_MAX_MB`): a hit refreshes an entry's
+modification time, and after each write the least recently used entries are removed until the
+folder fits again. Replicas sharing the folder share the cap.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -21,17 +27,52 @@ import xxhash
 from app.entities import ColumnDrift, DriftConfig, DriftResult
 from app.reports.verdict import compute_drift, config_hash, evidently_version
 
-# Reports cached before their data was escaped end in plain ".html": never served again.
+MB = 1024 * 1024
+DEFAULT_MAX_MB = 300
+# Reports cached before their data was escaped end in plain ".html": never served again (the
+# size budget removes them in time, least recently used first).
 REPORT_SUFFIX = ".safe.html"
 
 
-def frame_digest(frame: pd.DataFrame) -> str:
+def touch(path: Path) -> None:
+    """Mark an entry as just used (least-recently-used order is modification time)."""
+    with contextlib.suppress(OSError):
+        os.utime(path)
+
+
+def enforce_budget(root: Path, max_bytes: int, keep: Path | None = None) -> int:
+    """Remove the least recently used files under `root` until they fit in `max_bytes`.
+
+    `keep` (the entry just written) is never removed, even when it alone is over the budget.
+    Returns the number of bytes removed.
+    """
+    entries = []
+    for path in Path(root).rglob("*"):
+        with contextlib.suppress(OSError):
+            if path.is_file() and not path.name.startswith(".tmp-"):
+                stat = path.stat()
+                entries.append((stat.st_mtime, stat.st_size, path))
+    total = sum(size for _, size, _ in entries)
+    removed = 0
+    for _, size, path in sorted(entries, key=lambda e: e[0]):
+        if total - removed <= max_bytes:
+            break
+        if keep is not None and path == keep:
+            continue
+        with contextlib.suppress(OSError):
+            path.unlink()
+            removed += size
+    return removed
+
+
+def frame_digest(frame: pd.DataFrame, h: Any = None) -> str:
     """A content hash of a frame: names, dtypes and values (the index is not part of the data).
 
     XXH3-128 runs at memory speed (80 MB in ~15 ms), which keeps a cache hit on 100k x 50
-    frames well under 0.2 s; it is a content key, not a security boundary.
+    frames well under 0.2 s; it is a content key, not a security boundary. Pass another
+    hashlib-style object as `h` (e.g. `hashlib.sha256()`) for a digest that is one.
     """
-    h = xxhash.xxh3_128()
+    h = xxhash.xxh3_128() if h is None else h
     header = [[str(c) for c in frame.columns], [str(t) for t in frame.dtypes], list(frame.shape)]
     h.update(json.dumps(header).encode("utf-8"))
     for name in frame.columns:
@@ -76,8 +117,9 @@ def result_from_json(text: str) -> DriftResult:
 class DriftCache:
     """Verdicts as JSON and reports as HTML under one directory (e.g. `settings.cache_dir`)."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, max_mb: int = DEFAULT_MAX_MB) -> None:
         self.root = Path(root) / "drift"
+        self.max_bytes = max_mb * MB
 
     def _path(self, key: str, suffix: str) -> Path:
         return self.root / key[:2] / f"{key}{suffix}"
@@ -85,7 +127,9 @@ class DriftCache:
     def get_result(self, key: str) -> DriftResult | None:
         path = self._path(key, ".json")
         try:
-            return result_from_json(path.read_text(encoding="utf-8"))
+            result = result_from_json(path.read_text(encoding="utf-8"))
+            touch(path)
+            return result
         except FileNotFoundError:
             return None
         except (ValueError, TypeError, KeyError):
@@ -93,15 +137,21 @@ class DriftCache:
             return None
 
     def put_result(self, key: str, result: DriftResult) -> None:
-        _write_atomic(self._path(key, ".json"), result_to_json(result).encode("utf-8"))
+        path = self._path(key, ".json")
+        _write_atomic(path, result_to_json(result).encode("utf-8"))
+        enforce_budget(self.root, self.max_bytes, keep=path)
 
     def html_path(self, key: str) -> Path | None:
         path = self._path(key, REPORT_SUFFIX)
-        return path if path.is_file() else None
+        if not path.is_file():
+            return None
+        touch(path)
+        return path
 
     def put_html(self, key: str, html: str) -> Path:
         path = self._path(key, REPORT_SUFFIX)
         _write_atomic(path, html.encode("utf-8"))
+        enforce_budget(self.root, self.max_bytes, keep=path)
         return path
 
 
@@ -110,10 +160,11 @@ def cached_drift(
     current: pd.DataFrame,
     config: DriftConfig | None,
     cache_dir: Path,
+    max_mb: int = DEFAULT_MAX_MB,
 ) -> DriftResult:
     """The verdict from the disk cache, computed and stored on a miss."""
     config = config or DriftConfig()
-    cache = DriftCache(cache_dir)
+    cache = DriftCache(cache_dir, max_mb)
     key = cache_key(reference, current, config)
     hit = cache.get_result(key)
     if hit is not None:
@@ -128,12 +179,13 @@ def cached_report_html(
     current: pd.DataFrame,
     config: DriftConfig | None,
     cache_dir: Path,
+    max_mb: int = DEFAULT_MAX_MB,
 ) -> Path:
     """The path of Evidently's full HTML report, built (slowly) once per content hash."""
     from app.reports.evidently_report import report_html
 
     config = config or DriftConfig()
-    cache = DriftCache(cache_dir)
+    cache = DriftCache(cache_dir, max_mb)
     key = cache_key(reference, current, config)
     path = cache.html_path(key)
     if path is not None:

@@ -40,6 +40,7 @@ NOTIFIED_ACTIONS: Mapping[str, str] = {
     "out_of_band_change": "OUT-OF-BAND CHANGE in MLflow",
     "out_of_band_reverted": "Out-of-band change PUT BACK in MLflow",
     "out_of_band_revert_failed": "Out-of-band change could NOT be put back",
+    "monitoring_alert": "MONITORING ALERT",
 }
 
 
@@ -95,6 +96,9 @@ def summary_text(event: Mapping[str, Any], data: Mapping[str, Any]) -> str:
     detail = ""
     if action == "vote_recorded" and data.get("decision"):
         detail = f" ({esc(data['decision'])})"
+    elif action == "monitoring_alert":
+        check, value, limit = (esc(data.get(k)) for k in ("check", "value", "limit"))
+        detail = f" ({check} {value} breaks {limit})"
     elif data.get("state") and action not in ("request_created", "vote_recorded"):
         detail = f" (state: {esc(data['state'])})"
     return (

@@ -23,6 +23,9 @@ GOVERNANCE_PURE = (
     "governance/policy.py",
     "governance/policy_schema.py",
     "governance/targets.py",
+    "governance/monitoring_rules.py",
+    "governance/monitoring_records.py",
+    "governance/monitoring_ports.py",
 )
 GOVERNANCE_DB = (
     "governance/orm.py",
@@ -33,11 +36,17 @@ GOVERNANCE_DB = (
     "governance/metrics_queries.py",
     "governance/webhook_outbox.py",
     "governance/mlflow_deliveries.py",
+    "governance/monitoring_rows.py",
+    "governance/monitoring_store.py",
     "governance/migrations/*",
     "governance/migrations/**/*",
 )
 THIRD_PARTY_HEAVY = ("mlflow", "evidently", "sqlalchemy", "alembic")
 SQL_LIBRARIES = ("sqlalchemy", "alembic")
+# Use cases that see only the abstract unit of work (never SQL, the ORM or the engine).
+SERVICE_MODULES = ("governance/service.py", "governance/monitoring_service.py")
+# Storage of the governance tables; monitoring over time reaches it through the use cases.
+GOVERNANCE_STORAGE = ("governance.orm", "governance.db", "governance.monitoring_store")
 # The only SQL library imports allowed in app/ and pages/, each with the libraries it may use.
 # The governance tables (requests, audit log, webhook outbox...) are read and written through
 # governance/ alone; the Prometheus exporter, the webhook dispatcher, the bootstrap and the CLI
@@ -50,6 +59,24 @@ SQL_OUTSIDE_GOVERNANCE: dict[str, tuple[str, ...]] = {
     # imports nothing of SQLAlchemy: it needs no entry.)
     "app/mlflow_gateway/_sql.py": ("sqlalchemy",),
 }
+
+
+# The model worker (app/model_worker) is the only place a model file is ever deserialised, in a
+# process of its own: its child may use mlflow and the app's pure importance code, nothing that
+# knows settings, stores or governance; only app/monitoring.py starts it, through the launcher.
+WORKER_CHILD = "app/model_worker/child.py"
+WORKER_CHILD_APP_IMPORTS = ("app.reports.importance", "app.entities", "app.errors")
+WORKER_LAUNCHER_APP_IMPORTS = ("app.entities", "app.errors")
+DESERIALISERS = (
+    "pickle",
+    "cloudpickle",
+    "joblib",
+    "skops",
+    "dill",
+    "mlflow.sklearn",
+    "mlflow.pyfunc",
+)
+LOADING_CALLS = ("load_model", "load", "loads")
 
 
 def _imports(path: Path) -> set[str]:
@@ -90,7 +117,18 @@ def _is(name: str, prefix: str) -> bool:
 def _pure_import_ok(rel: str, name: str) -> bool:
     top = _top(name)
     if top == "governance":
-        pure = ("access", "domain", "errors", "ports", "store_ports", "audit", "policy_schema")
+        pure = (
+            "access",
+            "domain",
+            "errors",
+            "ports",
+            "store_ports",
+            "audit",
+            "policy_schema",
+            "monitoring_rules",
+            "monitoring_records",
+            "monitoring_ports",
+        )
         return any(_is(name, f"governance.{m}") for m in pure)
     if top == "yaml":
         return rel == "governance/policy.py"
@@ -103,10 +141,23 @@ def _violations(rel: str, names: set[str]) -> list[str]:
     in_gateway = rel.startswith("app/mlflow_gateway")
     in_deps = rel.startswith("app/deps/")
     in_reports = rel.startswith("app/reports")
+    in_worker = rel.startswith("app/model_worker/")
     for name in sorted(names):
         top = _top(name)
-        if top == "mlflow" and not in_gateway:
-            bad.append(f"{name}: only app/mlflow_gateway may import mlflow")
+        if top == "mlflow" and not (in_gateway or rel == WORKER_CHILD):
+            bad.append(f"{name}: only app/mlflow_gateway (and the model worker) may import mlflow")
+        if any(_is(name, d) for d in DESERIALISERS) and rel != WORKER_CHILD:
+            bad.append(f"{name}: only the model worker's child process deserialises models")
+        if _is(name, "app.model_worker.child"):
+            bad.append(f"{name}: the worker runs in its own process, never imported")
+        if _is(name, "app.model_worker") and not (in_worker or rel == "app/monitoring.py"):
+            bad.append(f"{name}: only app/monitoring.py starts the model worker")
+        if in_worker and top in ("app", "governance", "streamlit", "sqlalchemy", "evidently"):
+            allowed = (
+                WORKER_CHILD_APP_IMPORTS if rel == WORKER_CHILD else WORKER_LAUNCHER_APP_IMPORTS
+            )
+            if not _is(name, "app.model_worker") and not any(_is(name, a) for a in allowed):
+                bad.append(f"{name}: the model worker knows no settings, stores or governance")
         if top == "evidently" and not in_reports:
             bad.append(f"{name}: only app/reports may import evidently")
         if top in ("starlette", "uvicorn", "fastapi") and not rel.startswith("app/receiver/"):
@@ -132,6 +183,10 @@ def _violations(rel: str, names: set[str]) -> list[str]:
                 bad.append(f"{name}: SQL goes through governance/ (see SQL_OUTSIDE_GOVERNANCE)")
             if _is(name, "governance.orm"):
                 bad.append(f"{name}: ORM rows stay inside governance/; use its dataclasses")
+        if rel.startswith("app/batch_monitoring/") and (
+            _is(name, "app.mlflow_gateway") or any(_is(name, m) for m in GOVERNANCE_STORAGE)
+        ):
+            bad.append(f"{name}: batch monitoring goes through app.monitoring and the use cases")
         if in_deps and top in THIRD_PARTY_HEAVY:
             bad.append(f"{name}: app/deps only caches what bootstrap builds")
         if (in_reports or rel == "app/analysis.py") and top in ("mlflow", "streamlit"):
@@ -143,14 +198,14 @@ def _violations(rel: str, names: set[str]) -> list[str]:
                 bad.append(f"{name}: governance/ imports neither UI, MLflow nor app/")
             if rel in GOVERNANCE_PURE and not _pure_import_ok(rel, name):
                 bad.append(f"{name}: {rel} is standard library only")
-            if rel == "governance/service.py" and (
-                top in SQL_LIBRARIES or _is(name, "governance.orm") or _is(name, "governance.db")
+            if rel in SERVICE_MODULES and (
+                top in SQL_LIBRARIES or any(_is(name, m) for m in GOVERNANCE_STORAGE)
             ):
                 bad.append(f"{name}: the service layer sees only the abstract unit of work")
             if (
                 top in SQL_LIBRARIES
                 and not _matches(rel, GOVERNANCE_DB)
-                and rel != "governance/service.py"
+                and rel not in SERVICE_MODULES
             ):
                 bad.append(f"{name}: SQLAlchemy lives in orm, repository, unit_of_work, db")
     return bad
@@ -162,9 +217,43 @@ def test_module_respects_the_import_rules(path: Path) -> None:
     assert _violations(rel, _imports(path)) == []
 
 
+def _loading_calls(path: Path) -> list[str]:
+    """Calls named load_model, or load/loads on any object: how a model file is deserialised."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            owner = node.func.value
+            name = owner.id if isinstance(owner, ast.Name) else ""
+            if node.func.attr == "load_model" or (
+                node.func.attr in LOADING_CALLS and name not in ("json", "yaml", "tomllib")
+            ):
+                found.append(f"line {node.lineno}: {ast.unparse(node.func)}")
+    return found
+
+
+@pytest.mark.parametrize("path", _product_files(), ids=_rel)
+def test_no_module_but_the_worker_child_loads_a_model(path: Path) -> None:
+    if _rel(path) == WORKER_CHILD:
+        assert _loading_calls(path), "the worker child is where models load"
+        return
+    assert _loading_calls(path) == []
+
+
 @pytest.mark.parametrize(
     ("rel", "imported"),
     [
+        ("app/monitoring.py", "mlflow.sklearn"),
+        ("app/mlflow_gateway/gateway.py", "mlflow.sklearn"),
+        ("app/mlflow_gateway/gateway.py", "cloudpickle"),
+        ("app/reports/importance.py", "skops.io"),
+        ("app/model_worker/launcher.py", "mlflow"),
+        ("app/model_worker/child.py", "app.settings"),
+        ("app/model_worker/child.py", "app.mlflow_gateway"),
+        ("app/model_worker/child.py", "governance.db"),
+        ("app/model_worker/launcher.py", "app.bootstrap"),
+        ("app/deps/reports.py", "app.model_worker.launcher"),
+        ("app/monitoring.py", "app.model_worker.child"),
         ("pages/models.py", "mlflow"),
         ("pages/models.py", "app.mlflow_gateway"),
         ("pages/models.py", "governance.service"),
@@ -203,6 +292,19 @@ def test_module_respects_the_import_rules(path: Path) -> None:
         ("app/facade.py", "starlette"),
         ("pages/models.py", "uvicorn"),
         ("governance/mlflow_deliveries.py", "app.receiver"),
+        ("governance/monitoring_service.py", "sqlalchemy"),
+        ("governance/monitoring_service.py", "governance.monitoring_store"),
+        ("governance/monitoring_rules.py", "governance.policy"),
+        ("governance/monitoring_rules.py", "sqlalchemy"),
+        ("governance/monitoring_ports.py", "governance.orm"),
+        ("app/batch_monitoring/service.py", "sqlalchemy"),
+        ("app/batch_monitoring/service.py", "governance.monitoring_store"),
+        ("app/batch_monitoring/service.py", "app.mlflow_gateway"),
+        ("app/batch_monitoring/scoring.py", "evidently"),
+        ("app/batch_monitoring/timeline.py", "streamlit"),
+        ("pages/monitoring.py", "app.batch_monitoring"),
+        ("pages/monitoring.py", "governance.monitoring_rules"),
+        ("app/ui/monitoring_views.py", "governance.monitoring_service"),
     ],
 )
 def test_the_rules_catch_a_forbidden_import(rel: str, imported: str) -> None:
@@ -223,6 +325,14 @@ def test_the_rules_catch_a_forbidden_import(rel: str, imported: str) -> None:
         ("app/receiver/serve.py", "uvicorn"),
         ("app/receiver/app.py", "governance.mlflow_deliveries"),
         ("governance/mlflow_deliveries.py", "sqlalchemy.dialects.postgresql"),
+        ("app/model_worker/child.py", "mlflow.sklearn"),
+        ("app/model_worker/child.py", "app.reports.importance"),
+        ("app/monitoring.py", "app.model_worker.launcher"),
+        ("governance/monitoring_store.py", "sqlalchemy"),
+        ("governance/monitoring_rows.py", "governance.orm"),
+        ("governance/policy_schema.py", "governance.monitoring_rules"),
+        ("app/batch_monitoring/service.py", "governance.monitoring_service"),
+        ("governance/metrics_queries.py", "governance.monitoring_rows"),
     ],
 )
 def test_the_rules_allow_the_listed_exceptions(rel: str, imported: str) -> None:
