@@ -193,6 +193,7 @@ class Monitoring:
             self.settings.model_worker_memory_mb,
             self.settings.model_worker_cpu_s,
             self.settings.model_worker_timeout_s,
+            self.settings.model_worker_isolation,
         )
         with tempfile.TemporaryDirectory(
             prefix="countersign-worker-", ignore_cleanup_errors=True

@@ -177,6 +177,7 @@ def test_the_budget_keeps_the_entry_just_written_even_when_it_alone_is_too_large
     ("env", "message"),
     [
         ({"COUNTERSIGN_MODEL_IMPORTANCE": "model"}, "must be 'logged' or 'worker'"),
+        ({"COUNTERSIGN_MODEL_WORKER_ISOLATION": "off"}, "'namespaces' or 'limits-only'"),
         ({"COUNTERSIGN_DATA_MAX_ROWS": "0"}, "COUNTERSIGN_DATA_MAX_ROWS must be a positive"),
         ({"COUNTERSIGN_URL_MAX_IDS": "many"}, "COUNTERSIGN_URL_MAX_IDS must be a whole number"),
     ],
@@ -195,4 +196,5 @@ def test_by_default_no_model_is_loaded_and_every_bound_is_on(tmp_path: Path) -> 
 
     settings = Settings.from_env(env={}, secrets_path=tmp_path / "none.toml")
     assert settings.model_importance == "logged"
+    assert settings.model_worker_isolation == "namespaces"
     assert (settings.data_max_rows, settings.report_cache_max_mb) == (2_000_000, 300)
