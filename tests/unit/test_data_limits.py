@@ -108,6 +108,35 @@ def test_csv_rows_are_counted_in_chunks_and_the_count_stops_at_the_limit() -> No
     assert len(read_table(quoted, "quoted.csv", DataLimits(max_rows=100))) == 60
 
 
+@pytest.mark.parametrize("line_end", ["\r", "\r\n"])
+def test_csv_rows_ended_by_a_lone_carriage_return_count_as_rows(line_end: str) -> None:
+    # pandas ends a row at a lone \r too: 5,000 rows with not one \n after the header.
+    text = "a,b\n" + f"1,2{line_end}" * 5_000
+    with pytest.raises(LimitExceeded, match=r"the limit is 1,000 rows.*DATA_MAX_ROWS"):
+        read_table(text.encode(), "mac.csv", DataLimits(max_rows=1_000))
+
+
+def test_csv_text_cells_are_parsed_in_chunks_not_all_at_once() -> None:
+    import random
+    import string
+    import tracemalloc
+
+    # 2 million short text cells: parsed in one go, pandas holds a Python object for each at
+    # once (about six times the finished frame); in chunks, about one chunk's worth.
+    rng = random.Random(0)
+    cell = ["".join(rng.choices(string.ascii_letters, k=3)) for _ in range(5_000)]
+    header = ",".join(f"c{i}" for i in range(10)) + "\n"
+    text = header + "".join(",".join(rng.choices(cell, k=10)) + "\n" for _ in range(200_000))
+    tracemalloc.start()
+    try:
+        frame = read_table(text.encode(), "words.csv", DataLimits(max_decoded_mb=64))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert frame.shape == (200_000, 10)
+    assert peak < 3 * frame.memory_usage(deep=True, index=False).sum()
+
+
 def test_files_over_the_size_limit_name_the_setting(tmp_path: Path) -> None:
     with pytest.raises(
         LimitExceeded, match=r"the upload limit is 1 MB \(raise COUNTERSIGN_UPLOAD_MAX_MB"
