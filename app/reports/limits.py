@@ -3,8 +3,8 @@
 A compressed file says little about what it expands to: an 89 KiB Parquet file of one repeated
 value holds 20 million rows. Parquet is checked from its footer (rows, columns, sizes) and then
 read with string columns kept dictionary-encoded, so their decoded size is known before they are
-expanded; CSV is built from chunks that are counted (rows, decoded bytes) as they arrive. Each refusal names the limit and
-the setting that raises it.
+expanded; CSV is built from chunks that are counted (rows, decoded bytes) as they arrive.
+Each refusal names the limit and the setting that raises it.
 """
 
 from __future__ import annotations
