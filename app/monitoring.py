@@ -158,17 +158,19 @@ class Monitoring:
         return result
 
     def _logged_importance(self, run_id: str, model: str, version: str) -> FeatureImportance | None:
-        if not run_id or IMPORTANCE_ARTIFACT not in {
-            a.path for a in self.gateway.list_artifacts(run_id)
-        }:
+        if not run_id:
             return None
+        listed = {a.path: a for a in self.gateway.list_artifacts(run_id)}
+        item = listed.get(IMPORTANCE_ARTIFACT)
+        if item is None or item.is_dir:
+            return None
+        what = f"{IMPORTANCE_ARTIFACT} of {model} v{version}"
+        imp.check_artifact_size(item.file_size, what)  # before a byte is fetched
         folder = self.settings.cache_dir / "artifacts" / run_id
         local = self.gateway.download_artifact(run_id, IMPORTANCE_ARTIFACT, folder)
-        try:
-            doc = json.loads(local.read_text(encoding="utf-8"))
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise InvalidInput(f"{IMPORTANCE_ARTIFACT} of {model} v{version} is not JSON") from exc
-        return imp.from_artifact(doc, model, version)
+        with local.open("rb") as fh:  # a store may list no size: read one byte past the bound
+            data = fh.read(imp.MAX_ARTIFACT_BYTES + 1)
+        return imp.read_artifact(data, model, version)
 
     def _worker_importance(
         self,

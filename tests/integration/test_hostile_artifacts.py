@@ -1,0 +1,60 @@
+"""Logged artifacts written to hurt the reader: a `feature_importance.json` nested a hundred
+thousand levels deep, one of 17 MB, one whose number overflows to infinity. Each is refused
+with one line (the page and the evidence say so), never a traceback, and the large one is not
+downloaded. Real MLflow store (SQLite), real artifact files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from app.errors import InvalidInput, LimitExceeded
+from app.settings import Settings
+
+HOSTILE = {
+    "deep": "[" * 100_000 + "]" * 100_000,
+    "huge": json.dumps({f"f{i}": 0.5 for i in range(1_100_000)}),  # about 17 MB
+    "infinite": '{"a": 1e999999, "b": 0.5}',
+}
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    from mlflow import MlflowClient
+
+    root = tmp_path_factory.mktemp("hostile-artifacts")
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    exp = client.create_experiment("hostile", artifact_location=(root / "artifacts").as_uri())
+    for name, text in HOSTILE.items():
+        run = client.create_run(exp).info.run_id
+        staged = root / "staged" / name
+        staged.mkdir(parents=True)
+        (staged / "feature_importance.json").write_text(text, encoding="utf-8")
+        client.log_artifacts(run, str(staged))
+        client.create_registered_model(name)
+        client.create_model_version(name, source=f"runs:/{run}/model", run_id=run)
+    return Settings.from_env(env={"COUNTERSIGN_DATA_DIR": str(root), "MLFLOW_TRACKING_URI": uri})
+
+
+@pytest.mark.parametrize(
+    ("name", "error", "message"),
+    [
+        ("deep", InvalidInput, "feature_importance.json of deep v1 is nested too deeply"),
+        ("huge", LimitExceeded, r"of huge v1 is 1\d\.\d MB; an importance file is read up to 16"),
+        ("infinite", InvalidInput, "non-finite value"),
+    ],
+)
+def test_a_hostile_importance_file_is_refused_in_one_line(
+    store: Settings, name: str, error: type[Exception], message: str
+) -> None:
+    from app.bootstrap import build_gateway, build_monitoring
+
+    monitoring = build_monitoring(store, build_gateway(store))
+    with pytest.raises(error, match=message):
+        monitoring.feature_importance(name, "1")
+    assert monitoring.importance_summary(name, "1") is None  # the evidence goes on without it
+    downloaded = Path(store.cache_dir).rglob("feature_importance.json")
+    assert all(p.stat().st_size < 2**20 for p in downloaded)  # the large one never arrived
