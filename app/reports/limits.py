@@ -98,6 +98,14 @@ def read_parquet(data: bytes, name: str, limits: DataLimits) -> pd.DataFrame:
     limits.check_rows(name, int(meta.num_rows))
     limits.check_columns(name, max(int(meta.num_columns), len(schema.names)))
     limits.check_decoded(name, _footer_estimate(meta))
+    # Strings inside lists, structs or maps cannot be kept dictionary-encoded while read: one
+    # long value repeated on every row would expand unchecked. Drift compares flat columns.
+    nested = next((f for f in schema if pa.types.is_nested(f.type)), None)
+    if nested is not None:
+        raise InvalidInput(
+            f"{name}: column {str(nested.name)[:80]!r} is nested ({str(nested.type)[:80]}); "
+            "only flat columns can be compared"
+        )
     # Strings stay dictionary-encoded while read, so one long value repeated on every row costs
     # its length once; the dense size is then computed before anything is expanded.
     strings = [

@@ -78,6 +78,28 @@ def test_a_long_string_repeated_on_every_row_is_refused_before_it_is_expanded() 
         read_table(data, "strings.parquet", DataLimits(max_decoded_mb=64))
 
 
+@pytest.mark.parametrize("kind", ["list", "struct", "map"])
+def test_a_long_string_repeated_inside_a_nested_column_is_refused_unread(
+    no_frame_built: None, kind: str
+) -> None:
+    # 2,000 rows that each hold the same 500 KB string inside a list, struct or map: one
+    # dictionary entry on disk, 1 GB once read (the footer admits to a few kilobytes).
+    rows = 2_000
+    strings = pa.DictionaryArray.from_arrays(
+        pa.array(np.zeros(rows, dtype=np.int32)), pa.array(["x" * (500 * KIB)])
+    )
+    offsets = pa.array(np.arange(rows + 1, dtype=np.int32))
+    nested = {
+        "list": lambda: pa.ListArray.from_arrays(offsets, strings),
+        "struct": lambda: pa.StructArray.from_arrays([strings], names=["s"]),
+        "map": lambda: pa.MapArray.from_arrays(offsets, pa.array(["k"] * rows), strings),
+    }[kind]()
+    buf = io.BytesIO()
+    pq.write_table(pa.table({"nested": nested}), buf, store_schema=False)  # read back dense
+    with pytest.raises(InvalidInput, match=r"column 'nested' is nested .*only flat columns"):
+        read_table(buf.getvalue(), "nested.parquet", DataLimits(max_decoded_mb=64))
+
+
 def test_parquet_within_the_limits_reads_as_pandas_reads_it() -> None:
     frame = pd.DataFrame({"a": [1, 2, 3], "b": ["x", None, "z"], "c": [0.5, np.nan, 1.5]})
     frame["d"] = pd.Categorical(["p", "q", "p"])
