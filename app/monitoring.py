@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 
 DATA_SUFFIXES = (".parquet", ".pq", ".csv")
 IMPORTANCE_ARTIFACT = "feature_importance.json"
+# Bounds on looking for a run's data sets (see `Monitoring.data_artifacts`).
+MAX_DATA_SETS, MAX_LISTED, MAX_FOLDERS = 200, 5_000, 100
 REFERENCE_NAMES = ("data/reference.parquet", "reference", "train")
 CURRENT_NAMES = ("data/current.parquet", "current", "production")
 
@@ -60,14 +62,27 @@ class Monitoring:
     # ---- logged data sets --------------------------------------------------------------------
 
     def data_artifacts(self, run_id: str, path: str = "", depth: int = 3) -> tuple[str, ...]:
-        """CSV and Parquet artifacts of the run (model folders are skipped)."""
+        """CSV and Parquet artifacts of the run (model folders are skipped), at most
+        MAX_DATA_SETS of them, found among at most MAX_LISTED entries in MAX_FOLDERS folders:
+        a run that logged a million files costs a bounded walk, not a page that never loads."""
         found: list[str] = []
-        for item in self.gateway.list_artifacts(run_id, path):
+        budget = {"entries": MAX_LISTED, "folders": MAX_FOLDERS}
+        self._walk_data(run_id, path, depth, found, budget)
+        return tuple(sorted(found))
+
+    def _walk_data(
+        self, run_id: str, path: str, depth: int, found: list[str], budget: dict[str, int]
+    ) -> None:
+        budget["folders"] -= 1
+        for item in self.gateway.list_artifacts(run_id, path)[: budget["entries"]]:
+            budget["entries"] -= 1
+            if len(found) >= MAX_DATA_SETS:
+                return
             if item.is_dir and depth > 0 and Path(item.path).name not in ("model", "models"):
-                found.extend(self.data_artifacts(run_id, item.path, depth - 1))
+                if budget["folders"] > 0 and budget["entries"] > 0:
+                    self._walk_data(run_id, item.path, depth - 1, found, budget)
             elif not item.is_dir and item.path.lower().endswith(DATA_SUFFIXES):
                 found.append(item.path)
-        return tuple(sorted(found))
 
     def default_pair(self, run_id: str) -> tuple[str | None, str | None]:
         """The run's reference and current data sets, by the names seed-demo and teams use."""

@@ -1,7 +1,8 @@
 """Logged artifacts written to hurt the reader: a `feature_importance.json` nested a hundred
 thousand levels deep, one of 17 MB, one whose number overflows to infinity. Each is refused
 with one line (the page and the evidence say so), never a traceback, and the large one is not
-downloaded. Real MLflow store (SQLite), real artifact files."""
+downloaded. A run that logged hundreds of data sets in hundreds of folders is walked within
+bounds. Real MLflow store (SQLite), real artifact files."""
 
 from __future__ import annotations
 
@@ -36,6 +37,14 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         client.log_artifacts(run, str(staged))
         client.create_registered_model(name)
         client.create_model_version(name, source=f"runs:/{run}/model", run_id=run)
+    crowded = root / "staged" / "crowded"
+    for i in range(150):  # 150 folders of two data sets each, and 150 loose ones
+        (crowded / f"batch-{i:03d}").mkdir(parents=True)
+        for j in range(2):
+            (crowded / f"batch-{i:03d}" / f"part-{j}.csv").write_text("a\n1\n", encoding="utf-8")
+        (crowded / f"loose-{i:03d}.csv").write_text("a\n1\n", encoding="utf-8")
+    run = client.create_run(exp, tags={"purpose": "crowded"}).info.run_id
+    client.log_artifacts(run, str(crowded))
     return Settings.from_env(env={"COUNTERSIGN_DATA_DIR": str(root), "MLFLOW_TRACKING_URI": uri})
 
 
@@ -58,3 +67,20 @@ def test_a_hostile_importance_file_is_refused_in_one_line(
     assert monitoring.importance_summary(name, "1") is None  # the evidence goes on without it
     downloaded = Path(store.cache_dir).rglob("feature_importance.json")
     assert all(p.stat().st_size < 2**20 for p in downloaded)  # the large one never arrived
+
+
+def test_a_run_with_hundreds_of_data_sets_is_walked_within_bounds(store: Settings) -> None:
+    from mlflow import MlflowClient
+
+    from app.bootstrap import build_gateway, build_monitoring
+    from app.monitoring import MAX_DATA_SETS, MAX_FOLDERS
+
+    client = MlflowClient(tracking_uri=store.tracking_uri)
+    (run,) = client.search_runs(
+        [e.experiment_id for e in client.search_experiments()], "tags.purpose = 'crowded'"
+    )
+    monitoring = build_monitoring(store, build_gateway(store))
+    found = monitoring.data_artifacts(run.info.run_id)
+    assert len(found) == MAX_DATA_SETS == 200  # 450 were logged
+    folders = {path.rpartition("/")[0] for path in found}
+    assert len(folders - {""}) < MAX_FOLDERS  # the root is a folder walked too
