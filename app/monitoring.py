@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import tempfile
 from collections.abc import Callable, Mapping
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
 
 DATA_SUFFIXES = (".parquet", ".pq", ".csv")
 IMPORTANCE_ARTIFACT = "feature_importance.json"
+RUN_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")  # MLflow's are 32 hex digits
 # Bounds on looking for a run's data sets (see `Monitoring.data_artifacts`).
 MAX_DATA_SETS, MAX_LISTED, MAX_FOLDERS = 200, 5_000, 100
 REFERENCE_NAMES = ("data/reference.parquet", "reference", "train")
@@ -95,7 +97,7 @@ class Monitoring:
         """A logged data set as a frame (downloaded once into the cache dir)."""
         if not path.lower().endswith(DATA_SUFFIXES):
             raise InvalidInput(f"{path}: only CSV and Parquet data sets can be compared")
-        folder = self.settings.cache_dir / "artifacts" / run_id
+        folder = self._artifact_folder(run_id, path)
         local = folder / path
         if local.is_file():
             touch(local)
@@ -104,6 +106,16 @@ class Monitoring:
             budget = self.settings.report_cache_max_mb * MB
             enforce_budget(self.settings.cache_dir / "artifacts", budget, keep=local)
         return read_path(local, data_limits(self.settings, upload=False))
+
+    def _artifact_folder(self, run_id: str, path: str) -> Path:
+        """The cache folder of the run's downloads; a run id or an artifact path (both come
+        from MLflow) that would lead out of it is refused, never read."""
+        parts = PurePosixPath(path).parts
+        if not RUN_ID.fullmatch(run_id) or not parts or parts[0] == "/" or ".." in parts:
+            raise InvalidInput(
+                f"artifact {path[:200]!r} of run {run_id[:64]!r} is not a plain path"
+            )
+        return self.settings.cache_dir / "artifacts" / run_id
 
     # ---- drift -------------------------------------------------------------------------------
 
@@ -181,7 +193,7 @@ class Monitoring:
             return None
         what = f"{IMPORTANCE_ARTIFACT} of {model} v{version}"
         imp.check_artifact_size(item.file_size, what)  # before a byte is fetched
-        folder = self.settings.cache_dir / "artifacts" / run_id
+        folder = self._artifact_folder(run_id, IMPORTANCE_ARTIFACT)
         local = self.gateway.download_artifact(run_id, IMPORTANCE_ARTIFACT, folder)
         with local.open("rb") as fh:  # a store may list no size: read one byte past the bound
             data = fh.read(imp.MAX_ARTIFACT_BYTES + 1)

@@ -84,3 +84,22 @@ def test_a_run_with_hundreds_of_data_sets_is_walked_within_bounds(store: Setting
     assert len(found) == MAX_DATA_SETS == 200  # 450 were logged
     folders = {path.rpartition("/")[0] for path in found}
     assert len(folders - {""}) < MAX_FOLDERS  # the root is a folder walked too
+
+
+@pytest.mark.parametrize(
+    ("run_id", "path"),
+    [("r1", "../../../outside.csv"), ("r1", "{root}/outside.csv"), ("../..", "outside.csv")],
+)
+def test_an_artifact_path_or_run_id_leading_out_of_the_cache_is_refused_unread(
+    store: Settings, run_id: str, path: str
+) -> None:
+    from app.bootstrap import build_gateway, build_monitoring
+
+    # A data set outside the cache folder, where the path leads (as a hostile artifact store's
+    # listing could name it): refused, not read.
+    outside = Path(store.cache_dir).parent / "outside.csv"
+    outside.write_text("secret\n42\n", encoding="utf-8")
+    (Path(store.cache_dir) / "artifacts" / "r1").mkdir(parents=True, exist_ok=True)
+    monitoring = build_monitoring(store, build_gateway(store))
+    with pytest.raises(InvalidInput, match="is not a plain path"):
+        monitoring.load_data(run_id, path.format(root=outside.parent))
