@@ -143,6 +143,8 @@ class Monitoring:
     def _importance_path(self, model: str, version: str) -> Path:
         # Per mode: what the model worker computed is never served when the worker is off.
         digest = hashlib.sha256(f"{self.settings.tracking_uri}|{model}".encode()).hexdigest()
+        if not str(version).isdecimal():  # MLflow's versions are numbers; nothing else is a path
+            raise NotFound(f"{model} has no version {str(version)[:40]!r}")
         name = f"{version}.{self.settings.model_importance}.json"
         return self.settings.cache_dir / "importance" / digest[:16] / name
 

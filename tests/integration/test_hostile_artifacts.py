@@ -103,3 +103,20 @@ def test_an_artifact_path_or_run_id_leading_out_of_the_cache_is_refused_unread(
     monitoring = build_monitoring(store, build_gateway(store))
     with pytest.raises(InvalidInput, match="is not a plain path"):
         monitoring.load_data(run_id, path.format(root=outside.parent))
+
+
+def test_a_version_that_is_a_path_reads_no_cached_importance(store: Settings) -> None:
+    from app.bootstrap import build_gateway, build_monitoring
+    from app.errors import NotFound
+
+    # Where "../../planted" leads from the importance cache: a file in the cache's format.
+    planted = Path(store.cache_dir) / "planted.logged.json"
+    planted.parent.mkdir(parents=True, exist_ok=True)
+    doc = {"model_name": "deep", "version": "1", "source": "artifact", "method": "planted"}
+    planted.write_text(json.dumps(doc | {"importances": {"a": 1.0}}), encoding="utf-8")
+    monitoring = build_monitoring(store, build_gateway(store))
+    # The model's folder in the importance cache exists once any version of it was cached.
+    monitoring._importance_path("deep", "1").parent.mkdir(parents=True, exist_ok=True)
+    with pytest.raises(NotFound, match="has no version"):
+        monitoring.feature_importance("deep", "../../planted")
+    assert planted.is_file()  # neither served nor removed as a damaged cache entry
