@@ -6,6 +6,7 @@ import streamlit as st
 import app.deps as deps
 from app.ui import errors, governance as gov, guard, navigation
 from app.ui.store_label import store_label
+from app.ui.text import md_code
 from governance.domain import Permission
 
 
@@ -28,7 +29,7 @@ def models_frame() -> pd.DataFrame:
 def main() -> None:
     st.title("Overview")
     settings = deps.get_settings()
-    st.caption(f"Tracking store: `{store_label(settings.tracking_uri)}`")
+    st.caption(f"Tracking store: {md_code(store_label(settings.tracking_uri))}")
     user = guard.current_user()
     with gov.secondary("Out-of-band check"):
         if user and guard.may(user, Permission.RECONCILE) and st.button("Reconcile with MLflow"):
@@ -36,6 +37,12 @@ def main() -> None:
                 found = deps.get_governance().reconcile(user.username)
             st.caption(f"Reconcile: {len(found)} difference(s) between MLflow and the ledger.")
         gov.out_of_band(deps.out_of_band(user.username) if user else [])
+    with gov.secondary("Monitoring alerts"):
+        if user:
+            gov.monitoring_alerts(
+                deps.monitoring_flags(user.username),
+                deps.finding_closer(user.username, guard.may(user, Permission.MONITOR)),
+            )
     counts = deps.counts()
     for col, (name, value) in zip(st.columns(len(counts) or 1), counts.items(), strict=False):
         col.metric(name.replace("_", " ").capitalize(), value)
