@@ -13,15 +13,15 @@ over the network. So the worker's first statements put it where none of that exi
   the host allows one); the worker's folder read-only and a size-limited tmpfs as its
   temporary folder. `pivot_root`
   moves into it and the host's tree is detached, so no path, descriptor or `..` leads back;
-- then no capabilities and PR_SET_NO_NEW_PRIVS (no set-uid program can give any back); a
-  worker started as root runs as `nobody`.
+- then no capabilities and PR_SET_NO_NEW_PRIVS (no set-uid program can give any back), at most
+  MAX_PROCESSES processes; a worker started as root runs as `nobody`.
 
 Nothing else is optional: `confine` either finishes or raises `Unavailable`, and the worker
 refuses to load the model (the launcher names the setting that accepts running without it).
 Needs Linux with unprivileged user namespaces, or root; x86-64 or arm64. Docker's and
 Kubernetes' default seccomp profiles refuse unshare(2) to a container without CAP_SYS_ADMIN.
-Not bounded here: the number of processes the model starts within its time limit (a cgroup's
-job), and the kernel's own attack surface (a seccomp filter's job).
+Not bounded here: the memory of the (at most MAX_PROCESSES) processes the model may start, taken
+together (a cgroup's job), and the kernel's own attack surface (a seccomp filter's job).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ import contextlib
 import ctypes
 import os
 import platform
+import resource
 import signal
 import sys
 from collections.abc import Iterable
@@ -56,6 +57,7 @@ PR_SET_NO_NEW_PRIVS = 38
 CAP_VERSION_3 = 0x20080522
 PIVOT_ROOT = {"x86_64": 155, "amd64": 155, "aarch64": 41, "arm64": 41}
 NOBODY = 65534
+MAX_PROCESSES = 32  # processes and threads of the worker (it needs one)
 
 DEVICES = ("null", "zero", "full", "random", "urandom")
 ETC = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "nsswitch.conf")
@@ -282,6 +284,8 @@ def confine(workdir: Path, code: Iterable[str], tmp_mb: int = 64) -> None:
             _become_nobody()
         _clear_capabilities()
         no_new_privs()
+        # Counted per user namespace (per user, when started as root): a fork bomb stops here.
+        resource.setrlimit(resource.RLIMIT_NPROC, (MAX_PROCESSES, MAX_PROCESSES))
         os.chdir(workdir)
     except Unavailable:
         raise

@@ -4,8 +4,8 @@ A hostile model, loaded only inside a real worker, tries what code of the app's 
 without the sandbox: connect to a TCP port on 127.0.0.1 (a listener of this test, and
 PostgreSQL's 5432), read a governance SQLite file, the Ed25519 signing key and the repository's
 `.streamlit` folder, read the app's environment through /proc/<app pid>/environ, signal the app
-process, write outside its folder. Every attempt must fail. It reports what it saw on stderr
-(the launcher keeps that in `answer.err` of the worker's folder).
+process, write outside its folder, start a hundred processes. Every attempt must fail. It
+reports what it saw on stderr (the launcher keeps that in `answer.err` of the worker's folder).
 
 Where the host refuses the namespaces (a seccomp filter like Docker's default profile, installed
 in a real child process here), the worker refuses to load the model and says which setting
@@ -45,6 +45,23 @@ def attempt(action):
 def connect(port):
     socket.create_connection(("127.0.0.1", port), timeout=3).close()
 
+def fork_bomb():
+    held, release = os.pipe()
+    children = []
+    try:
+        for _ in range(100):
+            pid = os.fork()
+            if pid == 0:  # stays alive until the parent gives up
+                os.close(release)
+                os.read(held, 1)
+                os._exit(0)
+            children.append(pid)
+    finally:
+        os.close(release)
+        for pid in children:
+            os.waitpid(pid, 0)
+    return len(children)
+
 report = {
     "listener": attempt(lambda: connect(LISTENER)),
     "postgres": attempt(lambda: connect(5432)),
@@ -55,7 +72,9 @@ report = {
     "signal_app": attempt(lambda: os.kill(APP_PID, 0)),
     "write_outside": attempt(lambda: open(OUTSIDE, "w").write("escaped")),
     "write_own_folder": attempt(lambda: open("escaped.txt", "w").write("x")),
+    "fork_bomb": attempt(fork_bomb),
     "uid": os.getuid(),
+    "threads": len(os.listdir("/proc/self/task")) if os.path.isdir("/proc/self/task") else 0,
 }
 sys.stderr.write("ATTACK " + json.dumps(report) + "\\n")
 """
@@ -106,6 +125,7 @@ def test_a_hostile_model_reaches_no_secret_no_network_and_no_process_of_the_app(
     assert attempts["listener"]["error"] == "OSError"  # the network is unreachable
     assert attempts["app_environ"]["error"] == "FileNotFoundError"  # no such process in view
     assert attempts["signal_app"]["error"] == "ProcessLookupError"
+    assert attempts["fork_bomb"]["error"] == "BlockingIOError"  # past 32 processes
     assert not (tmp_path / "escaped.txt").exists()
     assert not (workdir / "escaped.txt").exists()
     if os.geteuid() == 0:
