@@ -14,6 +14,8 @@ import pytest
 from app.errors import InvalidInput, LimitExceeded
 from app.settings import Settings
 
+pytestmark = pytest.mark.slow
+
 HOSTILE = {
     "deep": "[" * 100_000 + "]" * 100_000,
     "huge": json.dumps({f"f{i}": 0.5 for i in range(1_100_000)}),  # about 17 MB
