@@ -155,6 +155,9 @@ class User:
     failed_logins: int = 0
     locked_until: datetime | None = None
     created_at: datetime | None = None
+    # "" when the stored row's seal verified (or the object was made here); else what is wrong
+    # (see governance.row_seals). Not part of equality: it describes the copy, not the user.
+    seal_problem: str = field(default="", compare=False)
 
     def has_role(self, *roles: str) -> bool:
         return bool(set(self.roles) & set(roles))

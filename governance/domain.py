@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Final
@@ -152,6 +152,9 @@ class PromotionRequest:
     related_request_id: str | None = None
     row_version: int = 1
     updated_at: datetime | None = None
+    # "" when the stored row's seal verified (or the object was made here); else what is wrong
+    # with it (see governance.row_seals). Not part of equality.
+    seal_problem: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
         _plain_strings(self)
@@ -233,6 +236,9 @@ class Vote:
     reauth_method: str
     content_hash: str
     signer_name: str = ""
+    # "" when the stored row's seal verified (or the object was made here); else what is wrong
+    # with it (see governance.row_seals). Not part of equality.
+    seal_problem: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
         _plain_strings(self)
@@ -265,6 +271,9 @@ class Decision:
     quorum: int
     policy_hash: str
     content_hash: str
+    # "" when the stored row's seal verified (or the object was made here); else what is wrong
+    # with it (see governance.row_seals). Not part of equality.
+    seal_problem: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
         _plain_strings(self)
@@ -295,6 +304,9 @@ class Execution:
     target_kind: str
     previous_holder: str | None = None
     detail: str = ""
+    # "" when the stored row's seal verified (or the object was made here); else what is wrong
+    # with it (see governance.row_seals). Not part of equality.
+    seal_problem: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
         _plain_strings(self)
@@ -340,6 +352,10 @@ class AuditAction:
     MONITORING_BATCH_RECORDED: Final = "monitoring_batch_recorded"
     MONITORING_ALERT: Final = "monitoring_alert"
     MONITORING_FINDING_CLOSED: Final = "monitoring_finding_closed"
+    # A row or entry whose seal fails: written outside Countersign (see governance.seals).
+    TAMPERING_DETECTED: Final = "tampering_detected"
+    # Entries and rows from before sealed records, sealed once by an operator.
+    AUDIT_SEALED_EXISTING: Final = "audit_sealed_existing"
 
 
 class ObjectType:
@@ -384,6 +400,8 @@ class SignOffResult:
     approvals: int
     quorum: int
     execution: ExecutionResult | None = None
+    # Approvers whose stored vote failed its seal: written outside Countersign, not counted.
+    unsealed_votes: tuple[str, ...] = ()
 
     @property
     def message(self) -> str:

@@ -26,6 +26,8 @@ GOVERNANCE_PURE = (
     "governance/monitoring_rules.py",
     "governance/monitoring_records.py",
     "governance/monitoring_ports.py",
+    "governance/seals.py",
+    "governance/row_seals.py",
 )
 GOVERNANCE_DB = (
     "governance/orm.py",
@@ -38,6 +40,7 @@ GOVERNANCE_DB = (
     "governance/mlflow_deliveries.py",
     "governance/monitoring_rows.py",
     "governance/monitoring_store.py",
+    "governance/seal_check.py",
     "governance/migrations/*",
     "governance/migrations/**/*",
 )
@@ -129,6 +132,8 @@ def _pure_import_ok(rel: str, name: str) -> bool:
             "monitoring_rules",
             "monitoring_records",
             "monitoring_ports",
+            "seals",
+            "row_seals",
         )
         return any(_is(name, f"governance.{m}") for m in pure)
     if top == "yaml":
