@@ -2,8 +2,11 @@
 
 A DBA (or anyone holding the governance database's owner credentials) can drop or disable the
 append-only triggers, rewrite entries, recompute every hash with the published algorithm
-(`governance.audit`), move the chain head and put the triggers back. The chain then verifies
-on its own; only checkpoints signed with the key the database never sees can tell.
+(`governance.audit`), move the chain head and put the triggers back. The hash chain then
+verifies on its own. What the insider does not hold is the seal key (a file mounted into the
+app and the jobs, never on the database host): the best they can do is keep the seals of the
+entries they left alone and copy old seals onto the entries they wrote (a replay). Those fail,
+and so do the signed checkpoints.
 """
 
 from __future__ import annotations
@@ -44,6 +47,13 @@ def triggers_off(conn: Connection) -> Iterator[None]:
         conn.execute(text(sql))
 
 
+def read_seals(conn: Connection) -> dict[int, str | None]:
+    """The stored seal of every entry by seq (readable to anyone with SQL access)."""
+    return {
+        int(seq): seal for seq, seal in conn.execute(text("SELECT seq, seal FROM audit_events"))
+    }
+
+
 def read_chain(conn: Connection) -> list[AuditRecord]:
     names = [column.key for column in AUDIT_COLUMNS]
     rows = conn.execute(text(f"SELECT {', '.join(names)} FROM audit_events ORDER BY seq")).all()
@@ -64,6 +74,8 @@ def rewrite_chain(
     """
     with engine.begin() as conn:
         old = read_chain(conn)
+        seals = read_seals(conn)
+        by_hash = {rec.entry_hash: seals.get(rec.seq) for rec in old}
         new = resealed(edit(list(old)))
         first = next(
             (i for i, (a, b) in enumerate(zip(old, new, strict=False)) if a != b),
@@ -71,13 +83,16 @@ def rewrite_chain(
         )
         with triggers_off(conn):
             conn.execute(text("DELETE FROM audit_events WHERE seq > :seq"), {"seq": first})
-            names = [column.key for column in AUDIT_COLUMNS]
+            names = [column.key for column in AUDIT_COLUMNS] + ["seal"]
             insert = text(
                 f"INSERT INTO audit_events ({', '.join(names)}) "
                 f"VALUES ({', '.join(':' + n for n in names)})"
             )
             for rec in new[first:]:
-                conn.execute(insert, rec.as_dict())
+                # No seal key: an unchanged entry keeps its seal, a new one replays the old
+                # seal at its seq (the best an insider can do; it does not verify).
+                seal = by_hash.get(rec.entry_hash, seals.get(rec.seq))
+                conn.execute(insert, {**rec.as_dict(), "seal": seal})
             head = new[-1]
             conn.execute(
                 text("UPDATE audit_chain_head SET seq = :seq, head_hash = :hash WHERE id = 1"),
