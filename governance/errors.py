@@ -78,6 +78,6 @@ class Tampered(GovernanceError):
 
 
 UNSEALED_HINT = (
-    "records from before sealed records are sealed once by an operator: "
-    "`python -m app.cli audit seal-existing` (README, Sealed records)"
+    "those are sealed once by an operator: `python -m app.cli audit seal-existing`, see the "
+    "README's Sealed records"
 )

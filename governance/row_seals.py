@@ -119,7 +119,10 @@ def execution_content(execution: Execution, audit_seq: int | None) -> dict[str, 
 def tampered(what: str, problem: str) -> Tampered:
     """The error for a record whose seal fails; `what` names it ("the vote of ann on 1a2b")."""
     if problem == NOT_SEALED:
-        return Tampered(f"{what} is not sealed: it does not count ({UNSEALED_HINT})")
+        return Tampered(
+            f"{what} is not sealed: it was written outside Countersign, or before sealed "
+            f"records ({UNSEALED_HINT}); it does not count"
+        )
     return Tampered(
         f"{what} fails its seal ({problem}): it was written or changed outside Countersign "
         "and does not count"

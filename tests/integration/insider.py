@@ -13,10 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, MetaData, Table, text
 
-from governance.audit import AuditRecord
+from governance.audit import AuditRecord, seal
 from governance.audit_store import AUDIT_COLUMNS
 from tests.export_data import resealed
 
@@ -100,3 +102,43 @@ def rewrite_chain(
             )
             also(conn)
     return first + 1
+
+
+def insert_row(conn: Connection, table: str, values: dict[str, Any]) -> None:
+    """INSERT one row as a SQL client would: the table as the database describes it, no seal.
+
+    Columns the database does not have are left out, so the same attack runs against a schema
+    from before sealed records.
+    """
+    reflected = Table(table, MetaData(), autoload_with=conn)
+    sqlite = conn.dialect.name == "sqlite"
+    row = {
+        name: (value.replace(tzinfo=None) if sqlite and isinstance(value, datetime) else value)
+        for name, value in values.items()
+        if name in reflected.c
+    }
+    conn.execute(reflected.insert().values(**row))
+
+
+def append_entry(conn: Connection, **fields: Any) -> AuditRecord:
+    """Append a well-formed entry at the head, hashes recomputed, head moved, triggers on.
+
+    The append-only triggers allow INSERT and a forward move of the head: this is the cheapest
+    forgery there is. Without the seal key the insider replays the seal of the entry before.
+    """
+    head_seq, head_hash = conn.execute(
+        text("SELECT seq, head_hash FROM audit_chain_head WHERE id = 1")
+    ).one()
+    record = seal(prev_hash=str(head_hash), seq=int(head_seq) + 1, **fields)
+    values: dict[str, Any] = record.as_dict()
+    columns = {c.name for c in Table("audit_events", MetaData(), autoload_with=conn).c}
+    if "seal" in columns:
+        values["seal"] = conn.execute(
+            text("SELECT seal FROM audit_events WHERE seq = :s"), {"s": head_seq}
+        ).scalar()
+    insert_row(conn, "audit_events", values)
+    conn.execute(
+        text("UPDATE audit_chain_head SET seq = :seq, head_hash = :hash WHERE id = 1"),
+        {"seq": record.seq, "hash": record.entry_hash},
+    )
+    return record

@@ -41,6 +41,7 @@ GOVERNANCE_DB = (
     "governance/monitoring_rows.py",
     "governance/monitoring_store.py",
     "governance/seal_check.py",
+    "governance/seal_existing.py",
     "governance/migrations/*",
     "governance/migrations/**/*",
 )
