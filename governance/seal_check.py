@@ -71,7 +71,7 @@ class SealScan:
 
     def checked(self, rows: Iterable[Any]) -> Iterator[Any]:
         """Yield rows (with `seq`, `entry_hash` and `seal`) until one fails its seal."""
-        check, legacy = self.sealer.check_entry, self.legacy_through
+        check, legacy = self.sealer.entry_checker(), self.legacy_through
         for row in rows:
             if not (row.seal is None and row.seq <= legacy):
                 problem = check(row.entry_hash, row.seal)

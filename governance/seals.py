@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,6 +55,16 @@ class Sealer:
         self.current = current
         self._keys = {key.key_id: key.secret for key in (*previous, current)}
         self._prefix = f"{SEAL_VERSION}:{current.key_id}:"
+        self._inner, self._outer = _entry_pads(current.secret)
+
+    def _entry_mac(self, entry_hash: str) -> str:
+        # RFC 2104 with the padded key's hash states computed once: an entry seal costs two
+        # SHA-256 blocks instead of four (it is on every append and every verified entry).
+        inner = self._inner.copy()
+        inner.update(entry_hash.encode("ascii"))
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return str(outer.hexdigest())
 
     def __repr__(self) -> str:
         return f"Sealer(key_id={self.current.key_id!r}, keys={len(self._keys)})"
@@ -65,8 +75,21 @@ class Sealer:
 
     def entry(self, entry_hash: str) -> str:
         """The seal of one audit entry (over its entry hash, which commits to all before it)."""
-        mac = hmac.digest(self.current.secret, ENTRY_TAG + entry_hash.encode("ascii"), "sha256")
-        return self._prefix + mac.hex()
+        return self._prefix + self._entry_mac(entry_hash)
+
+    def entry_checker(self) -> Callable[[str, str | None], str]:
+        """`check_entry` for a scan over many entries: the common case (a seal by the current
+        key that matches) costs one HMAC and one string comparison; anything else is handed
+        to `check_entry` for its reason. Verification compares stored values, so there is no
+        secret to leak through timing here."""
+        prefix, mac, check = self._prefix, self._entry_mac, self.check_entry
+
+        def checked(entry_hash: str, seal: str | None) -> str:
+            if seal == prefix + mac(entry_hash):
+                return ""
+            return check(entry_hash, seal)
+
+        return checked
 
     def row(self, table: str, content: Mapping[str, Any]) -> str:
         """The seal of one row's content (see `row_message`)."""
@@ -97,6 +120,15 @@ class Sealer:
         if not hmac.compare_digest(expected, mac):
             return "the seal does not match"
         return ""
+
+
+def _entry_pads(secret: bytes) -> tuple[Any, Any]:
+    """SHA-256 states after HMAC's inner pad (and ENTRY_TAG) and after its outer pad."""
+    key = hashlib.sha256(secret).digest() if len(secret) > 64 else secret
+    key = key.ljust(64, b"\0")
+    inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
+    inner.update(ENTRY_TAG)
+    return inner, hashlib.sha256(bytes(b ^ 0x5C for b in key))
 
 
 def row_message(table: str, content: Mapping[str, Any]) -> bytes:

@@ -105,3 +105,13 @@ def test_the_scan_names_the_first_entry_without_a_valid_seal_and_stops_before_it
     # entries an audit_sealed_existing entry vouches for may be unsealed, but not forged
     assert _scan(records, {**good, 1: None, 2: None}, legacy=2).ok
     assert _scan(records, {**good, 1: None, 2: good[1]}, legacy=2).first_broken_seq == 2
+
+
+@pytest.mark.parametrize("size", [32, 64, 100])
+def test_entry_seals_are_standard_hmac_sha256_for_any_key_length(size: int) -> None:
+    import hmac
+
+    key = SealKey(bytes(range(size)))
+    mac = hmac.digest(key.secret, b"countersign.seal.entry.v1\x00" + b"ab" * 32, "sha256").hex()
+    assert Sealer(key).entry("ab" * 32) == f"s1:{key.key_id}:{mac}"
+    assert Sealer(key).entry_checker()("ab" * 32, f"s1:{key.key_id}:{mac}") == ""
