@@ -18,7 +18,6 @@ import pandas as pd
 from app.entities import DriftConfig, DriftResult, FeatureImportance
 from app.errors import InvalidInput, NotFound, UserFacingError
 from app.reports import importance as imp, summaries
-from app.reports.cache import cache_key, cached_drift, cached_report_html
 from app.reports.jobs import JobState, ReportJobs
 from app.reports.uploads import read_path
 from app.settings import Settings
@@ -82,12 +81,16 @@ class Monitoring:
     def drift(
         self, reference: pd.DataFrame, current: pd.DataFrame, config: DriftConfig
     ) -> DriftResult:
+        from app.reports.cache import cached_drift  # scipy: only when a verdict is computed
+
         return cached_drift(reference, current, config, self.settings.cache_dir)
 
     def start_report(
         self, reference: pd.DataFrame, current: pd.DataFrame, config: DriftConfig
     ) -> str:
         """Start (or join) the build of Evidently's full report; returns the job key."""
+        from app.reports.cache import cache_key, cached_report_html
+
         key = cache_key(reference, current, config)
         root = self.settings.cache_dir
         self.jobs.submit(key, lambda: cached_report_html(reference, current, config, root))

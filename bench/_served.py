@@ -115,14 +115,18 @@ class Server:
         start = time.perf_counter()
         while time.perf_counter() - start < TIMEOUT_S:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"the app exited: {self.log.read_text(errors='replace')[-2000:]}")
+                raise RuntimeError(
+                    f"the app exited: {self.log.read_text(errors='replace')[-2000:]}"
+                )
             try:
                 with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2) as r:  # noqa: S310
                     if r.status == 200:
                         return time.perf_counter() - start
             except OSError:
                 time.sleep(0.1)
-        raise RuntimeError(f"the app did not answer: {self.log.read_text(errors='replace')[-2000:]}")
+        raise RuntimeError(
+            f"the app did not answer: {self.log.read_text(errors='replace')[-2000:]}"
+        )
 
     def stop(self) -> None:
         self.proc.terminate()
