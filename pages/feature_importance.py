@@ -5,6 +5,7 @@ the reference data), compared across versions, and against drift. Shareable: ?mo
 import streamlit as st
 
 import app.deps as deps
+from app.entities import FeatureImportance
 from app.ui import drift_views, errors, guard, pickers, query
 
 
@@ -42,40 +43,55 @@ def main() -> None:
         "; ".join(f"v{i.version}: {i.source} ({i.method})" for i in found)
         + ". Sources: logged artifact, else the model's own importances, else permutation."
     )
-    tabs = st.tabs(["Importances", "Compare versions", "Drift by importance"])
-    with tabs[0]:
-        drift_views.importance_bars(deps.importance_bars(found, k))
-        for importance in found:
-            with st.expander(f"v{importance.version}: all features"):
-                drift_views.importance_table(importance)
-    with tabs[1]:
-        if len(found) < 2:
-            st.info("Pick two or more versions to compare.")
-        else:
-            base, last = found[0], found[-1]
-            comparison = deps.importance_comparison(base, last, k)
-            st.metric(
-                f"Top-{k} overlap, v{base.version} to v{last.version}",
-                f"{len(comparison['shared'])} of {k}",
-                help=f"Jaccard {comparison['jaccard']:.2f}",
-            )
-            st.caption("Shared: " + (", ".join(comparison["shared"]) or "none"))
-            st.dataframe(comparison["table"], hide_index=True, width="stretch")
-    with tabs[2]:
-        last = found[-1]
-        result = deps.version_drift(name, last.version)
-        if result is None:
-            st.info(f"v{last.version}'s run logged no reference and current data sets to compare.")
-            return
-        important = deps.drifted_important(result, last, k)
-        st.metric(f"Top-{k} features of v{last.version} that drifted", len(important))
-        if important:
-            st.warning("Drifted important features: " + ", ".join(important))
-        else:
-            st.success(f"None of the top {k} features drifted.")
-        frame = deps.drift_by_importance(result, last, k)
-        drift_views.importance_vs_drift(frame)
-        st.dataframe(frame, hide_index=True, width="stretch")
+    # Only the open tab runs (the drift comparison reads the version's data sets).
+    bars, versus, drifted = st.tabs(
+        ["Importances", "Compare versions", "Drift by importance"],
+        key="importance_tab",
+        on_change="rerun",
+    )
+    if bars.open:
+        with bars:
+            drift_views.importance_bars(deps.importance_bars(found, k))
+            for importance in found:
+                with st.expander(f"v{importance.version}: all features"):
+                    drift_views.importance_table(importance)
+    if versus.open:
+        with versus:
+            compare(found, k)
+    if drifted.open:
+        with drifted:
+            against_drift(name, found[-1], k)
+
+
+def compare(found: list[FeatureImportance], k: int) -> None:
+    if len(found) < 2:
+        st.info("Pick two or more versions to compare.")
+        return
+    base, last = found[0], found[-1]
+    comparison = deps.importance_comparison(base, last, k)
+    st.metric(
+        f"Top-{k} overlap, v{base.version} to v{last.version}",
+        f"{len(comparison['shared'])} of {k}",
+        help=f"Jaccard {comparison['jaccard']:.2f}",
+    )
+    st.caption("Shared: " + (", ".join(comparison["shared"]) or "none"))
+    st.dataframe(comparison["table"], hide_index=True, width="stretch")
+
+
+def against_drift(name: str, last: FeatureImportance, k: int) -> None:
+    result = deps.version_drift(name, last.version)
+    if result is None:
+        st.info(f"v{last.version}'s run logged no reference and current data sets to compare.")
+        return
+    important = deps.drifted_important(result, last, k)
+    st.metric(f"Top-{k} features of v{last.version} that drifted", len(important))
+    if important:
+        st.warning("Drifted important features: " + ", ".join(important))
+    else:
+        st.success(f"None of the top {k} features drifted.")
+    frame = deps.drift_by_importance(result, last, k)
+    drift_views.importance_vs_drift(frame)
+    st.dataframe(frame, hide_index=True, width="stretch")
 
 
 guard.require()
