@@ -156,7 +156,9 @@ def run(repeat: int) -> dict[str, Any]:
         }
     )
     # Caching outside a Streamlit server logs a warning per cache; the figures are what matter.
-    logging.getLogger("streamlit").setLevel(logging.ERROR)
+    from streamlit import logger
+
+    logger.set_log_level(logging.ERROR)
     ours = _ours(repeat)
     rss = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     theirs = _mlflow(uri, repeat)
