@@ -268,6 +268,20 @@ class SqlRunsReader(SqlReader):
                 out[kind] += self.rows(sql, ids=ids)
         return out
 
+    def recent(self, experiment_ids: Sequence[str], n: int) -> list[str]:
+        """Ids of the n most recently started active runs, in MLflow's order for
+        `attributes.start_time DESC` (runs without a start time last, then by run id)."""
+        return [
+            str(row[0])
+            for row in self.rows(
+                "SELECT run_uuid FROM runs WHERE lifecycle_stage = 'active' "
+                "AND experiment_id IN :ids ORDER BY CASE WHEN start_time IS NULL THEN 1 ELSE 0 "
+                "END, start_time DESC, run_uuid LIMIT :n",
+                ids=[int(e) for e in experiment_ids],
+                n=int(n),
+            )
+        ]
+
     def experiments(self) -> list[tuple[Any, ...]]:
         """(id, name, lifecycle stage, artifact location, created, updated, tags) of the
         active experiments; tags as (key, value) pairs."""

@@ -59,6 +59,11 @@ class FastReads:
     def experiments(self) -> list[ExperimentInfo] | None:
         return self._try(self._runs, lambda: experiments(self._runs))
 
+    def recent_runs(self, experiment_ids: list[str], n: int) -> list[RunSummary] | None:
+        """The n most recently started active runs of the experiments."""
+        ids = self._try(self._runs, lambda: self._runs.recent(experiment_ids, n))
+        return None if ids is None else self.runs(ids)
+
     def runs(self, run_ids: list[str]) -> list[RunSummary] | None:
         """The runs in the given order; None when one is missing (the client path then says
         which, as it always has)."""

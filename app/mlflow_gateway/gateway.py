@@ -185,6 +185,9 @@ class MlflowGateway:
         ids = [e.experiment_id for e in self.list_experiments()]
         if not ids:
             return ()
+        fast = self._fast.recent_runs(ids, n)
+        if fast is not None:
+            return tuple(fast)
         return self.search_runs_page(ids, order_by=["attributes.start_time DESC"], page_size=n).runs
 
     def get_runs(self, run_ids: Iterable[str]) -> tuple[RunSummary, ...]:

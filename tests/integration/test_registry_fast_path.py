@@ -120,6 +120,8 @@ def test_both_paths_give_the_same_models_versions_and_counts(store: Any) -> None
     assert fast.list_registered_models() == client.list_registered_models()
     assert fast.counts() == client.counts()
     assert fast.list_experiments() == client.list_experiments()
+    assert fast.recent_runs(3) == client.recent_runs(3)
+    assert len(fast.recent_runs(10)) == 3  # the deleted run is not recent
     for name in MODELS:
         assert fast.get_registered_model(name) == client.get_registered_model(name)
         assert fast.list_versions(name) == client.list_versions(name)
