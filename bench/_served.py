@@ -5,7 +5,9 @@ A page switch is timed from the click in the navigation (a capturing click liste
 `performance.now()`) until Streamlit's script state, the `data-test-script-state` attribute that
 Streamlit 1.67 puts on `[data-testid="stApp"]`, has gone through `running` and is back to
 `notRunning` with nothing else happening for `QUIET_MS`: a page that reruns itself (a query
-parameter written back, `st.rerun`) is timed until its last run ends, as a user sees it.
+parameter written back, `st.rerun`) is timed until its last run ends, as a user sees it. A run
+so short that the app renders both states at once is timed until the app had handled the last
+message of the run (see SETTLED_JS).
 """
 
 from __future__ import annotations
@@ -35,6 +37,22 @@ CHROMIUM_ARGS = [
 QUIET_MS = 400
 TIMEOUT_S = 120
 
+# Installed before the app's own scripts: notes when each websocket message from the server has
+# been handled (a zero-delay timer runs after the task that processed it).
+WEBSOCKET_JS = """(() => {
+  const Native = window.WebSocket;
+  window.__benchWs = {handled: 0};
+  window.WebSocket = function (...args) {
+    const ws = new Native(...args);
+    ws.addEventListener('message', () => setTimeout(() => {
+      window.__benchWs.handled = performance.now();
+    }, 0));
+    return ws;
+  };
+  window.WebSocket.prototype = Native.prototype;
+  Object.assign(window.WebSocket, Native);
+})()"""
+
 # Installed once per document: records every script-state change with the browser's own clock.
 OBSERVE_JS = """() => {
   if (window.__bench) return;
@@ -51,19 +69,20 @@ OBSERVE_JS = """() => {
 }"""
 
 # [seconds, how] from the last click to the end of the last script run after it, or null while a
-# run is still going, none has been seen yet, or the page has not been quiet for `quiet` ms. A run
-# shorter than a frame may never show `running` in the DOM (React batches both states): then the
-# end is the last change of the app's elements, once it has been quiet for three times as long.
+# run is still going, none has been seen yet, or the page has not been quiet for `quiet` ms.
+# A run whose messages the app handles in one go never shows `running` in the DOM (React renders
+# both states at once): its end is when the app had handled the last message of the run, once
+# neither messages nor the page have changed for three times as long.
 SETTLED_JS = """(quiet) => {
-  const b = window.__bench, now = performance.now();
+  const b = window.__bench, now = performance.now(), handled = window.__benchWs.handled;
   const t0 = b.clicks[b.clicks.length - 1];
   const after = b.states.filter(s => s[0] >= t0);
   const last = after.length ? after[after.length - 1] : b.states[b.states.length - 1];
   if (last[1] !== 'notRunning') return null;
   if (after.some(s => s[1] !== 'notRunning'))
-    return now - last[0] < quiet ? null : [(last[0] - t0) / 1000, 'state'];
-  if (b.dom < t0 || now - Math.max(b.dom, t0) < 3 * quiet) return null;
-  return [(b.dom - t0) / 1000, 'dom'];
+    return now - Math.max(last[0], handled) < quiet ? null : [(last[0] - t0) / 1000, 'state'];
+  if (handled < t0 || now - Math.max(handled, b.dom) < 3 * quiet) return null;
+  return [(handled - t0) / 1000, 'message'];
 }"""
 
 
@@ -155,6 +174,7 @@ def chromium_page() -> Iterator[Any]:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             context = browser.new_context(viewport={"width": 1400, "height": 1000})
+            context.add_init_script(WEBSOCKET_JS)
             page = context.new_page()
             page.set_default_timeout(TIMEOUT_S * 1000)
             yield page
@@ -164,7 +184,7 @@ def chromium_page() -> Iterator[Any]:
 
 def settle(page: Any) -> tuple[float, str]:
     """Seconds from the last click until the app's script runs ended (see the module doc), and
-    which signal told: "state" (the script state) or "dom" (a run too short to show it)."""
+    which signal told: "state" (the script state) or "message" (a run too short to show it)."""
     handle = page.wait_for_function(SETTLED_JS, arg=QUIET_MS, timeout=TIMEOUT_S * 1000, polling=50)
     took, how = handle.json_value()
     return float(took), str(how)
