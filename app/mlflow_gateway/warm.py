@@ -23,7 +23,9 @@ def import_client(tracking_uri: str, registry_uri: str) -> tuple[str, ...]:
     }
     if schemes & {"sqlite", "postgresql", "mysql", "mssql"}:
         import mlflow.store.model_registry.sqlalchemy_store
+        import mlflow.store.model_registry.sqlalchemy_workspace_store
         import mlflow.store.tracking.sqlalchemy_store
+        import mlflow.store.tracking.sqlalchemy_workspace_store
 
         done.append("mlflow.store.*.sqlalchemy_store")
     if schemes & {"http", "https", "databricks"}:
