@@ -98,6 +98,9 @@ def main() -> None:
             tables.side_by_side(review.tags, empty="No version tags.")
     if tabs[3].open:
         with tabs[3]:
+            for number in chosen:
+                if problem := deps.artifact_problem(name, number):
+                    st.info(f"v{number}: {guard.escape_markdown(problem)}")
             tables.side_by_side(
                 review.schema.set_index(["section", "column"]), empty="No signatures logged."
             )
