@@ -94,7 +94,9 @@ def _numerical(
     if isinstance(method, str):
         return st.delegate(method, ref, cur, NUM, threshold)
     if method is st.KS:
-        score = float(st.stats.ks_2samp(r, c)[1])
+        from scipy import stats  # on first use: see app.reports.stattests
+
+        score = float(stats.ks_2samp(r, c)[1])
     elif method is st.WASSERSTEIN:
         score = st.wasserstein_normed(merged)
     elif method is st.JS:
