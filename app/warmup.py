@@ -65,6 +65,6 @@ def _charts() -> None:
 def _drift() -> None:
     # The drift verdict's tests (app.reports.stattests imports scipy where it is used).
     import scipy.spatial.distance
-    import scipy.stats
+    import scipy.stats  # noqa: F401
 
-    import app.reports.cache
+    import app.reports.cache  # noqa: F401
