@@ -1,7 +1,7 @@
 """`python -m bench.pages`: how long a page switch takes in a real browser. Prints ONE JSON line.
 
-Starts `streamlit run app/main.py` on the demo store (seeded once with `python -m app.cli
-seed-demo` under bench/.cache/pages/), signs in as the demo admin (who may open all eight read
+Starts `streamlit run app/main.py` on the demo store (seeded with `python -m app.cli seed-demo`
+under bench/.cache/pages-demo-*, again whenever the seed's code changes), signs in as the demo admin (who may open all eight read
 pages) in Debian's Chromium, and times page switches from the click in the navigation until
 Streamlit's script state is back to not running (see bench/_served.py):
 
@@ -62,11 +62,16 @@ def _cli(env: dict[str, str], *args: str, stdin: str | None = None) -> None:
 def prepare(tracking_uri: str | None) -> tuple[dict[str, str], tuple[str, str]]:
     """The app's environment and the account to sign in with; builds the store once."""
     if tracking_uri is None:
-        folder = CACHE / "pages"
+        # Rebuilt whenever the demo seed changes: the figures are for the demo people get.
+        seed = _served.ROOT / "app" / "mlflow_gateway"
+        digest = hashlib.sha256(
+            b"".join((seed / f).read_bytes() for f in ("demo_seed.py", "_demo_data.py"))
+        ).hexdigest()[:12]
+        folder = CACHE / f"pages-demo-{digest}"
         env = _served.environment({"COUNTERSIGN_DATA_DIR": str(folder), "COUNTERSIGN_DEMO": "1"})
+        folder.mkdir(parents=True, exist_ok=True)
+        _cli(env, "db", "upgrade")  # the code may have gained a migration since the last run
         if not (folder / "complete").is_file():
-            folder.mkdir(parents=True, exist_ok=True)
-            _cli(env, "db", "upgrade")
             _cli(env, "seed-demo")
             (folder / "complete").write_text("demo store\n")
         return env, DEMO_ADMIN
@@ -75,9 +80,9 @@ def prepare(tracking_uri: str | None) -> tuple[dict[str, str], tuple[str, str]]:
     env = _served.environment(
         {"COUNTERSIGN_DATA_DIR": str(folder), "MLFLOW_TRACKING_URI": tracking_uri}
     )
+    folder.mkdir(parents=True, exist_ok=True)
+    _cli(env, "db", "upgrade")
     if not (folder / "complete").is_file():
-        folder.mkdir(parents=True, exist_ok=True)
-        _cli(env, "db", "upgrade")
         name, password = BENCH_ADMIN
         _cli(env, "users", "add", name, "--role", "admin", "--password-stdin", stdin=password)
         (folder / "complete").write_text(tracking_uri + "\n")
