@@ -1,9 +1,10 @@
 """`python -m bench.pages`: how long a page switch takes in a real browser. Prints ONE JSON line.
 
 Starts `streamlit run app/main.py` on the demo store (seeded with `python -m app.cli seed-demo`
-under bench/.cache/pages-demo-*, again whenever the seed's code changes), signs in as the demo admin (who may open all eight read
-pages) in Debian's Chromium, and times page switches from the click in the navigation until
-Streamlit's script state is back to not running (see bench/_served.py):
+under bench/.cache/pages-demo-*, again whenever the seed's code changes), signs in as the demo
+admin (who may open all eight read pages) in Debian's Chromium, and times page switches from the
+click in the navigation until Streamlit's script state is back to not running (see
+bench/_served.py):
 
 - `first_visit_s`: the first visit of each page after the server started (the first one is the
   sign-in, which lands on Overview), before anything of that page was cached;
