@@ -115,6 +115,7 @@ def main() -> None:
             history(review)
 
 
+@st.fragment  # picking metrics or the axis redraws this chart only
 def history(review) -> None:
     keys = sorted({k for m in review.metrics.values() for k in m})
     chosen_keys = st.multiselect("Metrics", keys, default=keys[:1], key="version_history")

@@ -110,15 +110,20 @@ def main() -> None:
             drift_views.scores_chart(result)
     if distributions.open:
         with distributions:
-            kinds = {c.column: c.type for c in result.columns}
-            column = st.selectbox("Column", list(kinds), key="drift_column")
-            if column:
-                frame = deps.distribution(reference[column], current[column], kinds[column])
-                drift_views.distribution(frame, column)
+            distribution(result, reference, current)
     if report.open:
         with report:
             key = deps.start_drift_report(reference, current, config)
             drift_views.report_panel(lambda: deps.drift_report_state(key), f"{name}.html")
+
+
+@st.fragment  # picking a column redraws this chart only
+def distribution(result, reference: pd.DataFrame, current: pd.DataFrame) -> None:
+    kinds = {c.column: c.type for c in result.columns}
+    column = st.selectbox("Column", list(kinds), key="drift_column")
+    if column:
+        frame = deps.distribution(reference[column], current[column], kinds[column])
+        drift_views.distribution(frame, column)
 
 
 guard.require()
