@@ -16,8 +16,9 @@ ROOT = Path(__file__).resolve().parents[2]
 HEAVY = ("mlflow", "evidently", "scipy", "plotly.express", "sklearn")
 
 
-def _run(code: str, tmp_path: Path) -> dict[str, object]:
+def _run(code: str, tmp_path: Path, **extra: str) -> dict[str, object]:
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "COUNTERSIGN_DATA_DIR": str(tmp_path)}
+    env.update(extra)
     done = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
     )
@@ -85,3 +86,39 @@ def test_streamlit_runs_no_full_collection_after_every_script_run() -> None:
 
     config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text(encoding="utf-8"))
     assert config["runner"]["postScriptGC"] is False
+
+
+OVERVIEW = """
+import json, sys
+from app.settings import Settings
+from app import bootstrap
+settings = Settings.from_env()
+bootstrap.upgrade_governance_db(settings)
+facade = bootstrap.build_governance(settings)
+gateway = bootstrap.build_gateway(settings)
+monitoring = bootstrap.build_batch_monitoring(
+    settings, facade, bootstrap.build_monitoring(settings, gateway)
+)
+monitoring.findings("system:cli", "")
+counts = gateway.counts()
+models = gateway.list_registered_models()
+recent = gateway.recent_runs(10)
+gateway.list_versions(models[0].name)
+gateway.get_runs([r.run_id for r in recent[:3]])
+heavy = sorted(h for h in %r if any(m == h or m.startswith(h + ".") for m in sys.modules))
+print(json.dumps({"heavy": heavy, "runs": counts.runs, "recent": len(recent)}))
+"""
+
+
+def test_the_overview_of_a_sql_store_loads_neither_mlflow_nor_scipy(
+    demo_data_dir: Path, tmp_path: Path
+) -> None:
+    # The Overview's reads go through the read-only SQL fast path: its first visit after a
+    # restart does not wait for `import mlflow`, scipy or Evidently (the warm-up loads them).
+    found = _run(
+        OVERVIEW % (("mlflow", "evidently", "scipy", "sklearn"),),
+        tmp_path,
+        MLFLOW_TRACKING_URI=f"sqlite:///{demo_data_dir / 'mlflow.db'}",
+    )
+    assert found["heavy"] == []
+    assert found["recent"] == min(10, int(str(found["runs"])))
