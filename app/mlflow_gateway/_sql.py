@@ -329,6 +329,16 @@ class SqlRegistryReader(SqlReader):
         (name, version, created, updated, description, stage, source, run id, status)."""
         return self._registry("versions", name)
 
+    def version(self, name: str, version: str) -> list[tuple[Any, ...]]:
+        """The one version (as `versions` gives them), or nothing."""
+        return self.rows(
+            _REGISTRY["versions"] + " AND mv.name = :name AND mv.version = :version",
+            ws=WORKSPACE,
+            deleted=DELETED_STAGE,
+            name=name,
+            version=int(version),
+        )
+
     def latest_versions(self, name: str | None = None) -> list[tuple[Any, ...]]:
         """Per model, the newest version in each stage: MLflow's `latest_versions`."""
         return self._registry("latest", name)

@@ -84,6 +84,14 @@ class FastReads:
             self._registry, lambda: registered_model(self._registry, self.authors, name)
         )
 
+    def version_files(self, name: str, version: str) -> ModelVersionInfo | None:
+        """Where a version's model files are (its source), without its tags or aliases; None
+        when the fast path cannot say (the client path then answers, NotFound included)."""
+        if not version.isdigit():
+            return None
+        rows = self._try(self._registry, lambda: self._registry.version(name, version))
+        return _versions(rows, {}, {}, lambda _ids: {})[0] if rows else None
+
     def versions(self, name: str) -> list[ModelVersionInfo] | None:
         return self._try(self._registry, lambda: versions(self._registry, self.authors, name))
 

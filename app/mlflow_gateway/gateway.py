@@ -390,5 +390,9 @@ class MlflowGateway:
         {"type": "tensor", "tensor-spec": {...}} for tensors. Empty when logged without one.
         """
         with self._registry_errors(f"model {name!r} version {version}"):
-            mv = self._client.get_model_version(name, str(version))
+            # The MLmodel file's place is all this needs: the version's source, read by SQL
+            # where it can be (MLflow's get_model_version also reads its tags and aliases).
+            mv = self._fast.version_files(name, str(version))
+            if mv is None:
+                mv = self._client.get_model_version(name, str(version))
             return read_signature(self._client, mv, self.tracking_uri)

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from app.errors import NotFound
+from app.errors import NotFound, UserFacingError
 from app.mlflow_gateway import MlflowGateway
 from tests.fixtures_mlflow import settings_for
 
@@ -64,6 +64,9 @@ def _build(uri: str, art: Path) -> dict[str, str]:
     for i in (1, 2):
         client.create_model_version(MODELS[3], f"{art.as_uri()}/r{i}", run_id=runs["carol"])
     client.delete_run(runs["carol"])  # its versions remain, with their author
+    signature = '[{"name": "income", "type": "double", "required": true}]'
+    (art / "m1").mkdir(parents=True)
+    (art / "m1" / "MLmodel").write_text(f"flavors: {{}}\nsignature:\n  inputs: '{signature}'\n")
     return runs
 
 
@@ -161,6 +164,22 @@ def test_both_paths_give_the_same_runs_deleted_ones_included(store: Any) -> None
     with pytest.raises(NotFound) as client_miss:
         client.get_runs([runs["alice"], "0" * 32])
     assert str(fast_miss.value) == str(client_miss.value)
+
+
+def test_both_paths_read_the_same_signature_and_say_the_same_when_it_is_missing(
+    store: Any,
+) -> None:
+    fast, client = _gateways(store[0])
+    found = fast.version_signature(MODELS[0], "1")
+    assert found == client.version_signature(MODELS[0], "1")
+    assert found["inputs"] == [{"name": "income", "type": "double", "required": True}]
+    for version in ("2", "5", "99"):  # no files; soft-deleted; never registered
+        errors = []
+        for gateway in (fast, client):
+            with pytest.raises(UserFacingError) as caught:
+                gateway.version_signature(MODELS[0], version)
+            errors.append((type(caught.value), str(caught.value)))
+        assert errors[0] == errors[1], version
 
 
 def test_an_unknown_model_is_the_same_not_found_on_both_paths(store: Any) -> None:
