@@ -12,6 +12,7 @@ import streamlit as st
 
 from app.entities import DriftResult, FeatureImportance
 from app.ui import report_frame
+from app.ui.text import md_escape
 
 
 def verdict(result: DriftResult) -> None:
@@ -24,7 +25,7 @@ def verdict(result: DriftResult) -> None:
     label = "SAMPLED: " if result.sampled else ""
     st.caption(
         f"{label}reference {result.reference_rows:,} rows, current {result.current_rows:,} rows; "
-        f"Evidently {result.evidently_version} defaults and thresholds."
+        f"Evidently {md_escape(result.evidently_version)} defaults and thresholds."
     )
 
 
@@ -65,7 +66,7 @@ def scores_chart(result: DriftResult) -> None:
 def distribution(frame: pd.DataFrame, column: str) -> None:
     """Reference and current distributions of one column, overlaid."""
     if frame.empty:
-        st.info(f"No values to plot for {column}.")
+        st.info(f"No values to plot for {md_escape(column)}.")
         return
     fig = px.bar(
         frame,
@@ -120,7 +121,7 @@ def report_panel(state: Callable[[], Any], file_name: str) -> None:
     """
     current = state()
     if current is not None and current.status == "failed":
-        st.error(f"Evidently could not build the report: {current.error}")
+        st.error(f"Evidently could not build the report: {md_escape(current.error)}")
         return
     if current is not None and current.status != "running":
         report_frame.report_frame(current.path, title="Evidently report", file_name=file_name)
