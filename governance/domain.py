@@ -407,7 +407,14 @@ class SignOffResult:
     def message(self) -> str:
         if self.already_recorded:
             return "already recorded"
-        return f"{self.vote.decision} recorded ({self.approvals} of {self.quorum} approvals)"
+        text = f"{self.vote.decision} recorded ({self.approvals} of {self.quorum} approvals)"
+        if self.unsealed_votes:
+            names = ", ".join(self.unsealed_votes)
+            text += (
+                f"; not counted: the stored vote of {names}, which fails its seal (written "
+                "outside Countersign; recorded as tampering)"
+            )
+        return text
 
 
 @dataclass(frozen=True)

@@ -53,7 +53,8 @@ class Sealer:
 
     def __init__(self, current: SealKey, previous: Iterable[SealKey] = ()) -> None:
         self.current = current
-        self._keys = {key.key_id: key.secret for key in (*previous, current)}
+        self._previous = tuple(previous)
+        self._keys = {key.key_id: key.secret for key in (*self._previous, current)}
         self._prefix = f"{SEAL_VERSION}:{current.key_id}:"
         self._inner, self._outer = _entry_pads(current.secret)
 
@@ -65,6 +66,11 @@ class Sealer:
         outer = self._outer.copy()
         outer.update(inner.digest())
         return str(outer.hexdigest())
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Rebuilt from the keys (hash states do not pickle): the parallel verification hands
+        # the sealer to its worker processes.
+        return (Sealer, (self.current, self._previous))
 
     def __repr__(self) -> str:
         return f"Sealer(key_id={self.current.key_id!r}, keys={len(self._keys)})"

@@ -113,6 +113,7 @@ def test_a_vote_row_inserted_for_an_approver_who_never_signed_does_not_count(
     assert office.registry.alias_holder("iris", "champion") is None
     assert result.approvals == 1  # type: ignore[attr-defined]
     assert result.unsealed_votes == ("ann",)  # type: ignore[attr-defined]
+    assert "not counted: the stored vote of ann, which fails its seal" in result.message  # type: ignore[attr-defined]
     (seen,) = office.events("tampering_detected")
     assert seen["object_id"] == request.id
     assert seen["approver"] == "ann"
@@ -221,6 +222,8 @@ def test_an_entry_appended_with_sql_is_named_by_verify_and_never_vouched_for(
     code, out, _ = world.cli(capsys, "audit", "verify", "--json")
     assert code == 1
     assert json.loads(out)["first_broken_seq"] == forged.seq
+    parallel = office.facade.store.verify(workers=2)  # the path large chains take
+    assert (parallel.ok, parallel.first_broken_seq) == (False, forged.seq)
 
     code, out, err = world.cli(capsys, *job)
     assert (code, out) == (1, "")

@@ -115,3 +115,12 @@ def test_entry_seals_are_standard_hmac_sha256_for_any_key_length(size: int) -> N
     mac = hmac.digest(key.secret, b"countersign.seal.entry.v1\x00" + b"ab" * 32, "sha256").hex()
     assert Sealer(key).entry("ab" * 32) == f"s1:{key.key_id}:{mac}"
     assert Sealer(key).entry_checker()("ab" * 32, f"s1:{key.key_id}:{mac}") == ""
+
+
+def test_a_sealer_travels_to_a_worker_process_with_its_keys() -> None:
+    import pickle
+
+    sealer = Sealer(NEW, [OLD])
+    copy = pickle.loads(pickle.dumps(sealer))  # noqa: S301 - our own object, as the pool does
+    assert copy.entry("ab" * 32) == sealer.entry("ab" * 32)
+    assert copy.check_entry("ab" * 32, Sealer(OLD).entry("ab" * 32)) == ""
