@@ -8,14 +8,15 @@ with the setting empty, a key is generated once under COUNTERSIGN_DATA_DIR (mode
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
-import sys
 from pathlib import Path
 
 from app.settings import Settings, SettingsError
 from governance.seals import MIN_KEY_BYTES, Sealer, SealKey, parse_key_text
 
+log = logging.getLogger(__name__)
 KEY_SETTING = "COUNTERSIGN_AUDIT_SEAL_KEY_FILE"
 OLD_KEYS_SETTING = "COUNTERSIGN_AUDIT_SEAL_OLD_KEY_FILES"
 LOCAL_KEY_NAME = "audit-seal.key"
@@ -84,10 +85,11 @@ def write_new_key(path: Path, *, announce: bool = False) -> SealKey:
             return read_key(path, KEY_SETTING)
     finally:
         partial.unlink(missing_ok=True)
-    if announce:
-        print(
-            f"countersign: made a new audit seal key at {path} (key id {key.key_id}); back it "
-            "up apart from the governance database: without it no seal can be checked",
-            file=sys.stderr,
+    if announce:  # logged, not printed: a command's output stays one clear message
+        log.info(
+            "made a new audit seal key at %s (key id %s); back it up apart from the governance "
+            "database: without it no seal can be checked",
+            path,
+            key.key_id,
         )
     return key
