@@ -22,3 +22,8 @@ class NotFound(UserFacingError):
 
 class InvalidInput(UserFacingError):
     """An upload or a parameter that cannot be used (wrong format, too large, empty...)."""
+
+
+class StoreSchemaMismatch(StoreUnavailable):
+    """The SQL store is at another MLflow schema revision: opening it through MLflow would
+    migrate it, so Countersign does not (the message has both revisions and the ways forward)."""

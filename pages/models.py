@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 import app.deps as deps
-from app.ui import errors, governance as gov, guard, navigation, pickers, query, tables
+from app.ui import errors, governance as gov, guard, lineage, navigation, pickers, query, tables
 
 
 def main() -> None:
@@ -55,6 +55,8 @@ def main() -> None:
     left.markdown(f"**Stage:** {version.stage if version.stage not in ('', 'None') else 'none'}")
     left.markdown(f"**Aliases:** {', '.join(version.aliases) or 'none'}")
     right.markdown(f"**Source run:** `{version.run_id or 'none'}`")
+    if version.model_id:
+        right.markdown(f"**Logged model:** `{version.model_id}`")
     right.markdown(f"**Status:** {version.status}")
     right.markdown(
         f"**Created:** {version.creation_time:%Y-%m-%d %H:%M UTC}" if version.creation_time else ""
@@ -62,22 +64,25 @@ def main() -> None:
     st.write(version.description or "_No description._")
     tables.key_values(version.tags, empty="No version tags.")
 
-    st.markdown("**Data sets (lineage)**")
-    tables.datasets(deps.run_datasets(version.run_id) if version.run_id else [])
-    if version.run_id:
-        run = deps.runs((version.run_id,))
-        if run:
-            with st.expander("Source run params and metrics"):
-                tables.key_values(run[0].params, empty="No params.")
-                tables.key_values(run[0].metrics, empty="No metrics.")
-            navigation.link(
-                "experiments.py",
-                "Open the source run in Experiments",
-                query={
-                    "experiment": run[0].experiment_id,
-                    "filter": f"attributes.run_id = '{version.run_id}'",
-                },
-            )
+    logged = deps.logged_model(version.model_id)
+    run_id = version.run_id or (logged.source_run_id if logged else "")
+    run, _ = deps.known_runs((run_id,)) if run_id else ([], [])
+    lineage.show(
+        version,
+        logged,
+        run_id,
+        deps.run_datasets(run_id) if run else [],
+        deps.missing_dataset_inputs(run_id) if run else 0,
+    )
+    if run:
+        with st.expander("Source run params and metrics"):
+            tables.key_values(run[0].params, empty="No params.")
+            tables.key_values(run[0].metrics, empty="No metrics.")
+        navigation.link(
+            "experiments.py",
+            "Open the source run in Experiments",
+            query={"experiment": run[0].experiment_id, "filter": f"attributes.run_id = '{run_id}'"},
+        )
     others = [n for n in by_number if n != number][:1]
     navigation.link(
         "compare_versions.py",

@@ -170,6 +170,21 @@ def to_dataset(dataset_input: Any) -> DatasetInfo:
     )
 
 
+def model_id_of(mv: Any) -> str:
+    """The LoggedModel id of a ModelVersion, or "" for a version registered from a path.
+
+    MLflow fills `ModelVersion.model_id` only on some stores (file stores and servers do, SQLite
+    does not); a version registered from a LoggedModel always has the source `models:/m-<id>`.
+    """
+    found = getattr(mv, "model_id", None)
+    if found:
+        return str(found)
+    source = str(getattr(mv, "source", "") or "")
+    if source.startswith("models:/m-"):
+        return source[len("models:/") :].split("/", 1)[0]
+    return ""
+
+
 def to_version(mv: Any, author: str) -> ModelVersionInfo:
     return ModelVersionInfo(
         name=mv.name,
@@ -184,4 +199,5 @@ def to_version(mv: Any, author: str) -> ModelVersionInfo:
         creation_time=ms_to_dt(mv.creation_timestamp),
         last_updated_time=ms_to_dt(mv.last_updated_timestamp),
         author=author,
+        model_id=model_id_of(mv),
     )

@@ -47,6 +47,10 @@ SQL_OUTSIDE_GOVERNANCE: dict[str, tuple[str, ...]] = {
     # (app/mlflow_gateway/_support.py only recognises driver errors by their module name and
     # imports nothing of SQLAlchemy: it needs no entry.)
     "app/mlflow_gateway/_sql.py": ("sqlalchemy",),
+    # Read-only connections to MLflow's own SQL store for what needs no MLflow client: the schema
+    # revision check before any client opens a store (MLflow's client would migrate an older
+    # one), the runs pages of such a store, and data set inputs whose record is gone.
+    "app/mlflow_gateway/_sql_readonly.py": ("sqlalchemy",),
 }
 
 
