@@ -57,7 +57,8 @@ def shapes_visits(store: ByoStore) -> list[Visit]:
         Visit("compare_runs", query={"runs": compared}, expect=["température ✓ 日本語 🚀"]),
         Visit("models", query={"model": SIXTY}, expect=["Production"]),
         Visit("models", query={"model": LOGGED, "version": "1"},
-              expect=["no run (logged outside any run)", "Logged model params (2) and metrics (2)"]),
+              expect=["no run (logged outside any run)",
+                      "Logged model params (2) and metrics (2)"]),
         Visit("models", query={"model": LOGGED, "version": "2"}, expect=["train-set"]),
         Visit("models", query={"model": SINGLE, "version": "1"}, expect=lost),
         Visit("models", query={"model": SHARED, "version": "2"}),
@@ -69,7 +70,8 @@ def shapes_visits(store: ByoStore) -> list[Visit]:
               expect=["No version of byo-sixty holds 'challenger' now. Held now: Production"]),
         Visit("compare_versions", query={"model": LOGGED, "versions": "1,2"},
               expect=["0.91", "0.87", "eval-set"]),
-        Visit("compare_versions", query={"model": SHARED, "versions": "1,2"}, expect=["0.8", "0.83"]),
+        Visit("compare_versions", query={"model": SHARED, "versions": "1,2"},
+              expect=["0.8", "0.83"]),
         Visit("drift", query={"model": LOGGED, "version": "2"}),
         # A pyfunc model without an importance artifact: the page says so (its own error line).
         Visit("feature_importance", query={"model": LOGGED, "versions": "2"},
@@ -155,7 +157,8 @@ def test_a_store_at_an_older_schema_is_read_as_it_is_and_never_changed(
         # one message, on every page, with both revisions and both ways forward
         assert page.texts.count(f"has schema revision {OLD}") == 1, name
         assert f"expects {HEAD}" in page.texts, name
-        assert "mlflow db upgrade" in page.texts and "mlflow server" in page.texts, name
+        assert "mlflow db upgrade" in page.texts, name
+        assert "mlflow server" in page.texts, name
     assert seen["models?"].texts.count("reads through MLflow's own client") == 1
 
     code, out, err = cli(env, "store", "check")
@@ -205,7 +208,8 @@ def test_only_an_executed_promotion_changes_a_store(
     assert cli(env, "reconcile", "--json")[0] == 0
     code, out, err = cli(env, "request", "create", "--model", SIXTY, "--version", "60",
                          "--target", "Production", "--justification", "ship it", "--as",
-                         "alice", "--password-stdin", "--json", stdin=PASSWORDS["alice"] + "\n")  # fmt: skip
+                         "alice", "--password-stdin", "--json",
+                         stdin=PASSWORDS["alice"] + "\n")  # fmt: skip
     assert code == 0, err
     assert digest(path) == before  # reading, capturing evidence, recording a request: no write
     request_id = __import__("json").loads(out)["id"]
