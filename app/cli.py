@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "app.commands.webhooks",
     "app.commands.metrics",
     "app.commands.reseal",
+    "app.commands.checkpoints",
     "app.commands.store",
 )
 

@@ -103,6 +103,12 @@ class Policy:
     follow_up_approver_roles: tuple[str, ...] | None = None
     rollback: Mapping[str, Any] = field(default_factory=dict)
 
+    @property
+    def name(self) -> str:
+        """The policy's file name, never the server path it was read from (for pages, reports
+        and the audit log; the hash identifies the content)."""
+        return policy_name(self.source)
+
     def rule_for(self, model: str, target: str, kind: str = RequestKind.NORMAL) -> Rule:
         """Resolve the rule for a request (see the module docstring for the order)."""
         merged: dict[str, Any] = {}
@@ -168,6 +174,11 @@ class Policy:
         for spec in specs:
             found.update(spec.get("approver_roles") or ())
         return frozenset(found)
+
+
+def policy_name(source: str) -> str:
+    """The last component of a policy source, whether written with / or \\ ("policy" if none)."""
+    return source.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1] or "policy"
 
 
 def load_policy_file(path: str | Path) -> Policy:

@@ -26,7 +26,7 @@ from governance.domain import (
 from governance.errors import NotFound, PolicyError
 from governance.execution import execute, provenance_tags, reconcile
 from governance.lifecycle import cancel, expire_due, refresh_evidence, request_rollback
-from governance.policy import Policy, load_policy_file
+from governance.policy import Policy, load_policy_file, policy_name
 from governance.ports import Clock
 from governance.signin import authenticate, record_external_sign_in
 from governance.signing import sign_off
@@ -86,13 +86,15 @@ def load_policy(uow: UnitOfWork, clock: Clock, path: str | Path, actor: str) -> 
     try:
         policy = load_policy_file(path)
     except PolicyError as exc:
+        # The log (and every export of it) names the file, never the server path it lives at.
+        name = policy_name(str(path))
         with uow:
             uow.audit.append(
                 actor=actor,
                 action=AuditAction.POLICY_REJECTED,
                 object_type=ObjectType.POLICY,
                 object_id=ACTIVE_POLICY,
-                payload={"source": str(path), "reason": str(exc)},
+                payload={"source": name, "reason": str(exc).replace(str(path), name)},
                 at=clock.now(),
             )
             uow.commit()
@@ -108,7 +110,7 @@ def load_policy(uow: UnitOfWork, clock: Clock, path: str | Path, actor: str) -> 
                 action=AuditAction.POLICY_LOADED,
                 object_type=ObjectType.POLICY,
                 object_id=ACTIVE_POLICY,
-                payload={"source": policy.source, "hash": policy.hash},
+                payload={"source": policy.name, "hash": policy.hash},
                 at=clock.now(),
             )
             uow.commit()

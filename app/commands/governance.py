@@ -14,6 +14,7 @@ import argparse
 import sys
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from app.commands import _governance_views as views
@@ -25,6 +26,7 @@ from app.commands._cli_support import (
     open_facade,
     person,
 )
+from app.commands.checkpoints import checkpoint_flags, verify_with_checkpoints
 
 TERMINAL = {"rejected": 1, "cancelled": 1, "expired": 1, "superseded": 1, "executed": 0}
 
@@ -79,8 +81,14 @@ def register(registry: Any) -> None:
     p.set_defaults(func=_request_wait)
 
     audit = registry.group("audit", "The hash-chained audit log.")
-    p = audit.add_parser("verify", help="recompute the chain; names the first broken seq")
+    p = audit.add_parser(
+        "verify", help="recompute the chain (and compare signed checkpoints with it)"
+    )
     json_flag(p)
+    checkpoint_flags(p)
+    p.add_argument(
+        "--public-key", action="append", type=Path, help="PEM key that signed the checkpoints"
+    )
     p.set_defaults(func=_audit_verify)
 
     p = registry.command("reconcile", "Record differences between MLflow and the ledger.")
@@ -223,6 +231,8 @@ def _request_wait(args: argparse.Namespace) -> int:
 
 
 def _audit_verify(args: argparse.Namespace) -> int:
+    if args.checkpoint or args.checkpoints or args.public_key:
+        return verify_with_checkpoints(args)
     result = open_facade().verify_audit(OPERATOR)
     if args.json:
         views.emit(result.as_dict())
