@@ -39,7 +39,8 @@ class StoreAccess:
 
     def _check(self, uri: str, *, tracking: bool) -> StoreCheck | None:
         if is_sql(uri):
-            return check_sql_store(uri, redact(uri))
+            variable = "MLFLOW_TRACKING_URI" if tracking else "MLFLOW_REGISTRY_URI"
+            return check_sql_store(uri, redact(uri), variable)
         if files.is_file_store(uri):
             files.require_readable(uri, tracking=tracking)
         return None

@@ -80,40 +80,43 @@ class StoreCheck:
     expected: str
     state: str  # ok, older, unknown (newer than this MLflow), empty (no MLflow schema)
     runs_readable: bool = False
+    variable: str = "MLFLOW_TRACKING_URI"  # the setting that names the store
 
     @property
     def mismatch(self) -> bool:
         return self.state != OK
 
-    def message(self) -> str:
-        """One paragraph for the top of every page and for the CLI."""
+    def message(self, *, on_page: bool = False) -> str:
+        """One paragraph for the CLI (the store by its URI, without password) or, `on_page`, for
+        the top of every page (the store by its setting: pages show no server path)."""
         version = mlflow_version()
+        store = f"named by {self.variable}" if on_page else f"at {self.uri}"
+        uri = f"${self.variable}" if on_page else self.uri
         if self.state == EMPTY:
             return (
-                f"The database at {self.uri} is not an MLflow store (it has no MLflow schema "
+                f"The database {store} is not an MLflow store (it has no MLflow schema "
                 "revision). Countersign reads an existing MLflow store and never creates one: "
-                "point MLFLOW_TRACKING_URI at your team's store or at your team's `mlflow server`."
+                f"point {self.variable} at your team's store or at your team's `mlflow server`."
             )
         if self.state == UNKNOWN:
             return (
-                f"The MLflow store at {self.uri} has schema revision {self.revision}, which "
-                f"this Countersign's MLflow {version} does not know (it expects "
-                f"{self.expected}; a newer MLflow wrote the store). Countersign does not open "
-                "it through MLflow. Point MLFLOW_TRACKING_URI at your team's `mlflow server` "
-                "(http://...), or run Countersign with the MLflow version that wrote the store."
-                + self._read_only_note()
+                f"The MLflow store {store} has schema revision {self.revision}, which this "
+                f"Countersign's MLflow {version} does not know (it expects {self.expected}; a "
+                "newer MLflow wrote the store). Countersign does not open it through MLflow. "
+                f"Point {self.variable} at your team's `mlflow server` (http://...), or run "
+                "Countersign with the MLflow version that wrote the store." + self._read_only()
             )
         return (
-            f"The MLflow store at {self.uri} has schema revision {self.revision}, but this "
+            f"The MLflow store {store} has schema revision {self.revision}, but this "
             f"Countersign's MLflow {version} expects {self.expected}. Opening it through MLflow "
             "would upgrade it in place and could stop your team's own MLflow from reading it, "
             "so Countersign leaves it as it is. Two ways forward: take a backup, then run "
-            f"`mlflow db upgrade {self.uri}` (every MLflow that uses the store must then be "
-            f"{version} or newer); or point MLFLOW_TRACKING_URI at your team's `mlflow server` "
-            "(http://...)." + self._read_only_note()
+            f"`mlflow db upgrade {uri}` (every MLflow that uses the store must then be "
+            f"{version} or newer); or point {self.variable} at your team's `mlflow server` "
+            "(http://...)." + self._read_only()
         )
 
-    def _read_only_note(self) -> str:
+    def _read_only(self) -> str:
         if self.runs_readable:
             return (
                 " Until then Experiments and Compare runs read this store read-only; models, "
@@ -122,7 +125,7 @@ class StoreCheck:
         return " Until then no page can read this store."
 
 
-def check_sql_store(uri: str, shown_uri: str) -> StoreCheck:
+def check_sql_store(uri: str, shown_uri: str, variable: str) -> StoreCheck:
     """Read the store's revision read-only and compare it with the installed MLflow's.
 
     Raises:
@@ -149,4 +152,6 @@ def check_sql_store(uri: str, shown_uri: str) -> StoreCheck:
         state = EMPTY
     else:
         state = OLDER if facts.revision in chain else UNKNOWN
-    return StoreCheck(shown_uri, facts.revision, chain[0], state, facts.runs_tables_readable)
+    return StoreCheck(
+        shown_uri, facts.revision, chain[0], state, facts.runs_tables_readable, variable
+    )

@@ -126,7 +126,7 @@ class MlflowGateway:
             found = self._access.mismatch()
         except UserFacingError:
             return None
-        return found.message() if found is not None else None
+        return found.message(on_page=True) if found is not None else None
 
     def schema_report(self) -> tuple[StoreSchema, ...]:
         """The tracking and registry stores' schema states (`python -m app.cli store check`).
