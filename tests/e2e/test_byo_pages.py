@@ -9,6 +9,8 @@ pass are reported together.
 from __future__ import annotations
 
 import hashlib
+import json
+import re
 from pathlib import Path
 
 import pytest
@@ -16,7 +18,7 @@ import pytest
 import app.deps as deps
 from tests.byo_fixtures import ByoStore, copy_store
 from tests.byo_stores import LOGGED, PRODUCTION_HOLDERS, SHARED, SINGLE, SIXTY
-from tests.e2e.byo_pages import Visit, browse, cli, environment, report
+from tests.e2e.byo_pages import Visit, browse, cli, environment, report, run_visit
 from tests.e2e.gov_env import PASSWORDS, prepare
 
 pytestmark = pytest.mark.slow
@@ -213,7 +215,7 @@ def test_only_an_executed_promotion_changes_a_store(
                          stdin=PASSWORDS["alice"] + "\n")  # fmt: skip
     assert code == 0, err
     assert digest(path) == before  # reading, capturing evidence, recording a request: no write
-    request_id = __import__("json").loads(out)["id"]
+    request_id = json.loads(out)["id"]
     code, _, err = cli(env, "request", "approve", request_id, "--comment", "ok", "--as", "erin",
                        "--password-stdin", stdin=PASSWORDS["erin"] + "\n")  # fmt: skip
     assert code == 0, err
@@ -225,3 +227,44 @@ def test_only_an_executed_promotion_changes_a_store(
     stages = {v.version: v.current_stage for v in versions}
     assert stages[60] == "Production"
     assert {stages[int(n)] for n in PRODUCTION_HOLDERS} == {"Archived"}
+
+
+def test_the_app_and_the_cli_capture_the_same_evidence_for_a_logged_model(
+    byo_sqlite: ByoStore,
+    governance: dict[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    store = copy_store(byo_sqlite, tmp_path / "copy")
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("version: 1\ndefaults: {quorum: 1, gates: []}\n", encoding="utf-8")
+    env = governance | store.env(COUNTERSIGN_POLICY=str(policy))
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    deps.clear_caches()
+    try:
+        _, seen = run_visit(
+            Visit("promotions", "alice", {"model": LOGGED, "version": "1", "target": "challenger"})
+        )
+        shown = re.search(r"Evidence SHA-256: `([0-9a-f]{64})`", seen.texts)
+        assert shown, seen.texts
+        code, out, err = cli(env, "request", "create", "--model", LOGGED, "--version", "1",
+                             "--target", "challenger", "--justification", "model-only", "--as",
+                             "alice", "--password-stdin", "--json",
+                             stdin=PASSWORDS["alice"] + "\n")  # fmt: skip
+        assert code == 0, err
+        created = json.loads(out)
+        assert created["evidence_hash"] == shown.group(1)
+        evidence = deps.get_governance().get_request("alice", created["id"]).request
+        candidate = evidence.evidence_dict()["candidate"]
+    finally:
+        deps.clear_caches()
+    assert candidate["run_id"] == ""
+    assert candidate["metrics"] == {"accuracy": 0.91, "f1": 0.88}
+    logged = candidate["lineage"]["logged_model"]
+    assert logged["model_id"] == candidate["model_id"]
+    assert logged["source_run_id"] == ""
+    assert {(m["key"], m["dataset_name"]) for m in logged["metrics"]} == {
+        ("accuracy", "eval-set"),
+        ("f1", "eval-set"),
+    }
