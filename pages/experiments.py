@@ -41,8 +41,8 @@ def whole_experiment(exp_ids: tuple[str, ...]) -> None:
 
 def main() -> None:
     st.title("Experiments")
-    for note in deps.store_notes():
-        st.info(note, icon=":material/folder_off:")
+    for note in deps.store_notes():  # folder names come from the store: text, not Markdown
+        st.info(guard.escape_markdown(note), icon=":material/folder_off:")
     experiment = pickers.experiment(deps.experiments())
     if experiment is None:
         st.info("No experiments in this tracking store yet.")

@@ -82,11 +82,12 @@ def skipped_experiments(uri: str) -> list[str]:
         return []
     if not folders:
         return []
-    named = ", ".join(repr(f) for f in folders[:MAX_NOTED])
+    named = ", ".join(repr(f[:64]) for f in folders[:MAX_NOTED])
     more = f" and {len(folders) - MAX_NOTED} more" if len(folders) > MAX_NOTED else ""
     return [
-        f"Skipped {len(folders)} experiment folder(s) of {root} without meta.yaml: {named}{more}. "
-        "MLflow cannot read an experiment without it; restore the file to see its runs."
+        f"Skipped {len(folders)} experiment folder(s) of the file store without meta.yaml: "
+        f"{named}{more}. MLflow cannot read an experiment without it; restore the file to see "
+        "its runs."
     ]
 
 

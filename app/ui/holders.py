@@ -13,7 +13,10 @@ import streamlit as st
 
 from app.entities import ModelVersionInfo
 from app.ui import navigation, pickers, query
+from app.ui.guard import escape_markdown
 from governance.domain import STAGE_TARGETS
+
+MAX_TARGET = 256  # MLflow aliases are at most 255 characters
 
 
 def holders(items: Sequence[ModelVersionInfo], target: str) -> list[str]:
@@ -29,23 +32,25 @@ def against_holder(
     """Baseline: the newest holder of the target (as in a request's evidence), then the other
     holders of a stage, then the candidate."""
     by_number = {v.version: v for v in items}
-    wanted = query.get("alias")
+    wanted = query.get("alias")[:MAX_TARGET]  # from the URL: anyone may have written it
     options = targets + ([wanted] if wanted and wanted not in targets else [])
     left, right = st.columns(2)
     with left:
         target = str(query.selectbox("Alias or stage", options, "alias", default="champion"))
     held = holders(items, target)
     rest = [v.version for v in items if v.version not in held]
+    # Names come from MLflow and the URL: shown as text, never as Markdown.
+    name, shown = escape_markdown(model), escape_markdown(repr(target))
     if not held:
         now = ", ".join(f"{t} → {', '.join('v' + n for n in holders(items, t))}" for t in targets)
         st.info(
-            f"No version of {model} holds {target!r} now. Held now: {now or 'nothing'}. "
-            "Pick one of those, or compare any versions."
+            f"No version of {name} holds {shown} now. Held now: "
+            f"{escape_markdown(now) or 'nothing'}. Pick one of those, or compare any versions."
         )
         return ()
     if not rest:
         st.info(
-            f"v{held[0]} holds {target!r} and {model} has no other version to compare it with. "
+            f"v{held[0]} holds {shown} and {name} has no other version to compare it with. "
             "Open the version on the Models page, or pick another model."
         )
         navigation.link("models.py", f"Open v{held[0]}", query={"model": model, "version": held[0]})
@@ -63,7 +68,7 @@ def against_holder(
     if len(held) > 1:
         listed = ", ".join(f"v{n}" for n in held)
         st.info(
-            f"{len(held)} versions hold {target} at once: {listed}. The newest, v{baseline}, is "
-            "the baseline (a promotion request compares with it); all are shown."
+            f"{len(held)} versions hold {escape_markdown(target)} at once: {listed}. The newest, "
+            f"v{baseline}, is the baseline (a promotion request compares with it); all are shown."
         )
     return (baseline, *[n for n in held if n != baseline], str(candidate))

@@ -47,13 +47,15 @@ def shapes_visits(store: ByoStore) -> list[Visit]:
     runs = shapes.runs
     compared = ",".join(runs[n] for n in ("sweep", "trial-1", "odd-params", "still-running"))
     holders = ", ".join(f"v{n}" for n in PRODUCTION_HOLDERS)
+    skipped = ["Skipped 1 experiment folder(s)", "without meta.yaml"]
     lost = (
         ["point at a data set record that is no longer in the store"] if shapes.orphan_input else []
     )
     return [
         Visit("overview"),
         Visit("experiments", query={"experiment": shapes.experiment_id},
-              expect=["↳ trial-1", "↳ trial-2", "FAILED", "KILLED", "RUNNING"]),
+              expect=["↳ trial-1", "↳ trial-2", "FAILED", "KILLED", "RUNNING",
+                      *(skipped if store.backend == "file" else [])]),
         Visit("experiments", query={"experiment": shapes.experiment_id},
               toggles={"collapse_children": True}, expect=["child runs", "sweep,"]),
         Visit("compare_runs", query={"runs": compared}, expect=["température ✓ 日本語 🚀"]),
@@ -268,3 +270,23 @@ def test_the_app_and_the_cli_capture_the_same_evidence_for_a_logged_model(
         ("accuracy", "eval-set"),
         ("f1", "eval-set"),
     }
+
+
+def test_a_target_named_in_the_url_is_shown_as_text(
+    byo_sqlite: ByoStore, governance: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key, value in (governance | byo_sqlite.env()).items():
+        monkeypatch.setenv(key, value)
+    hostile = "**x** [click](https://evil.example/) ![i](https://evil.example/i.png)"
+    deps.clear_caches()
+    try:
+        at, seen = run_visit(
+            Visit("compare_versions", query={"model": SIXTY, "mode": "alias", "alias": hostile})
+        )
+    finally:
+        deps.clear_caches()
+    raw = "\n".join(str(i.value) for i in at.info)
+    assert "No version of byo\\-sixty holds" in raw
+    assert "](https://evil" not in raw  # the link and image syntax arrive escaped
+    assert "\\*\\*x\\*\\*" in raw
+    assert hostile in seen.texts  # and read as the text it is
