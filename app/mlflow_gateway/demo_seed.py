@@ -37,7 +37,7 @@ from app.mlflow_gateway._demo_data import (
     train_classifier,
     train_regressor,
 )
-from app.mlflow_gateway._support import apply_fast_fail_env, mlflow_errors
+from app.mlflow_gateway._support import apply_fast_fail_env, mlflow_errors, redact
 from app.settings import Settings
 
 DEMO_TAG = "countersign.demo"
@@ -79,6 +79,25 @@ def demo_store_exists(settings: Settings) -> bool:
     return False
 
 
+def _refuse_another_schema(settings: Settings) -> None:
+    """Seeding writes through MLflow's client, which would migrate an existing store at another
+    schema revision: refuse that store with its message (a new store is created as usual)."""
+    from app.errors import StoreSchemaMismatch
+    from app.mlflow_gateway._sql_readonly import sqlite_path
+    from app.mlflow_gateway._store_check import check_sql_store, is_sql
+
+    for uri, variable in (
+        (settings.tracking_uri, "MLFLOW_TRACKING_URI"),
+        (settings.registry_uri, "MLFLOW_REGISTRY_URI"),
+    ):
+        path = sqlite_path(uri)
+        if not is_sql(uri) or (uri.startswith("sqlite:") and (path is None or not path.is_file())):
+            continue
+        check = check_sql_store(uri, redact(uri), variable)
+        if check.mismatch and check.state != "empty":
+            raise StoreSchemaMismatch(check.message())
+
+
 def seed_demo(settings: Settings, echo: Callable[[str], None] = print) -> int:
     """Create whatever part of the demo store is missing and print what was made.
 
@@ -86,6 +105,7 @@ def seed_demo(settings: Settings, echo: Callable[[str], None] = print) -> int:
         The number of things created or changed (0 when the store was already complete).
     """
     apply_fast_fail_env()
+    _refuse_another_schema(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     settings.artifacts_dir.mkdir(parents=True, exist_ok=True)
     with mlflow_errors(settings.tracking_uri), _global_uris(settings), warnings.catch_warnings():

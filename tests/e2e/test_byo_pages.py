@@ -16,6 +16,9 @@ from pathlib import Path
 import pytest
 
 import app.deps as deps
+from app.errors import StoreSchemaMismatch
+from app.mlflow_gateway.demo_seed import seed_demo
+from app.settings import Settings
 from tests.byo_fixtures import ByoStore, copy_store
 from tests.byo_stores import LOGGED, PRODUCTION_HOLDERS, SHARED, SINGLE, SIXTY
 from tests.e2e.byo_pages import Visit, browse, cli, environment, report, run_visit
@@ -178,6 +181,8 @@ def test_a_store_at_an_older_schema_is_read_as_it_is_and_never_changed(
                        "--password-stdin", stdin=PASSWORDS["alice"] + "\n")  # fmt: skip
     assert code != 0
     assert f"has schema revision {OLD}" in err
+    with pytest.raises(StoreSchemaMismatch, match=OLD):  # seeding writes through MLflow: refused
+        seed_demo(Settings.from_env(env=env), echo=lambda _line: None)
     assert _fingerprint(store) == fingerprint
 
 
