@@ -2,10 +2,12 @@
 
 MLflow 3.17 refuses a file store unless `MLFLOW_ALLOW_FILE_STORE=true`; Countersign sets it for
 its own process when the tracking or registry URI is a file store (a `file:` URI or a plain
-path). MLflow's FileStore creates `.trash` (tracking) and `models/` (registry) when they are
-missing; Countersign checks first, so that opening a store never adds a folder to it: a store
-without `.trash` is refused with the one command that fixes it, and one without `models/` has
-no registered models, so the registry is read as empty without asking MLflow.
+path), and with a file registry also the process's default `MLFLOW_TRACKING_URI` when unset
+(see `allow_file_stores`). MLflow's FileStore creates `.trash` (tracking) and `models/`
+(registry) when they are missing; Countersign checks first, so that opening a store never adds
+a folder to it: a store without `.trash` is refused with the one command that fixes it, and one
+without `models/` has no registered models, so the registry is read as empty without asking
+MLflow.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from app.errors import StoreUnavailable
 from app.mlflow_gateway._store_check import scheme
 
 ALLOW_ENV = "MLFLOW_ALLOW_FILE_STORE"
+TRACKING_ENV = "MLFLOW_TRACKING_URI"
 TRASH, MODELS = ".trash", "models"
 # Folders MLflow keeps at the root of a store that are not experiments.
 NOT_EXPERIMENTS = frozenset({TRASH, MODELS})
@@ -38,10 +41,19 @@ def store_path(uri: str) -> Path:
     return Path(uri).expanduser()
 
 
-def allow_file_stores(*uris: str) -> None:
-    """Opt this process in to MLflow's file stores when one of the URIs is one."""
-    if any(is_file_store(u) for u in uris):
+def allow_file_stores(tracking_uri: str, registry_uri: str) -> None:
+    """Opt this process in to MLflow's file stores when the tracking or registry URI is one.
+
+    MLflow's file registry reads the LoggedModel of a version through a client built on the
+    process's *default* tracking URI (its own TODO in `_get_file_model_version_from_dir`); unset,
+    that default is `sqlite:///mlflow.db`, created in the working directory on first use. With a
+    file registry the default is therefore set to the configured tracking store, unless the
+    process has one already (Countersign serves one tracking store per process).
+    """
+    if is_file_store(tracking_uri) or is_file_store(registry_uri):
         os.environ[ALLOW_ENV] = "true"
+    if is_file_store(registry_uri):
+        os.environ.setdefault(TRACKING_ENV, tracking_uri)
 
 
 def require_readable(uri: str, *, tracking: bool) -> None:

@@ -28,6 +28,15 @@ from tests.byo_stores import (
 )
 
 
+@pytest.fixture(autouse=True)
+def _mlflow_process_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    # With a file store the gateway sets MLflow's process defaults (MLFLOW_ALLOW_FILE_STORE, and
+    # MLFLOW_TRACKING_URI when unset); start each test without them and undo what it set.
+    for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "MLFLOW_ALLOW_FILE_STORE"):
+        monkeypatch.setenv(name, "-")
+        monkeypatch.delenv(name)
+
+
 def settings(store: ByoStore) -> Settings:
     return Settings.from_env(env=store.env())
 
@@ -109,12 +118,15 @@ def test_governance_executes_on_a_copy_and_archives_per_the_policy(
     request: pytest.FixtureRequest,
     tmp_path: Path,
     empty_db_url: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from app.bootstrap import build_governance, upgrade_governance_db
     from governance.domain import CLI_OPERATOR
     from tests.e2e.gov_env import PASSWORDS
 
     store = copy_store(request.getfixturevalue(f"byo_{backend}"), tmp_path / "store")
+    (tmp_path / "cwd").mkdir()
+    monkeypatch.chdir(tmp_path / "cwd")  # where MLflow would create its default ./mlflow.db
     policy = tmp_path / "policy.yaml"
     policy.write_text(
         "version: 1\ndefaults: {quorum: 1, gates: []}\n"
@@ -141,6 +153,9 @@ def test_governance_executes_on_a_copy_and_archives_per_the_policy(
     assert registry.stage_holders(SIXTY, "Production") == (*PRODUCTION_HOLDERS, "60")
     assert registry.alias_holder(LOGGED, "challenger") == "1"
     assert registry.get_version(LOGGED, "1").tags["countersign.target"] == "alias:challenger"
+    # MLflow's file registry reads logged models through the process's default tracking URI;
+    # left unset, that default is a new ./mlflow.db.
+    assert list((tmp_path / "cwd").iterdir()) == []
 
 
 def test_a_store_at_a_newer_schema_is_read_only_and_left_as_it_is(
