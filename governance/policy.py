@@ -14,7 +14,9 @@ Schema (see governance/default_policy.yaml for a commented example):
           expires_after ("7d", "12h", "30m", "2w"), archive_existing_versions (bool; stages
           only: moving a version in archives every version holding the stage now; the older
           spelling archive_existing is accepted),
-          gates (list; a later level REPLACES the whole list)
+          gates (list; a later level REPLACES the whole list),
+          out_of_band ("flag" or "revert": what happens when MLflow shows a holder the ledger
+          did not put there; default flag)
     GATE: {metric: M, min: X} | {metric: M, max: X} | {metric: M, min_delta_vs_current: D}
           (optional lower_is_better: bool, if_missing: fail|skip)
           | {max_drift_share: S, if_missing: fail|skip} | {require_evidence: [dotted.key, ...]}
@@ -88,6 +90,7 @@ class Rule:
     expires_after: timedelta = timedelta(days=7)
     archive_existing: bool = True
     gates: tuple[Gate, ...] = ()
+    out_of_band: str = "flag"  # "revert": put the governed holder back at once
 
 
 @dataclass(frozen=True)
@@ -252,6 +255,7 @@ def _rule_from(spec: Mapping[str, Any]) -> Rule:
         ),
         archive_existing=bool(spec.get("archive_existing_versions", base.archive_existing)),
         gates=tuple(gate_from(g, "gates") for g in spec.get("gates") or ()),
+        out_of_band=str(spec.get("out_of_band", base.out_of_band)),
     )
 
 

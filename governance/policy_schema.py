@@ -24,11 +24,13 @@ RULE_KEYS = frozenset(
         "archive_existing",
         "archive_existing_versions",
         "gates",
+        "out_of_band",
     }
 )
 # Whether moving a version into a legacy stage archives the versions holding it now. MLflow's
 # name for it is `archive_existing_versions`; `archive_existing` is the older spelling.
 ARCHIVE_KEYS = ("archive_existing_versions", "archive_existing")
+OUT_OF_BAND_MODES = ("flag", "revert")
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
@@ -130,6 +132,8 @@ def _check_rule(spec: Any, where: str, fail: Any, *, allow_targets: bool = False
             fail(at, "must be a non-empty list of role names")
         elif key in ("separation_of_duties", *ARCHIVE_KEYS) and not isinstance(value, bool):
             fail(at, "must be true or false")
+        elif key == "out_of_band" and value not in OUT_OF_BAND_MODES:
+            fail(at, "must be flag or revert")
         elif key == "expires_after":
             try:
                 parse_duration(value)

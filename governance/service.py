@@ -23,8 +23,10 @@ from governance.domain import (
     RequestDetails,
     VoteDecision,
 )
+from governance.enforcement import enforce, put_back, record_refused_delivery
 from governance.errors import NotFound, PolicyError
 from governance.execution import execute, provenance_tags, reconcile
+from governance.history import model_history
 from governance.lifecycle import cancel, expire_due, refresh_evidence, request_rollback
 from governance.policy import Policy, load_policy_file, policy_name
 from governance.ports import Clock
@@ -52,16 +54,20 @@ __all__ = [
     "create_user",
     "disable_user",
     "enable_user",
+    "enforce",
     "execute",
     "expire_due",
     "get_request",
     "list_requests",
     "list_users",
     "load_policy",
+    "model_history",
     "provenance_tags",
+    "put_back",
     "reconcile",
     "record_export",
     "record_external_sign_in",
+    "record_refused_delivery",
     "refresh_evidence",
     "request_promotion",
     "request_rollback",

@@ -62,6 +62,7 @@ def register(registry: Any) -> None:
     p = req.add_parser("rollback", help="ask to restore the previous holder of a target")
     p.add_argument("--model", required=True)
     p.add_argument("--target", required=True)
+    p.add_argument("--version", help="an earlier recorded holder (default: the one before)")
     p.add_argument("--justification", required=True)
     actor_flags(p)
     p.set_defaults(func=_request_rollback)
@@ -179,7 +180,9 @@ def _request_execute(args: argparse.Namespace) -> int:
 def _request_rollback(args: argparse.Namespace) -> int:
     facade = open_facade()
     actor, _ = person(facade, args)
-    request = facade.request_rollback(actor, args.model, args.target, args.justification)
+    request = facade.request_rollback(
+        actor, args.model, args.target, args.justification, args.version
+    )
     _show_request(args, request, "created")
     return 0
 

@@ -32,9 +32,11 @@ from app.deps.governance import (
     requests,
     signing_eligibility,
     signing_inbox,
+    target_history,
     verify_audit,
 )
 from app.deps.reads import (
+    artifact_problem,
     child_run_counts,
     counts,
     differences_only,
@@ -97,6 +99,7 @@ __all__ = [
     "IdentityService",
     "activity",
     "after_write",
+    "artifact_problem",
     "audit_bundle",
     "audit_events",
     "check_compatible",
@@ -155,6 +158,7 @@ __all__ = [
     "start_drift_report",
     "store_notes",
     "store_notice",
+    "target_history",
     "top_level_filter",
     "uploaded_data",
     "verify_audit",
