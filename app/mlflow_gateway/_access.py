@@ -13,9 +13,10 @@ import threading
 import time
 from typing import Any
 
-from app.errors import StoreSchemaMismatch
+from app.entities import StoreSchema
+from app.errors import StoreSchemaMismatch, UserFacingError
 from app.mlflow_gateway import _file_store as files
-from app.mlflow_gateway._store_check import StoreCheck, check_sql_store, is_sql
+from app.mlflow_gateway._store_check import OK, StoreCheck, check_sql_store, is_sql, scheme
 from app.mlflow_gateway._support import apply_fast_fail_env, redact
 from app.settings import Settings
 
@@ -70,6 +71,32 @@ class StoreAccess:
     def mismatch(self) -> StoreCheck | None:
         """The first store at another schema revision, or None."""
         return next((c for c in self.checks() if c is not None and c.mismatch), None)
+
+    def notice(self) -> str | None:
+        """The page message about a store at another revision; None when there is none or the
+        store cannot be checked (the page then reports the store as unreachable)."""
+        try:
+            found = self.mismatch()
+        except UserFacingError:
+            return None
+        return found.message(on_page=True) if found is not None else None
+
+    def report(self) -> tuple[StoreSchema, ...]:
+        """Each store's schema state, for the CLI (URIs without password)."""
+        out = []
+        for role, uri, check in zip(
+            ("tracking", "registry"), (self.tracking_uri, self.registry_uri), self.checks(),
+            strict=True,
+        ):  # fmt: skip
+            if check is None:
+                out.append(StoreSchema(role, redact(uri), scheme(uri), None, None, OK))
+                continue
+            message = check.message() if check.mismatch else ""
+            out.append(
+                StoreSchema(role, check.uri, scheme(uri), check.revision, check.expected,
+                            check.state, message)
+            )  # fmt: skip
+        return tuple(out)
 
     # ---- clients -----------------------------------------------------------------------------
 

@@ -31,7 +31,6 @@ from app.mlflow_gateway import artifacts
 from app.mlflow_gateway._access import StoreAccess
 from app.mlflow_gateway._logged_models import to_logged_model
 from app.mlflow_gateway._signature import read_signature
-from app.mlflow_gateway._store_check import scheme
 from app.mlflow_gateway._support import (
     mlflow_errors,
     ms_to_dt,
@@ -124,11 +123,7 @@ class MlflowGateway:
     def schema_notice(self) -> str | None:
         """The message for the top of every page when a SQL store is at another MLflow schema
         revision (None otherwise, and when the store cannot be checked: pages say that)."""
-        try:
-            found = self._access.mismatch()
-        except UserFacingError:
-            return None
-        return found.message(on_page=True) if found is not None else None
+        return self._access.notice()
 
     def schema_report(self) -> tuple[StoreSchema, ...]:
         """The tracking and registry stores' schema states (`python -m app.cli store check`).
@@ -136,22 +131,7 @@ class MlflowGateway:
         Raises:
             StoreUnavailable: A store is missing, unreachable or unreadable.
         """
-        out = []
-        checks = self._access.checks()
-        for role, uri, check in zip(
-            ("tracking", "registry"), (self.tracking_uri, self.registry_uri), checks, strict=True
-        ):
-            kind = scheme(uri)
-            if check is None:
-                out.append(StoreSchema(role, redact(uri), kind, None, None, "ok"))
-            else:
-                message = check.message() if check.mismatch else ""
-                out.append(
-                    StoreSchema(
-                        role, check.uri, kind, check.revision, check.expected, check.state, message
-                    )
-                )
-        return tuple(out)
+        return self._access.report()
 
     def store_notes(self) -> list[str]:
         """Notes about the store worth a line on the pages (e.g. experiment folders skipped)."""
