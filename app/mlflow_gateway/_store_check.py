@@ -25,8 +25,11 @@ OK, OLDER, UNKNOWN, EMPTY = "ok", "older", "unknown", "empty"
 
 
 def scheme(uri: str) -> str:
-    """`sqlite`, `postgresql`, `http`, `file`...; a plain path is a `file` store to MLflow."""
-    head, sep, _ = uri.partition(":")
+    """`sqlite`, `postgresql`, `http`, `file`...; a plain path is a `file` store to MLflow
+    (except `databricks`, MLflow's one scheme-less URI)."""
+    head, sep, _ = uri.strip().partition(":")
+    if uri.strip().lower() == "databricks":
+        return "databricks"
     if not sep or len(head) == 1:  # no scheme, or a Windows drive letter
         return "file"
     return head.split("+", 1)[0].lower()
@@ -155,3 +158,27 @@ def check_sql_store(uri: str, shown_uri: str, variable: str) -> StoreCheck:
     return StoreCheck(
         shown_uri, facts.revision, chain[0], state, facts.runs_tables_readable, variable
     )
+
+
+def require_expected_schema(uri: str, variable: str, *, allow_new: bool = False) -> None:
+    """For code that opens a store through MLflow's client outside the gateway (seeding,
+    registering a webhook): refuse a SQL store at another schema revision.
+
+    Args:
+        allow_new: A missing SQLite file or an empty database is fine (seeding creates one).
+
+    Raises:
+        StoreSchemaMismatch: The store is at another revision (the message says what to do).
+        StoreUnavailable: The store cannot be reached.
+    """
+    from app.errors import StoreSchemaMismatch
+    from app.mlflow_gateway._support import redact
+
+    if not is_sql(uri):
+        return
+    path = sqlite_path(uri)
+    if allow_new and uri.startswith("sqlite:") and (path is None or not path.is_file()):
+        return
+    check = check_sql_store(uri, redact(uri), variable)
+    if check.mismatch and not (allow_new and check.state == EMPTY):
+        raise StoreSchemaMismatch(check.message())

@@ -38,7 +38,7 @@ from app.mlflow_gateway._demo_data import (
     train_classifier,
     train_regressor,
 )
-from app.mlflow_gateway._support import apply_fast_fail_env, mlflow_errors, redact
+from app.mlflow_gateway._support import apply_fast_fail_env, mlflow_errors
 from app.settings import Settings
 
 DEMO_TAG = "countersign.demo"
@@ -84,20 +84,10 @@ def demo_store_exists(settings: Settings) -> bool:
 def _refuse_another_schema(settings: Settings) -> None:
     """Seeding writes through MLflow's client, which would migrate an existing store at another
     schema revision: refuse that store with its message (a new store is created as usual)."""
-    from app.errors import StoreSchemaMismatch
-    from app.mlflow_gateway._sql_readonly import sqlite_path
-    from app.mlflow_gateway._store_check import check_sql_store, is_sql
+    from app.mlflow_gateway._store_check import require_expected_schema
 
-    for uri, variable in (
-        (settings.tracking_uri, "MLFLOW_TRACKING_URI"),
-        (settings.registry_uri, "MLFLOW_REGISTRY_URI"),
-    ):
-        path = sqlite_path(uri)
-        if not is_sql(uri) or (uri.startswith("sqlite:") and (path is None or not path.is_file())):
-            continue
-        check = check_sql_store(uri, redact(uri), variable)
-        if check.mismatch and check.state != "empty":
-            raise StoreSchemaMismatch(check.message())
+    require_expected_schema(settings.tracking_uri, "MLFLOW_TRACKING_URI", allow_new=True)
+    require_expected_schema(settings.registry_uri, "MLFLOW_REGISTRY_URI", allow_new=True)
 
 
 def seed_demo(settings: Settings, echo: Callable[[str], None] = print) -> int:

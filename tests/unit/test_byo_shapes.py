@@ -186,6 +186,8 @@ def test_the_expected_revision_is_the_installed_mlflows_migration_head() -> None
         ("./mlruns", "file"),
         ("C:\\mlruns", "file"),
         ("http://mlflow:5000", "http"),
+        ("databricks", "databricks"),
+        ("databricks://profile", "databricks"),
     ],
 )
 def test_a_plain_path_is_a_file_store(uri: str, kind: str) -> None:
