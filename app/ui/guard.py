@@ -75,7 +75,7 @@ def store_notice() -> None:
 
     try:
         notice = deps.store_notice()
-    except Exception:  # the page itself reports a store it cannot reach
+    except deps.USER_ERRORS:  # e.g. a bad setting: the page itself reports it
         notice = None
     if notice:
         st.warning(notice, icon=":material/database:")
