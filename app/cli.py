@@ -28,6 +28,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "app.commands.metrics",
     "app.commands.reseal",
     "app.commands.checkpoints",
+    "app.commands.monitor",
     "app.commands.store",
 )
 

@@ -301,6 +301,7 @@ class DemoAccount:
     role: str
     password: str
     note: str = ""
+    finds: str = ""  # what the account finds in the seeded demo history
 
 
 # --- governance in the browser: read models over the audit log and the policy ---------------
@@ -389,3 +390,38 @@ class TargetHistory:
     known_since: str | None
     tenures: tuple[Tenure, ...]
     rollback_to: tuple[tuple[str, str], ...]  # (target, version)
+
+
+# --- monitoring over time (app/batch_monitoring) ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class MonitoringFlag:
+    """An open monitoring finding: a threshold crossed by enough consecutive batches."""
+
+    id: str
+    model: str
+    version: str
+    check: str
+    limit: str
+    value: float
+    consecutive: int
+    batch_id: str
+    as_of: datetime
+    opened_at: datetime
+
+
+@dataclass(frozen=True)
+class BatchInfo:
+    """One scored production batch as the pages show it (its verdict travels as DriftResult)."""
+
+    batch_id: str
+    model: str
+    version: str
+    as_of: datetime
+    rows: int
+    source: str
+    content_sha256: str
+    dataset_drift: bool
+    share_drifted: float
+    quality: dict[str, Any] = field(default_factory=dict)
