@@ -62,6 +62,24 @@ def apply_fast_fail_env() -> None:
     forbid_model_deserialisation()
 
 
+def require_existing_sqlite(uri: str) -> None:
+    """Refuse a SQLite store whose file does not exist instead of letting MLflow create it.
+
+    (The gateway's own store check does this and more, see `_store_check`; this is for code that
+    opens the demo store with MLflow's client directly.)
+
+    Raises:
+        StoreUnavailable: The URI names a SQLite file that is not there.
+    """
+    if uri.startswith("sqlite:///") and "?" not in uri:
+        path = uri[len("sqlite:///") :]
+        if path and path != ":memory:" and not os.path.isfile(path):
+            raise StoreUnavailable(
+                f"the MLflow store at {uri} does not exist (no such file); check "
+                "MLFLOW_TRACKING_URI / MLFLOW_REGISTRY_URI or run `python -m app.cli seed-demo`"
+            )
+
+
 def redact(uri: str) -> str:
     """The URI without a password, fit for a message."""
     return re.sub(r"//([^:/@]+):[^@/]*@", r"//\1:***@", uri)
