@@ -6,6 +6,7 @@ import streamlit as st
 
 import app.deps as deps
 from app.ui import charts, errors, guard, holders, navigation, pickers, query, tables
+from app.ui.text import md_escape
 
 MODES = {"alias": "Candidate versus the holder of an alias or stage", "versions": "Any versions"}
 
@@ -48,7 +49,9 @@ def main() -> None:
             st.info("Pick two or more versions.")
         return
     review = deps.version_review(name, chosen)
-    st.caption(f"Baseline: **{review.baseline}**; deltas are each version minus the baseline.")
+    st.caption(
+        f"Baseline: **{md_escape(review.baseline)}**; deltas are each version minus the baseline."
+    )
     st.dataframe(review.summary, hide_index=True, width="stretch")
     if navigation.is_available("promotions.py"):
         navigation.link(

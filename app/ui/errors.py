@@ -9,6 +9,7 @@ import streamlit as st
 
 from app.deps import USER_ERRORS
 from app.errors import StoreSchemaMismatch
+from app.ui.text import md_escape
 from governance.errors import GovernanceError
 
 NEEDS_MLFLOW = (
@@ -19,8 +20,11 @@ SHOWN_ERRORS: tuple[type[Exception], ...] = (*USER_ERRORS, GovernanceError)
 
 
 def show_error(exc: BaseException) -> None:
-    """The error banner: the message only, written for the person using the product."""
-    st.error(str(exc) or type(exc).__name__, icon=":material/error:")
+    """The error banner: the message only, written for the person using the product.
+
+    Messages quote names and values from MLflow and from people: shown escaped, never as Markdown.
+    """
+    st.error(md_escape(str(exc) or type(exc).__name__), icon=":material/error:")
 
 
 @contextmanager

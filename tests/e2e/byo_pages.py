@@ -75,8 +75,9 @@ def _texts(at: AppTest) -> str:
     for table in [*at.dataframe, *at.table]:  # tables too: a run name or a holder shows up in one
         frame = getattr(table.value, "data", table.value)  # a Styler keeps its frame in .data
         parts.append(frame.to_csv(index=False) if hasattr(frame, "to_csv") else str(frame))
-    # Markdown escapes (`\(`) are how untrusted text is shown: read the text they stand for.
-    return re.sub(r"\\(.)", r"\1", "\n".join(parts))
+    # Markdown escapes (`\(`, a word joiner after `:`) are how untrusted text is shown: read
+    # the text they stand for.
+    return re.sub(r"\\(.)", r"\1", "\n".join(parts)).replace("\u2060", "")
 
 
 def run_visit(visit: Visit) -> tuple[AppTest, Seen]:

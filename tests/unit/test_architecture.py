@@ -22,6 +22,7 @@ GOVERNANCE_PURE = (
     "governance/audit.py",
     "governance/policy.py",
     "governance/policy_schema.py",
+    "governance/targets.py",
     "governance/monitoring_rules.py",
     "governance/monitoring_records.py",
     "governance/monitoring_ports.py",
