@@ -48,12 +48,13 @@ def show(
                 st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
             else:
                 st.caption("No metrics were logged on the logged model.")
-    if run_id and (datasets or not missing_inputs):
-        tables.datasets(datasets)
-    else:
+    if not run_id:
         st.caption("Without a run there are no data set inputs; metric data sets are above.")
+    elif datasets or not missing_inputs:
+        tables.datasets(datasets)
     if missing_inputs:
         st.warning(
-            f"{missing_inputs} data set input(s) of run {run_id} point at a data set record that "
-            "is no longer in the store; MLflow leaves them out, so they are not listed."
+            f"{missing_inputs} data set input(s) of run {escape_markdown(run_id)} point at a data "
+            "set record that is no longer in the store; MLflow leaves them out, so they are not "
+            "listed."
         )

@@ -75,9 +75,13 @@ def _texts(at: AppTest) -> str:
     for table in [*at.dataframe, *at.table]:  # tables too: a run name or a holder shows up in one
         frame = getattr(table.value, "data", table.value)  # a Styler keeps its frame in .data
         parts.append(frame.to_csv(index=False) if hasattr(frame, "to_csv") else str(frame))
-    # Markdown escapes (`\(`, a word joiner after `:`) are how untrusted text is shown: read
-    # the text they stand for.
-    return re.sub(r"\\(.)", r"\1", "\n".join(parts)).replace("\u2060", "")
+    return plain("\n".join(parts))
+
+
+def plain(text: str) -> str:
+    """Markdown escapes (`\\(`, a word joiner after `:`) are how untrusted text is shown: the
+    text they stand for."""
+    return re.sub(r"\\(.)", r"\1", text).replace("\u2060", "")
 
 
 def run_visit(visit: Visit) -> tuple[AppTest, Seen]:
@@ -94,7 +98,7 @@ def run_visit(visit: Visit) -> tuple[AppTest, Seen]:
     seen = Seen(
         visit,
         [str(e.value) for e in at.exception],
-        [str(e.value) for e in at.error],
+        [plain(str(e.value)) for e in at.error],
         _texts(at),
         [d.value for d in at.dataframe],
     )
