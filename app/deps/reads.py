@@ -215,10 +215,16 @@ def top_level_filter(filter_string: str) -> str:
 
 def history(run_labels: dict[str, str], keys: tuple[str, ...]) -> pd.DataFrame:
     """Metric histories of the runs with legend labels and seconds since each run's start."""
-    frame = metric_history(tuple(run_labels), keys)
-    return analysis.history_for_plot(frame, run_labels)
+    return _history(tuple(run_labels.items()), keys)
 
 
+@_cached
+def _history(labels: tuple[tuple[str, str], ...], keys: tuple[str, ...]) -> pd.DataFrame:
+    run_labels = dict(labels)
+    return analysis.history_for_plot(metric_history(tuple(run_labels), keys), run_labels)
+
+
+@_cached
 def version_review(model: str, chosen: tuple[str, ...]) -> analysis.VersionReview:
     """The comparison of `chosen` versions of `model`; the first one is the baseline."""
     by_number = {v.version: v for v in versions(model)}
@@ -244,6 +250,7 @@ def _source_run(lm: LoggedModelInfo | None) -> str:
     return lm.source_run_id if lm is not None else ""
 
 
+@_cached
 def metrics_across_versions(model: str) -> pd.DataFrame:
     """Every version's source-run metrics, in version order (label, metric, value)."""
     items = sorted(versions(model), key=lambda v: int(v.version))
