@@ -194,7 +194,12 @@ def model_id_of(mv: Any) -> str:
     found = getattr(mv, "model_id", None)
     if found:
         return str(found)
-    source = str(getattr(mv, "source", "") or "")
+    return model_id_of_source(getattr(mv, "source", ""))
+
+
+def model_id_of_source(source: str | None) -> str:
+    """The LoggedModel id in a version's source `models:/m-<id>[/...]`, or ""."""
+    source = str(source or "")
     if source.startswith("models:/m-"):
         return source[len("models:/") :].split("/", 1)[0]
     return ""

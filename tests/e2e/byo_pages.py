@@ -36,6 +36,7 @@ class Visit:
     user: str = "vic"
     query: Mapping[str, str] = field(default_factory=dict)
     toggles: Mapping[str, bool] = field(default_factory=dict)
+    state: Mapping[str, str] = field(default_factory=dict)  # e.g. the open tab of a page
     expect: Sequence[str] = ()  # texts the page must show
     allowed_errors: Sequence[str] = ()  # error banners that are the right answer here
 
@@ -43,7 +44,8 @@ class Visit:
     def name(self) -> str:
         shown = "&".join(f"{k}={v}" for k, v in self.query.items())
         flipped = "".join(f"+{k}" for k in self.toggles)
-        return f"{self.page}?{shown}{flipped}"
+        opened = "".join(f"#{v}" for v in self.state.values())
+        return f"{self.page}?{shown}{flipped}{opened}"
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,8 @@ def run_visit(visit: Visit) -> tuple[AppTest, Seen]:
     roles = ROLES[visit.user]
     at.session_state[SESSION_KEY] = SignedInUser(visit.user, roles, "local", now, now, visit.user)
     at.query_params.update(dict(visit.query))
+    for key, value in visit.state.items():
+        at.session_state[key] = value
     at.run(timeout=TIMEOUT)
     for key, value in visit.toggles.items():
         at.toggle(key=key).set_value(value)
