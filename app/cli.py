@@ -29,6 +29,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "app.commands.reseal",
     "app.commands.checkpoints",
     "app.commands.monitor",
+    "app.commands.store",
 )
 
 

@@ -41,3 +41,8 @@ class ArtifactsUnreachable(UserFacingError):
 
 class ImportanceNotLogged(UserFacingError):
     """The version logged no feature importance, and computing it from the model is off."""
+
+
+class StoreSchemaMismatch(StoreUnavailable):
+    """The SQL store is at another MLflow schema revision: opening it through MLflow would
+    migrate it, so Countersign does not (the message has both revisions and the ways forward)."""

@@ -65,7 +65,8 @@ def apply_fast_fail_env() -> None:
 def require_existing_sqlite(uri: str) -> None:
     """Refuse a SQLite store whose file does not exist instead of letting MLflow create it.
 
-    A dashboard pointed at a mistyped path should say so, not show an empty new store.
+    (The gateway's own store check does this and more, see `_store_check`; this is for code that
+    opens the demo store with MLflow's client directly.)
 
     Raises:
         StoreUnavailable: The URI names a SQLite file that is not there.
@@ -184,6 +185,26 @@ def to_dataset(dataset_input: Any) -> DatasetInfo:
     )
 
 
+def model_id_of(mv: Any) -> str:
+    """The LoggedModel id of a ModelVersion, or "" for a version registered from a path.
+
+    MLflow fills `ModelVersion.model_id` only on some stores (file stores and servers do, SQLite
+    does not); a version registered from a LoggedModel always has the source `models:/m-<id>`.
+    """
+    found = getattr(mv, "model_id", None)
+    if found:
+        return str(found)
+    return model_id_of_source(getattr(mv, "source", ""))
+
+
+def model_id_of_source(source: str | None) -> str:
+    """The LoggedModel id in a version's source `models:/m-<id>[/...]`, or ""."""
+    source = str(source or "")
+    if source.startswith("models:/m-"):
+        return source[len("models:/") :].split("/", 1)[0]
+    return ""
+
+
 def to_version(mv: Any, author: str) -> ModelVersionInfo:
     return ModelVersionInfo(
         name=mv.name,
@@ -198,4 +219,5 @@ def to_version(mv: Any, author: str) -> ModelVersionInfo:
         creation_time=ms_to_dt(mv.creation_timestamp),
         last_updated_time=ms_to_dt(mv.last_updated_timestamp),
         author=author,
+        model_id=model_id_of(mv),
     )

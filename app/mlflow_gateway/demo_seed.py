@@ -81,6 +81,15 @@ def demo_store_exists(settings: Settings) -> bool:
     return False
 
 
+def _refuse_another_schema(settings: Settings) -> None:
+    """Seeding writes through MLflow's client, which would migrate an existing store at another
+    schema revision: refuse that store with its message (a new store is created as usual)."""
+    from app.mlflow_gateway._store_check import require_expected_schema
+
+    require_expected_schema(settings.tracking_uri, "MLFLOW_TRACKING_URI", allow_new=True)
+    require_expected_schema(settings.registry_uri, "MLFLOW_REGISTRY_URI", allow_new=True)
+
+
 def seed_demo(settings: Settings, echo: Callable[[str], None] = print) -> int:
     """Create whatever part of the demo store is missing and print what was made.
 
@@ -88,6 +97,7 @@ def seed_demo(settings: Settings, echo: Callable[[str], None] = print) -> int:
         The number of things created or changed (0 when the store was already complete).
     """
     apply_fast_fail_env()
+    _refuse_another_schema(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     settings.artifacts_dir.mkdir(parents=True, exist_ok=True)
     with mlflow_errors(settings.tracking_uri), _global_uris(settings), warnings.catch_warnings():
