@@ -36,7 +36,7 @@ DEMO_USERS: tuple[DemoAccount, ...] = (
         "frank-demo-pass",
         "approver",
         "Approvals: the same request waiting for your signature; Monitoring over time: three "
-        "weeks of daily batches, the champion's drift crossing its threshold",
+        "weeks of daily batches, where tumor-classifier's champion crosses its drift threshold",
     ),
     DemoAccount(
         "admin",

@@ -5,6 +5,7 @@ folder of dated production batches cut from the demo's own scored data.
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pandas as pd
@@ -26,13 +27,18 @@ DAYS = ("2026-11-01", "2026-11-02", "2026-11-03")
 
 
 def demo_current(demo_data_dir: Path) -> pd.DataFrame:
-    """The demo's scored production-like batch of the classifier (features, target, prediction)."""
-    path = next(
-        (demo_data_dir / "mlartifacts" / "tumor-classification").glob(
-            "*/artifacts/data/current.parquet"
-        )
-    )
-    return pd.read_parquet(path)
+    """The demo's scored production-like batch of the classifier's champion, v2 (features,
+    target, prediction). The champion's own: each version's run scores it with its own model,
+    and the run folders' names (random run ids) would make any other pick change per session."""
+    store = sqlite3.connect(f"file:{demo_data_dir / 'mlflow.db'}?mode=ro", uri=True)
+    try:
+        [(run_id,)] = store.execute(
+            "SELECT run_id FROM model_versions WHERE name = ? AND version = 2", (MODEL,)
+        ).fetchall()
+    finally:
+        store.close()
+    folder = demo_data_dir / "mlartifacts" / "tumor-classification" / str(run_id)
+    return pd.read_parquet(folder / "artifacts" / "data" / "current.parquet")
 
 
 def build(demo_data_dir: Path, root: Path) -> dict[str, str]:
