@@ -50,7 +50,7 @@ def break_glass(
                 Permission.BREAK_GLASS, user.roles, ctx.policy.break_glass_roles
             ):
                 raise NotAllowed(f"{actor} may not break glass")
-            target = check_target(target)
+            target = check_target(target, ctx)
             justification = require_text(justification, "a justification")
         except GovernanceError as exc:
             refuse(uow, ctx, actor, "break_glass", ObjectType.TARGET, obj, exc)

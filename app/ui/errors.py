@@ -8,14 +8,18 @@ from contextlib import contextmanager
 import streamlit as st
 
 from app.deps import USER_ERRORS
+from app.ui.text import md_escape
 from governance.errors import GovernanceError
 
 SHOWN_ERRORS: tuple[type[Exception], ...] = (*USER_ERRORS, GovernanceError)
 
 
 def show_error(exc: BaseException) -> None:
-    """The error banner: the message only, written for the person using the product."""
-    st.error(str(exc) or type(exc).__name__, icon=":material/error:")
+    """The error banner: the message only, written for the person using the product.
+
+    Messages quote names and values from MLflow and from people: shown escaped, never as Markdown.
+    """
+    st.error(md_escape(str(exc) or type(exc).__name__), icon=":material/error:")
 
 
 @contextmanager

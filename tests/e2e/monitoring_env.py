@@ -5,7 +5,6 @@ folder of dated production batches cut from the demo's own scored data.
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import pandas as pd
@@ -26,19 +25,21 @@ models:
 DAYS = ("2026-11-01", "2026-11-02", "2026-11-03")
 
 
-def demo_current(demo_data_dir: Path) -> pd.DataFrame:
-    """The demo's scored production-like batch of the classifier's champion, v2 (features,
-    target, prediction). The champion's own: each version's run scores it with its own model,
-    and the run folders' names (random run ids) would make any other pick change per session."""
-    store = sqlite3.connect(f"file:{demo_data_dir / 'mlflow.db'}?mode=ro", uri=True)
-    try:
-        [(run_id,)] = store.execute(
-            "SELECT run_id FROM model_versions WHERE name = ? AND version = 2", (MODEL,)
-        ).fetchall()
-    finally:
-        store.close()
-    folder = demo_data_dir / "mlartifacts" / "tumor-classification" / str(run_id)
-    return pd.read_parquet(folder / "artifacts" / "data" / "current.parquet")
+def demo_current(demo_data_dir: Path, version: str = "2") -> pd.DataFrame:
+    """The production-like batch that the demo scored with one classifier version (features,
+    target, prediction). Every demo run logs its own `current.parquet` with its own model's
+    predictions, so the run is looked up by version, never by listing order."""
+    import sqlite3
+
+    with sqlite3.connect(f"file:{demo_data_dir / 'mlflow.db'}?mode=ro", uri=True) as db:
+        (run_id,) = db.execute(
+            "SELECT run_id FROM model_versions WHERE name = ? AND version = ?",
+            (MODEL, int(version)),
+        ).fetchone()
+    path = (
+        demo_data_dir / "mlartifacts" / "tumor-classification" / run_id / "artifacts" / "data"
+    ) / "current.parquet"
+    return pd.read_parquet(path)
 
 
 def build(demo_data_dir: Path, root: Path) -> dict[str, str]:

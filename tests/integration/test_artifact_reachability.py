@@ -18,6 +18,7 @@ from app.entities import SignedInUser
 from app.errors import ArtifactsUnreachable
 from app.settings import Settings
 from tests.fixtures_mlflow import free_port
+from tests.markdown_text import shown
 
 ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = 120
@@ -113,8 +114,7 @@ def _page(name: str, **query: str) -> AppTest:
 
 
 def _said(at: AppTest) -> str:
-    shown = [*at.error, *at.warning, *at.info]
-    return " ".join(str(e.value).replace("\\", "") for e in shown)
+    return " ".join(shown(str(e.value)) for e in (*at.error, *at.warning, *at.info))
 
 
 @pytest.mark.parametrize(

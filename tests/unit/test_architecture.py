@@ -22,6 +22,7 @@ GOVERNANCE_PURE = (
     "governance/audit.py",
     "governance/policy.py",
     "governance/policy_schema.py",
+    "governance/targets.py",
     "governance/monitoring_rules.py",
     "governance/monitoring_records.py",
     "governance/monitoring_ports.py",
@@ -64,6 +65,7 @@ SQL_OUTSIDE_GOVERNANCE: dict[str, tuple[str, ...]] = {
 # process of its own: its child may use mlflow and the app's pure importance code, nothing that
 # knows settings, stores or governance; only app/monitoring.py starts it, through the launcher.
 WORKER_CHILD = "app/model_worker/child.py"
+WORKER_SANDBOX = "app/model_worker/sandbox.py"  # the worker's first code: standard library only
 WORKER_CHILD_APP_IMPORTS = ("app.reports.importance", "app.entities", "app.errors")
 WORKER_LAUNCHER_APP_IMPORTS = ("app.entities", "app.errors")
 DESERIALISERS = (
@@ -157,6 +159,8 @@ def _violations(rel: str, names: set[str]) -> list[str]:
             )
             if not _is(name, "app.model_worker") and not any(_is(name, a) for a in allowed):
                 bad.append(f"{name}: the model worker knows no settings, stores or governance")
+        if rel == WORKER_SANDBOX and top not in sys.stdlib_module_names:
+            bad.append(f"{name}: the sandbox runs before anything else is imported: stdlib only")
         if top == "evidently" and not in_reports:
             bad.append(f"{name}: only app/reports may import evidently")
         if top in ("starlette", "uvicorn", "fastapi") and not rel.startswith("app/receiver/"):
@@ -247,6 +251,8 @@ def test_no_module_but_the_worker_child_loads_a_model(path: Path) -> None:
         ("app/mlflow_gateway/gateway.py", "cloudpickle"),
         ("app/reports/importance.py", "skops.io"),
         ("app/model_worker/launcher.py", "mlflow"),
+        ("app/model_worker/sandbox.py", "numpy"),
+        ("app/model_worker/sandbox.py", "app.entities"),
         ("app/model_worker/child.py", "app.settings"),
         ("app/model_worker/child.py", "app.mlflow_gateway"),
         ("app/model_worker/child.py", "governance.db"),
