@@ -20,7 +20,8 @@ import tempfile
 from pathlib import Path, PurePosixPath
 
 from app.demo_history.clock import on
-from app.demo_history.story import BatchKey, Story, StoryStep
+from app.demo_history.ledger import BatchKey
+from app.demo_history.story import Story, StoryStep
 from app.mlflow_gateway.demo_batches import (
     BATCH_DAYS,
     LABEL,

@@ -3,7 +3,7 @@
 Every step acts as the people of the demo would, through `GovernanceFacade` (sign in, request,
 sign with a comment and the password again, break glass, expire), with a `StoryClock` that puts
 its events in the past. A step does only what is missing, so an interrupted seed resumes where it
-stopped, and a step added later (an out-of-band move, a monitoring alert) is written into a demo
+stopped, and a step added later (an out-of-band move put back) is written into a demo
 that already holds the rest of the story.
 
 Besides its steps, the story has jobs: what a scheduler does at set moments while the story
@@ -26,6 +26,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from app.demo_history.clock import TICK, Moment, StoryClock, Timeline
+from app.demo_history.ledger import BatchKey, Ledger, RequestKey, key_of, read_ledger
 from app.demo_users import DEMO_USERS, ensure_demo_users, seed_demo_users
 from app.errors import UserFacingError
 from app.settings import Settings
@@ -35,27 +36,6 @@ from governance.errors import GovernanceError, SchemaOutOfDate
 if TYPE_CHECKING:
     from app.batch_monitoring.service import BatchMonitoring
     from app.facade import GovernanceFacade
-
-# (model, version, target, kind): the story opens at most one request of each.
-RequestKey = tuple[str, str, str, str]
-# (model, version, artifact path in the version's run): a monitoring batch the story scores.
-BatchKey = tuple[str, str, str]
-
-
-def key_of(request: PromotionRequest) -> RequestKey:
-    return (request.model, request.version, request.target, request.kind)
-
-
-@dataclass(frozen=True)
-class Ledger:
-    """What the governance database holds before the story runs (read without writing)."""
-
-    requests: tuple[PromotionRequest, ...]
-    users: frozenset[str]
-    head_seq: int
-    head_at: datetime | None
-    actions: frozenset[str]  # the audit actions the chain holds at least once
-    batches: frozenset[BatchKey] = frozenset()  # the story's monitoring batches recorded
 
 
 @dataclass(frozen=True)
@@ -244,58 +224,6 @@ class Story:
             )
         self.advance(moment)
         self.facade.expire_due(SCHEDULER)
-
-
-def read_ledger(
-    settings: Settings,
-    actions: tuple[str, ...] = (),
-    versions: tuple[tuple[str, str], ...] = (),
-) -> Ledger:
-    """The ledger's requests, users and head, read without writing anything (no policy load).
-
-    Args:
-        actions: Audit actions whose presence the steps ask about (`StoryStep.events`).
-        versions: Model versions whose monitoring batches the steps ask about
-            (`StoryStep.batches`).
-
-    Raises:
-        SchemaOutOfDate: The database needs `python -m app.cli db upgrade`.
-    """
-    from governance.db import make_engine
-    from governance.unit_of_work import SqlStore
-
-    store = SqlStore(make_engine(settings.db_url))
-    try:
-        store.check_schema()
-        with store.unit_of_work(read_only=True) as uow:
-            head = uow.audit.search(limit=1)
-            present = frozenset(a for a in actions if uow.audit.search(actions=(a,), limit=1))
-            batches = frozenset(
-                (model, version, _artifact_path(b.source))
-                for model, version in versions
-                for b in uow.monitoring.batches(model, version)
-            )
-            return Ledger(
-                requests=uow.requests.find(),
-                users=frozenset(a.username for a in DEMO_USERS if uow.users.find(a.username)),
-                head_seq=head[0].seq if head else 0,
-                head_at=_parse_ts(head[0].ts) if head else None,
-                actions=present,
-                batches=batches,
-            )
-    finally:
-        store.dispose()
-
-
-def _artifact_path(source: str) -> str:
-    """The path inside the run of a `runs:/RUN_ID/path` source (any other source as it is)."""
-    if not source.startswith("runs:/"):
-        return source
-    return source[len("runs:/") :].lstrip("/").partition("/")[2]
-
-
-def _parse_ts(ts: str) -> datetime:
-    return datetime.strptime(ts, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
 
 
 def seed_demo_history(

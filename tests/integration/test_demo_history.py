@@ -22,7 +22,8 @@ from app.batch_monitoring.service import BatchMonitoring
 from app.bootstrap import build_batch_monitoring, build_governance, upgrade_governance_db
 from app.demo_history import DAILY_MONITORING, DEMO_STORY, seed_demo_governance, seed_demo_history
 from app.demo_history.clock import Timeline, on
-from app.demo_history.story import Story, StoryStep, read_ledger
+from app.demo_history.ledger import read_ledger
+from app.demo_history.story import Story, StoryStep
 from app.demo_users import DEMO_USERS, seed_demo_users
 from app.facade import GovernanceFacade
 from app.governance_views import audit_events, inbox
