@@ -15,6 +15,7 @@ if str(ROOT) not in sys.path:
 
 import streamlit as st  # noqa: E402
 
+import app.deps as deps  # noqa: E402
 from app.ui import errors, login, navigation  # noqa: E402
 
 st.set_page_config(
@@ -23,6 +24,9 @@ st.set_page_config(
     layout="wide",
     initial_sidebar_state="expanded",
 )
+
+# MLflow, scipy and plotly load in the background while the sign-in page is on screen.
+deps.warm_up()
 
 # The sign-in gate: nothing below runs until someone is signed in. Pages the user's roles may not
 # open stay registered but hidden, so a URL to one shows its guard's refusal, not a blank page.
