@@ -108,6 +108,7 @@ def build_governance(
         evidence=evidence,
         lockout_attempts=settings.lockout_attempts,
         lockout_duration=timedelta(minutes=settings.lockout_minutes),
+        reset_notice_period=timedelta(days=settings.reset_notice_days),
     )
     return GovernanceFacade(store=store, context=context)
 

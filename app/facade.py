@@ -139,8 +139,13 @@ class GovernanceFacade:
         return service.set_roles(self._uow(), self.context, actor, name, roles)
 
     def reset_password(self, actor: str, name: str, password: str) -> None:
-        """Set a new password and lift a lockout."""
+        """Set a new password and lift a lockout; someone else's must be changed at their next
+        sign-in."""
         service.reset_password(self._uow(), self.context, actor, name, password)
+
+    def change_password(self, name: str, current: str, new: str) -> User:
+        """A person replaces their own password, proving the current one."""
+        return service.change_password(self._uow(), self.context, name, current, new)
 
     def list_users(self, actor: str) -> tuple[User, ...]:
         """Every user by name (never show `password_hash`)."""
@@ -165,11 +170,25 @@ class GovernanceFacade:
         )
 
     def break_glass(
-        self, actor: str, model: str, version: str, target: str, justification: str
+        self,
+        actor: str,
+        model: str,
+        version: str,
+        target: str,
+        justification: str,
+        *,
+        password: str | None = None,
+        reauth: service.Reauthentication | None = None,
     ) -> BreakGlassResult:
-        """Promote at once (admin), with a follow-up review opened automatically."""
+        """Promote at once (admin), with a follow-up review opened automatically.
+
+        Args:
+            password: The admin's password, entered again now (local sign-in).
+            reauth: Another re-authentication attested by the identity adapter (OIDC).
+        """
+        proof = reauth or service.Reauthentication(REAUTH_PASSWORD, password)
         return service.break_glass(
-            self._uow(), self.context, actor, model, version, target, justification
+            self._uow(), self.context, actor, model, version, target, justification, proof
         )
 
     def sign_off(

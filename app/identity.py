@@ -55,6 +55,7 @@ class Account:
     roles: tuple[str, ...]
     active: bool = True
     display_name: str = ""
+    must_change_password: bool = False
 
 
 class AccountDirectory(Protocol):
@@ -66,6 +67,16 @@ class AccountDirectory(Protocol):
         Raises:
             AuthenticationFailed: Unknown user or wrong password (one message for both).
             GovernanceError: The account is locked or disabled (the message says so).
+            PasswordChangeRequired: The password is right but an admin set it.
+        """
+        ...
+
+    def change_password(self, username: str, current: str, new: str) -> Account:
+        """Replace one's own password, proving the current one (audited).
+
+        Raises:
+            AuthenticationFailed: Wrong current password (counts towards the lockout).
+            InvalidInput: The new password is too short or unchanged.
         """
         ...
 
@@ -107,24 +118,39 @@ def claim_time(claims: Mapping[str, Any]) -> datetime | None:
             continue
         if isinstance(raw, (int, float)):
             return datetime.fromtimestamp(float(raw), UTC)
-        if isinstance(raw, str) and raw.strip().isdigit():
+        if isinstance(raw, str) and raw.strip().isascii() and raw.strip().isdigit():
             return datetime.fromtimestamp(int(raw.strip()), UTC)
     return None
 
 
-def oidc_identity(claims: Mapping[str, Any]) -> str:
-    """The name an OIDC identity maps to: its email, else its subject; empty if neither.
+def email_is_verified(claims: Mapping[str, Any], *, claim_required: bool = True) -> bool:
+    """Whether the provider vouches for the token's email.
 
-    An email the provider marks as unverified (`email_verified: false`) names nobody: anyone
-    could have typed it at the provider, so only the subject is used then.
+    Only `email_verified: true` does by default: anyone could have typed an address at the
+    provider, and a provider that omits the claim says nothing about it. With `claim_required`
+    off (COUNTERSIGN_OIDC_EMAIL_VERIFIED_REQUIRED=0, for a provider that verifies every address
+    but never sends the claim) a missing claim is trusted too; an explicit false never is.
     """
-    for key in ("email", "sub"):
-        value = claims.get(key)
-        if key == "email" and claims.get("email_verified") in (False, "false"):
-            continue
-        if isinstance(value, str) and value.strip():
-            return value.strip()
-    return ""
+    verified = claims.get("email_verified")
+    if verified is None:
+        return not claim_required
+    if isinstance(verified, str):
+        return verified.strip().lower() == "true"
+    return verified is True
+
+
+def oidc_identity(claims: Mapping[str, Any], *, email_claim_required: bool = True) -> str:
+    """The name an OIDC identity maps to: its verified email, else its subject; empty if neither.
+
+    An email the provider does not mark as verified names nobody (see `email_is_verified`):
+    only the subject is used then.
+    """
+    email = claims.get("email")
+    verified = email_is_verified(claims, claim_required=email_claim_required)
+    if verified and isinstance(email, str) and email.strip():
+        return email.strip()
+    sub = claims.get("sub")
+    return sub.strip() if isinstance(sub, str) else ""
 
 
 def header_value(headers: Mapping[str, str], name: str) -> str:
@@ -172,13 +198,29 @@ class IdentityService:
             display_name=account.display_name,
         )
 
+    def change_password_and_sign_in(
+        self, username: str, current: str, new: str, repeated: str
+    ) -> SignedInUser:
+        """Choose a new password (required after an admin reset), then sign in with it.
+
+        Raises:
+            IdentityRefused: The two new passwords differ.
+            AuthenticationFailed, InvalidInput: See `AccountDirectory.change_password`.
+        """
+        if new != repeated:
+            raise IdentityRefused("The two new passwords differ. Type the same one twice.")
+        self.directory.change_password(username.strip(), current, new)
+        return self.sign_in_password(username, new)
+
     def from_oidc(self, claims: Mapping[str, Any]) -> SignedInUser:
         """Map the claims of `st.user` (a signed-in OIDC identity) to an account and role."""
         if self.mode != "oidc":
             raise IdentityRefused("OIDC sign-in is not enabled (COUNTERSIGN_AUTH is not oidc)")
         if not claims.get("is_logged_in", True):
             raise IdentityRefused("You are not signed in with the identity provider.")
-        name = oidc_identity(claims)
+        name = oidc_identity(
+            claims, email_claim_required=self.settings.oidc_email_verified_required
+        )
         if not name:
             raise IdentityRefused("The identity provider sent neither an email nor a subject.")
         now = self.clock()
@@ -289,6 +331,10 @@ class IdentityService:
         account = self.directory.find(principal.username)
         if account is None or not account.active:
             raise IdentityRefused("This account is disabled. Ask an administrator.")
+        if account.must_change_password and principal.method == "local":
+            raise IdentityRefused(
+                "An administrator reset your password: sign in again and choose a new one."
+            )
         return replace(principal, roles=account.roles, last_seen=self.clock())
 
     # -- re-authentication at signing -------------------------------------------------------
@@ -352,6 +398,7 @@ def account_of(user: Any) -> Account:
         roles=tuple(user.roles),
         active=not user.disabled,
         display_name=user.display_name,
+        must_change_password=user.must_change_password,
     )
 
 
@@ -371,6 +418,9 @@ class FacadeDirectory:
 
     def _users(self) -> Any:
         return self._facade.store.unit_of_work(read_only=True)
+
+    def change_password(self, username: str, current: str, new: str) -> Account:
+        return account_of(self._facade.change_password(username, current, new))
 
     def find(self, username: str) -> Account | None:
         with self._users() as uow:

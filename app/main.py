@@ -15,7 +15,10 @@ if str(ROOT) not in sys.path:
 
 import streamlit as st  # noqa: E402
 
+from app.log_redaction import install_log_redaction  # noqa: E402
 from app.ui import errors, login, navigation  # noqa: E402
+
+install_log_redaction()  # idempotent: the first run of the process installs it
 
 st.set_page_config(
     page_title="Countersign",

@@ -62,7 +62,9 @@ class Settings:
     auth_header_name: str = "X-Forwarded-User"
     oidc_unknown_role: str = "viewer"  # "viewer" or "refuse"
     oidc_reauth_minutes: int = 5
+    oidc_email_verified_required: bool = True  # False trusts an email sent without the claim
     session_timeout_minutes: int = 30
+    reset_notice_days: int = 7  # votes this soon after an admin reset a signer's password
     lockout_attempts: int = 5
     lockout_minutes: int = 15
     signing_key_path: Path | None = None
@@ -156,7 +158,11 @@ class Settings:
             auth_header_name=get("COUNTERSIGN_AUTH_HEADER", "X-Forwarded-User"),
             oidc_unknown_role=oidc_unknown,
             oidc_reauth_minutes=get_int("COUNTERSIGN_OIDC_REAUTH_MINUTES", 5),
+            oidc_email_verified_required=_truthy(
+                get("COUNTERSIGN_OIDC_EMAIL_VERIFIED_REQUIRED", "1")
+            ),
             session_timeout_minutes=get_int("COUNTERSIGN_SESSION_TIMEOUT_MINUTES", 30),
+            reset_notice_days=get_int("COUNTERSIGN_RESET_NOTICE_DAYS", 7),
             lockout_attempts=get_int("COUNTERSIGN_LOCKOUT_ATTEMPTS", 5),
             lockout_minutes=get_int("COUNTERSIGN_LOCKOUT_MINUTES", 15),
             signing_key_path=Path(key).expanduser() if key else None,

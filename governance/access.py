@@ -32,7 +32,8 @@ SCHEDULER: Final = "system:scheduler"
 # Admits a person whom the OpenID Connect provider vouched for, at their first sign-in, as a viewer.
 OIDC_SIGN_IN: Final = "system:oidc"
 
-USER_NAME_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$")
+# Checked with fullmatch: `$` would also accept a trailing newline ("erin\n" prints like "erin").
+USER_NAME_RE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}")
 
 
 class Permission(StrEnum):
@@ -120,6 +121,15 @@ def is_allowed(
     return permission in permissions_of(roles, signer_roles)
 
 
+# Administering and signing are separate duties (the policy's `admins_may_sign`, default false):
+# an admin can reset a signer's password or grant the approver role, so an admin who could also
+# sign could make and use a signature alone.
+ADMIN_MAY_NOT_SIGN: Final = (
+    "an administrator may not sign: administering and signing are separate duties "
+    "(the policy's admins_may_sign is false)"
+)
+
+
 # --- users --------------------------------------------------------------------------------------
 
 
@@ -135,6 +145,8 @@ class User:
     failed_logins: int = 0
     locked_until: datetime | None = None
     created_at: datetime | None = None
+    # Set when an admin resets the password: the next sign-in must choose a new one.
+    must_change_password: bool = False
 
     def has_role(self, *roles: str) -> bool:
         return bool(set(self.roles) & set(roles))
@@ -145,7 +157,7 @@ class User:
 
 def validate_user_name(name: str) -> str:
     """Return the name if usable, else raise InvalidInput (no spaces, no ':', 1-128 chars)."""
-    if not USER_NAME_RE.match(name or ""):
+    if not USER_NAME_RE.fullmatch(name or ""):
         raise InvalidInput(
             f"invalid user name {name!r}: use letters, digits and . _ @ + - (up to 128)"
         )

@@ -47,6 +47,8 @@ class Context:
         lockout_attempts: Failed password checks in a row that lock an account.
         lockout_duration: How long a locked account stays locked.
         new_id: Request id factory (tests inject a deterministic one).
+        reset_notice_period: How long after someone else reset a person's password their
+            votes carry a notice of it.
     """
 
     registry: ModelRegistry
@@ -57,6 +59,7 @@ class Context:
     lockout_attempts: int = 5
     lockout_duration: timedelta = timedelta(minutes=15)
     new_id: Callable[[], str] = field(default=new_request_id)
+    reset_notice_period: timedelta = timedelta(days=7)
 
 
 @dataclass(frozen=True)

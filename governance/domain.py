@@ -16,6 +16,7 @@ from typing import Any, Final
 
 from governance.access import (  # re-exported: the vocabulary has one import path
     ADMIN as ADMIN,
+    ADMIN_MAY_NOT_SIGN as ADMIN_MAY_NOT_SIGN,
     APPROVER as APPROVER,
     AUDITOR as AUDITOR,
     AUTHORISATION_MATRIX as AUTHORISATION_MATRIX,
@@ -310,6 +311,7 @@ class AuditAction:
     USER_ENABLED: Final = "user_enabled"
     USER_ROLES_CHANGED: Final = "user_roles_changed"
     PASSWORD_RESET: Final = "password_reset"  # noqa: S105
+    PASSWORD_CHANGED: Final = "password_changed"  # noqa: S105
     LOGIN_SUCCEEDED: Final = "login_succeeded"
     LOGIN_FAILED: Final = "login_failed"
     USER_LOCKED: Final = "user_locked"
@@ -403,6 +405,17 @@ class Finding:
 
 
 @dataclass(frozen=True)
+class PasswordResetNotice:
+    """A vote cast soon after someone else reset the signer's password (see
+    `governance.users.password_reset_notices`): the one who reset it knew it until it changed."""
+
+    user: str
+    reset_at: datetime
+    reset_by: str
+    vote: Vote
+
+
+@dataclass(frozen=True)
 class RequestDetails:
     request: PromotionRequest
     votes: tuple[Vote, ...]
@@ -411,3 +424,4 @@ class RequestDetails:
     quorum: int
     approvals: int
     approver_roles: tuple[str, ...]
+    password_resets: tuple[PasswordResetNotice, ...] = ()  # votes cast soon after a reset

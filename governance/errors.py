@@ -20,6 +20,15 @@ class AuthenticationFailed(GovernanceError):
         super().__init__(message)
 
 
+class PasswordChangeRequired(GovernanceError):
+    """The password is right, but an admin set it: the person must choose a new one first."""
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(
+            message or "an administrator reset your password: choose a new one before you continue"
+        )
+
+
 class InvalidTransition(GovernanceError):
     """The request is not in a state that allows this action."""
 

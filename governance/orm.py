@@ -25,6 +25,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -147,6 +148,9 @@ class UserRow(Base):
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    must_change_password: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
 
     def to_domain(self) -> User:
         return User(
@@ -158,6 +162,7 @@ class UserRow(Base):
             failed_logins=self.failed_logins,
             locked_until=self.locked_until,
             created_at=self.created_at,
+            must_change_password=self.must_change_password,
         )
 
     def fill(self, user: User) -> UserRow:
@@ -169,6 +174,7 @@ class UserRow(Base):
         self.failed_logins = user.failed_logins
         self.locked_until = user.locked_until
         self.created_at = user.created_at
+        self.must_change_password = user.must_change_password
         return self
 
 

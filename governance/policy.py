@@ -12,7 +12,8 @@ Schema (see governance/default_policy.yaml for a commented example):
 
     RULE: quorum (positive int), approver_roles (non-empty list), separation_of_duties (bool),
           expires_after ("7d", "12h", "30m", "2w"), archive_existing (bool; stages only),
-          gates (list; a later level REPLACES the whole list)
+          gates (list; a later level REPLACES the whole list),
+          admins_may_sign (bool, default false: a holder of the admin role may not sign)
     GATE: {metric: M, min: X} | {metric: M, max: X} | {metric: M, min_delta_vs_current: D}
           (optional lower_is_better: bool, if_missing: fail|skip)
           | {max_drift_share: S, if_missing: fail|skip} | {require_evidence: [dotted.key, ...]}
@@ -86,6 +87,9 @@ class Rule:
     expires_after: timedelta = timedelta(days=7)
     archive_existing: bool = True
     gates: tuple[Gate, ...] = ()
+    # Administering and signing are separate duties: an admin can reset an approver's password
+    # or grant roles, so by default an admin's own signature does not count.
+    admins_may_sign: bool = False
 
 
 @dataclass(frozen=True)
@@ -231,6 +235,7 @@ def _rule_from(spec: Mapping[str, Any]) -> Rule:
         ),
         archive_existing=bool(spec.get("archive_existing", base.archive_existing)),
         gates=tuple(gate_from(g, "gates") for g in spec.get("gates") or ()),
+        admins_may_sign=bool(spec.get("admins_may_sign", base.admins_may_sign)),
     )
 
 

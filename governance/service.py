@@ -28,7 +28,7 @@ from governance.execution import execute, provenance_tags, reconcile
 from governance.lifecycle import cancel, expire_due, refresh_evidence, request_rollback
 from governance.policy import Policy, load_policy_file
 from governance.ports import Clock
-from governance.signin import authenticate, record_external_sign_in
+from governance.signin import authenticate, change_password, record_external_sign_in
 from governance.signing import sign_off
 from governance.store_ports import UnitOfWork
 from governance.users import (
@@ -37,6 +37,7 @@ from governance.users import (
     disable_user,
     enable_user,
     list_users,
+    password_reset_notices,
     reset_password,
     set_roles,
 )
@@ -49,6 +50,7 @@ __all__ = [
     "authenticate",
     "break_glass",
     "cancel",
+    "change_password",
     "create_user",
     "disable_user",
     "enable_user",
@@ -58,6 +60,7 @@ __all__ = [
     "list_requests",
     "list_users",
     "load_policy",
+    "password_reset_notices",
     "provenance_tags",
     "reconcile",
     "record_export",
@@ -218,6 +221,7 @@ def get_request(uow: UnitOfWork, ctx: Context, actor: str, request_id: str) -> R
             quorum=rule.quorum,
             approvals=sum(1 for v in votes if v.decision == VoteDecision.APPROVE),
             approver_roles=rule.approver_roles,
+            password_resets=password_reset_notices(uow, ctx, votes),
         )
 
 

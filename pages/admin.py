@@ -28,6 +28,15 @@ def apply(change: Callable[[], object], message: str) -> None:
         st.rerun()
 
 
+def reset_message(actor: str, name: str) -> str:
+    if name == actor:
+        return "Your password is reset."
+    return (
+        f"Password of {esc(name)} reset and lockout lifted: they must choose a new one at their "
+        "next sign-in, and they are signed out everywhere."
+    )
+
+
 def policy_section() -> None:
     st.subheader("Active policy")
     policy = deps.get_governance().policy
@@ -73,7 +82,7 @@ def main() -> None:
         if reset := forms.reset_form(names):
             apply(
                 lambda: gov.reset_password(actor, *reset),
-                f"Password of {esc(reset[0])} reset; lockout lifted.",
+                reset_message(actor, reset[0]),
             )
     policy_section()
 

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 import streamlit as st
 
 from app.deps import USER_ERRORS
+from app.errors import message_of
 from governance.errors import GovernanceError
 
 SHOWN_ERRORS: tuple[type[Exception], ...] = (*USER_ERRORS, GovernanceError)
@@ -15,7 +16,7 @@ SHOWN_ERRORS: tuple[type[Exception], ...] = (*USER_ERRORS, GovernanceError)
 
 def show_error(exc: BaseException) -> None:
     """The error banner: the message only, written for the person using the product."""
-    st.error(str(exc) or type(exc).__name__, icon=":material/error:")
+    st.error(message_of(exc), icon=":material/error:")
 
 
 @contextmanager

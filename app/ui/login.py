@@ -16,13 +16,14 @@ from app.deps import USER_ERRORS, get_identity
 from app.entities import SignedInUser
 from app.errors import UserFacingError
 from app.ui.guard import SESSION_KEY, current_user, escape_markdown
-from governance.errors import GovernanceError
+from governance.errors import GovernanceError, PasswordChangeRequired
 
 if TYPE_CHECKING:
     from app.deps import IdentityService
 
 NOTICE_KEY = "countersign_sign_in_notice"
 FAILURES_KEY = "countersign_sign_in_failures"
+CHANGE_KEY = "countersign_password_change_for"  # the user who must choose a new password
 FIRST_ADMIN_COMMAND = "python -m app.cli users add NAME --role admin --password-stdin"
 
 
@@ -114,6 +115,9 @@ def _local_sign_in(identity: IdentityService) -> None:
             "The command reads the password from standard input; it is stored as an argon2 hash."
         )
         return
+    if CHANGE_KEY in st.session_state:
+        _change_password(identity, st.session_state[CHANGE_KEY])
+        return
     with st.form("countersign_sign_in", width=420):
         username = st.text_input("Username", autocomplete="username")
         password = st.text_input("Password", type="password", autocomplete="current-password")
@@ -122,6 +126,9 @@ def _local_sign_in(identity: IdentityService) -> None:
         failures: dict[str, int] = st.session_state.setdefault(FAILURES_KEY, {})
         try:
             user = identity.sign_in_password(username, password)
+        except PasswordChangeRequired:
+            st.session_state[CHANGE_KEY] = username.strip()
+            st.rerun()
         except (UserFacingError, GovernanceError) as exc:
             key = username.strip().lower()
             failures[key] = failures.get(key, 0) + 1
@@ -136,6 +143,33 @@ def _local_sign_in(identity: IdentityService) -> None:
             _accept(user)
             st.rerun()
     _demo_accounts(identity)
+
+
+def _change_password(identity: IdentityService, username: str) -> None:
+    """After an admin reset: prove the password the admin set, choose a new one, sign in."""
+    st.info(
+        f"An administrator reset the password of **{escape_markdown(username)}**. "
+        "Choose a new one to continue."
+    )
+    with st.form("countersign_change_password", width=420):
+        current = st.text_input(
+            "Password the administrator gave you", type="password", autocomplete="current-password"
+        )
+        new = st.text_input("New password", type="password", autocomplete="new-password")
+        repeated = st.text_input("New password again", type="password", autocomplete="new-password")
+        submitted = st.form_submit_button("Change password and log in", type="primary")
+    if submitted:
+        try:
+            user = identity.change_password_and_sign_in(username, current, new, repeated)
+        except (UserFacingError, GovernanceError) as exc:
+            st.error(str(exc))
+        else:
+            st.session_state.pop(CHANGE_KEY, None)
+            _accept(user)
+            st.rerun()
+    if st.button("Sign in as someone else"):
+        st.session_state.pop(CHANGE_KEY, None)
+        st.rerun()
 
 
 def _demo_accounts(identity: IdentityService) -> None:

@@ -309,6 +309,7 @@ def test_an_unknown_oidc_identity_gets_a_viewer_account_and_its_activity_feed(
 ) -> None:
     for env in _use({**gov_env, "COUNTERSIGN_AUTH": "oidc"}, monkeypatch):
         claims = {"email": "newcomer@example.org", "sub": "s-new", "name": "New Comer"}
+        claims["email_verified"] = True  # else the email names nobody (only the subject)
         at = oidc_start(claims)
         assert any("New Comer" in c.value and "viewer" in c.value for c in at.sidebar.caption)
         assert [t.value for t in at.title] == ["Overview"]
@@ -325,3 +326,43 @@ def test_a_database_without_its_schema_gets_a_message_not_a_traceback(
         at = start()
         assert any("db upgrade" in e for e in _errors(at)), _errors(at)
         assert not at.text_input
+
+
+def test_after_an_admin_reset_the_person_is_signed_out_and_must_choose_a_new_password(
+    app_env: dict[str, str],
+) -> None:
+    cli(
+        app_env,
+        "users",
+        "add",
+        "rhea",
+        "--role",
+        "viewer",
+        "--password-stdin",
+        stdin="rhea-pass-1\n",
+    )
+    signed_in = sign_in(start(), "rhea", "rhea-pass-1")
+    assert "Log out" in _labels(signed_in)
+    admin = sign_in(start(), "root", PASSWORDS["root"])
+    admin.switch_page(ADMIN_PAGE).run()
+    reset_form = next(s for s in admin.selectbox if s.label == "User" and "rhea" in s.options)
+    reset_form.select("rhea")
+    _field(admin, "New password").input("set-by-root-1")
+    _button(admin, "Reset password").click()
+    admin.run()
+    assert any("must choose a new one" in s.value for s in admin.success)
+    # The open session ends at its next interaction.
+    signed_in.run()
+    assert "Log out" not in _labels(signed_in)
+    assert any("reset your password" in i.value for i in signed_in.info)
+    # The password the admin set opens only the form to choose a new one.
+    at = sign_in(start(), "rhea", "set-by-root-1")
+    assert "Log out" not in _labels(at)
+    assert "Change password and log in" in _labels(at)
+    _field(at, "Password the administrator gave you").input("set-by-root-1")
+    _field(at, "New password").input("rhea-own-pass-2")
+    _field(at, "New password again").input("rhea-own-pass-2")
+    _button(at, "Change password and log in").click()
+    at.run()
+    assert "Log out" in _labels(at)
+    assert "Log out" in _labels(sign_in(start(), "rhea", "rhea-own-pass-2"))

@@ -203,7 +203,9 @@ def oidc_claims(**extra: object) -> dict[str, object]:
 
 def test_an_oidc_email_maps_to_the_account_of_that_name() -> None:
     service, _, _ = make_service(auth_mode="oidc")
-    principal = service.from_oidc(oidc_claims(email="ann@example.org", name="Ann"))
+    principal = service.from_oidc(
+        oidc_claims(email="ann@example.org", name="Ann", email_verified=True)
+    )
     assert (principal.username, principal.roles, principal.method) == (
         "ann@example.org",
         ("requester",),
@@ -215,7 +217,7 @@ def test_an_oidc_email_maps_to_the_account_of_that_name() -> None:
 
 def test_an_oidc_email_matches_its_account_whatever_the_case_and_the_sign_in_is_recorded() -> None:
     service, directory, _ = make_service(auth_mode="oidc")
-    principal = service.from_oidc(oidc_claims(email="Ann@Example.org"))
+    principal = service.from_oidc(oidc_claims(email="Ann@Example.org", email_verified=True))
     assert (principal.username, principal.roles) == ("ann@example.org", ("requester",))
     assert directory.sign_ins == [("ann@example.org", "oidc")]
 
@@ -231,6 +233,44 @@ def test_an_unverified_oidc_email_names_nobody_and_only_the_subject_counts() -> 
     assert (principal.username, principal.roles) == ("1234", ("viewer",))
 
 
+@pytest.mark.parametrize("verified", [None, "yes", 1, "false", False])
+def test_an_email_the_provider_does_not_mark_verified_names_nobody_by_default(
+    verified: object,
+) -> None:
+    service, directory, _ = make_service(auth_mode="oidc", oidc_unknown_role="refuse")
+    claims = oidc_claims(email="ann@example.org")
+    if verified is not None:
+        claims["email_verified"] = verified
+    with pytest.raises(IdentityRefused, match="no Countersign account"):
+        service.from_oidc(claims)  # ann@example.org is a requester: it must not be her
+    assert directory.sign_ins == []
+
+
+@pytest.mark.parametrize(("verified", "trusted"), [(None, True), (False, False), ("true", True)])
+def test_a_setting_trusts_a_provider_that_omits_the_claim_but_never_an_explicit_false(
+    verified: object, trusted: bool
+) -> None:
+    service, _directory, _ = make_service(
+        auth_mode="oidc", oidc_unknown_role="refuse", oidc_email_verified_required=False
+    )
+    claims = oidc_claims(email="ann@example.org")
+    if verified is not None:
+        claims["email_verified"] = verified
+    if trusted:
+        assert service.from_oidc(claims).username == "ann@example.org"
+    else:
+        with pytest.raises(IdentityRefused):
+            service.from_oidc(claims)
+
+
+def test_the_email_verified_setting_is_read_from_the_environment() -> None:
+    def read(value: str) -> bool:
+        env = {"COUNTERSIGN_OIDC_EMAIL_VERIFIED_REQUIRED": value}
+        return Settings.from_env(env, Path("/nonexistent")).oidc_email_verified_required
+
+    assert (read(""), read("1"), read("0"), read("false")) == (True, True, False, False)
+
+
 def test_an_oidc_subject_maps_when_there_is_no_email() -> None:
     service, directory, _ = make_service(auth_mode="oidc")
     directory.add("1234", "auditor")
@@ -239,7 +279,9 @@ def test_an_oidc_subject_maps_when_there_is_no_email() -> None:
 
 def test_an_unknown_oidc_identity_gets_a_viewer_account_when_settings_say_so() -> None:
     service, directory, _ = make_service(auth_mode="oidc", oidc_unknown_role="viewer")
-    principal = service.from_oidc(oidc_claims(email="stranger@example.org", name="Stranger"))
+    principal = service.from_oidc(
+        oidc_claims(email="stranger@example.org", name="Stranger", email_verified=True)
+    )
     assert (principal.username, principal.roles) == ("stranger@example.org", ("viewer",))
     assert directory.find("stranger@example.org") == Account(
         "stranger@example.org", ("viewer",), True, "Stranger"
@@ -252,7 +294,7 @@ def test_an_unknown_oidc_identity_gets_a_viewer_account_when_settings_say_so() -
     with pytest.raises(IdentityRefused, match="disabled"):
         service.touch(principal)
     with pytest.raises(IdentityRefused, match="disabled"):
-        service.from_oidc(oidc_claims(email="stranger@example.org"))
+        service.from_oidc(oidc_claims(email="stranger@example.org", email_verified=True))
 
 
 def test_an_unknown_identity_that_cannot_be_a_user_name_is_refused_clearly() -> None:
@@ -271,7 +313,7 @@ def test_an_unknown_oidc_identity_is_refused_when_settings_say_so() -> None:
 def test_a_disabled_oidc_account_is_refused() -> None:
     service, _, _ = make_service(auth_mode="oidc")
     with pytest.raises(IdentityRefused, match="disabled"):
-        service.from_oidc(oidc_claims(email="gone"))
+        service.from_oidc(oidc_claims(email="gone", email_verified=True))
 
 
 def test_oidc_claims_are_refused_outside_oidc_mode() -> None:
