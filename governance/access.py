@@ -155,6 +155,41 @@ class User:
         return self.locked_until is not None and now < self.locked_until
 
 
+@dataclass(frozen=True)
+class BrowserSession:
+    """A signed-in browser, kept server-side (see governance.sessions).
+
+    The browser holds only a random secret in an HttpOnly cookie; the database holds its SHA-256
+    (`secret_hash`), never the secret. `id` is a public reference (shown to admins, written to
+    the audit log); it grants nothing. Right after sign-in the browser has no cookie yet, only a
+    one-time grant (`grant_hash`, valid until `grant_expires_at`) to collect it with.
+    """
+
+    id: str
+    user: str
+    created_at: datetime
+    last_seen_at: datetime
+    idle_expires_at: datetime
+    expires_at: datetime  # the absolute end, whatever the activity
+    user_agent: str = ""
+    secret_hash: str = ""
+    grant_hash: str = ""
+    grant_expires_at: datetime | None = None
+    revoked_at: datetime | None = None
+    revoked_by: str = ""
+    revoke_reason: str = ""
+
+    def ended(self, now: datetime) -> str:
+        """Why the session no longer admits anyone ("" while it does): revoked, idle, absolute."""
+        if self.revoked_at is not None:
+            return "revoked"
+        if now >= self.expires_at:
+            return "absolute"
+        if now >= self.idle_expires_at:
+            return "idle"
+        return ""
+
+
 def validate_user_name(name: str) -> str:
     """Return the name if usable, else raise InvalidInput (no spaces, no ':', 1-128 chars)."""
     if not USER_NAME_RE.fullmatch(name or ""):

@@ -31,6 +31,7 @@ from governance.access import (  # re-exported: the vocabulary has one import pa
     SYSTEM_PREFIX as SYSTEM_PREFIX,
     USER_NAME_RE as USER_NAME_RE,
     VIEWER as VIEWER,
+    BrowserSession as BrowserSession,
     Permission as Permission,
     Principal as Principal,
     User as User,
@@ -312,6 +313,8 @@ class AuditAction:
     USER_ROLES_CHANGED: Final = "user_roles_changed"
     PASSWORD_RESET: Final = "password_reset"  # noqa: S105
     PASSWORD_CHANGED: Final = "password_changed"  # noqa: S105
+    SESSION_STARTED: Final = "session_started"
+    SESSION_REVOKED: Final = "session_revoked"
     LOGIN_SUCCEEDED: Final = "login_succeeded"
     LOGIN_FAILED: Final = "login_failed"
     USER_LOCKED: Final = "user_locked"

@@ -29,6 +29,15 @@ class PasswordChangeRequired(GovernanceError):
         )
 
 
+class SessionEnded(GovernanceError):
+    """A browser session no longer admits anyone; `reason` says why, for the sign-in page:
+    unknown, idle, absolute, disabled, or the revocation's reason (logout, admin, ...)."""
+
+    def __init__(self, reason: str, message: str = "") -> None:
+        super().__init__(message or f"the session has ended ({reason})")
+        self.reason = reason
+
+
 class InvalidTransition(GovernanceError):
     """The request is not in a state that allows this action."""
 

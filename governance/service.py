@@ -28,6 +28,14 @@ from governance.execution import execute, provenance_tags, reconcile
 from governance.lifecycle import cancel, expire_due, refresh_evidence, request_rollback
 from governance.policy import Policy, load_policy_file
 from governance.ports import Clock
+from governance.sessions import (
+    check_session,
+    claim_cookie,
+    end_session,
+    list_sessions,
+    resume_session,
+    start_session,
+)
 from governance.signin import authenticate, change_password, record_external_sign_in
 from governance.signing import sign_off
 from governance.store_ports import UnitOfWork
@@ -51,13 +59,17 @@ __all__ = [
     "break_glass",
     "cancel",
     "change_password",
+    "check_session",
+    "claim_cookie",
     "create_user",
     "disable_user",
     "enable_user",
+    "end_session",
     "execute",
     "expire_due",
     "get_request",
     "list_requests",
+    "list_sessions",
     "list_users",
     "load_policy",
     "password_reset_notices",
@@ -69,8 +81,10 @@ __all__ = [
     "request_promotion",
     "request_rollback",
     "reset_password",
+    "resume_session",
     "set_roles",
     "sign_off",
+    "start_session",
     "verify_audit",
 ]
 

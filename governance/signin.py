@@ -17,6 +17,7 @@ from governance.errors import (
     PasswordChangeRequired,
 )
 from governance.ports import PasswordHasher
+from governance.revocation import PASSWORD_CHANGED, end_user_sessions
 from governance.store_ports import UnitOfWork
 from governance.users import check_new_password
 
@@ -68,7 +69,8 @@ def change_password(uow: UnitOfWork, ctx: Context, name: str, current: str, new:
     """A person replaces their own password, proving the current one (after an admin reset, the
     one the admin set). Clears the obligation to change it; audited as `password_changed`.
 
-    A wrong current password counts towards the lockout like a failed sign-in.
+    A wrong current password counts towards the lockout like a failed sign-in. Every browser
+    session of the person ends (another browser may have known the old password).
 
     Raises:
         AuthenticationFailed: Unknown user or wrong current password (the same message).
@@ -100,6 +102,7 @@ def change_password(uow: UnitOfWork, ctx: Context, name: str, current: str, new:
             payload={},
             at=ctx.clock.now(),
         )
+        end_user_sessions(uow, ctx, name, name, PASSWORD_CHANGED)
         uow.commit()
         return user
 

@@ -29,6 +29,12 @@ from governance.errors import (
     NotAllowed,
     NotFound,
 )
+from governance.revocation import (
+    PASSWORD_RESET,
+    ROLES_CHANGED,
+    USER_DISABLED,
+    end_user_sessions,
+)
 from governance.store_ports import UnitOfWork
 
 MIN_PASSWORD_LENGTH = 8
@@ -157,7 +163,8 @@ def _keep_an_active_admin(
 
 
 def disable_user(uow: UnitOfWork, ctx: Context, actor: str, name: str) -> User:
-    """Disable a user (never deleted: the audit log refers to them). Disabling twice is a no-op.
+    """Disable a user (never deleted: the audit log refers to them) and end their browser
+    sessions. Disabling twice is a no-op.
 
     Raises:
         NotAllowed: The actor may not administer users, tries to disable themself, or the user
@@ -182,6 +189,7 @@ def disable_user(uow: UnitOfWork, ctx: Context, actor: str, name: str) -> User:
         _keep_an_active_admin(uow, ctx, actor, "disable_user", user, disabled)
         uow.users.update(disabled)
         _user_event(uow, ctx, actor, AuditAction.USER_DISABLED, name, {})
+        end_user_sessions(uow, ctx, actor, name, USER_DISABLED)
         uow.commit()
         return disabled
 
@@ -205,7 +213,8 @@ def enable_user(uow: UnitOfWork, ctx: Context, actor: str, name: str) -> User:
 
 
 def set_roles(uow: UnitOfWork, ctx: Context, actor: str, name: str, roles: Sequence[str]) -> User:
-    """Replace a user's roles. The same roles again (in any order) are a no-op.
+    """Replace a user's roles and end their browser sessions (they sign in again under the new
+    roles). The same roles again (in any order) are a no-op.
 
     Raises:
         NotAllowed: The actor may not administer users, would remove their own admin role, or
@@ -229,6 +238,7 @@ def set_roles(uow: UnitOfWork, ctx: Context, actor: str, name: str, roles: Seque
         uow.users.update(changed)
         payload = {"before": list(user.roles), "after": list(wanted)}
         _user_event(uow, ctx, actor, AuditAction.USER_ROLES_CHANGED, name, payload)
+        end_user_sessions(uow, ctx, actor, name, ROLES_CHANGED)
         uow.commit()
         return changed
 
@@ -251,8 +261,9 @@ def reset_password(uow: UnitOfWork, ctx: Context, actor: str, name: str, passwor
 
     When the actor is not the user (an admin, or the CLI operator), the user must choose a new
     password at their next sign-in: until then the password works for nothing else (no sign-in,
-    no signature, no break-glass). The reset stays visible on every vote the user casts within
-    `Context.reset_notice_period` (see `password_reset_notices`).
+    no signature, no break-glass). Every browser session of the user ends. The reset stays
+    visible on every vote the user casts within `Context.reset_notice_period` (see
+    `password_reset_notices`).
 
     Raises:
         NotAllowed: The actor may not administer users.
@@ -282,6 +293,7 @@ def reset_password(uow: UnitOfWork, ctx: Context, actor: str, name: str, passwor
             payload={"must_change_password": must_change},
             at=ctx.clock.now(),
         )
+        end_user_sessions(uow, ctx, actor, name, PASSWORD_RESET)
         uow.commit()
 
 

@@ -6,8 +6,7 @@ import json
 import re
 import time
 from collections.abc import Iterator
-from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -132,15 +131,40 @@ def test_a_page_run_without_the_gate_asks_to_sign_in(app_env: dict[str, str]) ->
     assert not at.title
 
 
-def test_an_idle_session_expires(app_env: dict[str, str]) -> None:
+def _age_sessions(env: dict[str, str], user: str, **ends: timedelta) -> None:
+    """Move the ends of `user`'s sessions into the past, as time would (idle or absolute)."""
+    from sqlalchemy import update
+
+    from governance.db import make_engine
+    from governance.orm import BrowserSessionRow, table_of
+
+    table = table_of(BrowserSessionRow)
+    now = datetime.now(UTC)
+    engine = make_engine(env["COUNTERSIGN_DB_URL"])
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                update(table)
+                .where(table.c.user_name == user)
+                .values({column: now - ago for column, ago in ends.items()})
+            )
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("column", "message"),
+    [("idle_expires_at", "without activity"), ("expires_at", "maximum length")],
+)
+def test_an_idle_or_too_old_session_ends_at_the_next_click(
+    app_env: dict[str, str], column: str, message: str
+) -> None:
     at = sign_in(start(), "vic", PASSWORDS["vic"])
-    user = at.session_state["countersign_user"]
-    at.session_state["countersign_user"] = replace(
-        user, last_seen=user.last_seen - timedelta(minutes=31)
-    )
+    assert "Log out" in _labels(at)
+    _age_sessions(app_env, "vic", **{column: timedelta(seconds=1)})
     at.run()
     assert [w.label for w in at.text_input] == ["Username", "Password"]
-    assert any("expired" in i.value for i in at.info)
+    assert any(message in i.value for i in at.info), [i.value for i in at.info]
 
 
 def test_an_admin_adds_a_user_who_can_then_sign_in(app_env: dict[str, str]) -> None:
@@ -366,3 +390,23 @@ def test_after_an_admin_reset_the_person_is_signed_out_and_must_choose_a_new_pas
     at.run()
     assert "Log out" in _labels(at)
     assert "Log out" in _labels(sign_in(start(), "rhea", "rhea-own-pass-2"))
+
+
+def test_an_admin_sees_the_signed_in_browsers_and_ends_one(app_env: dict[str, str]) -> None:
+    vic = sign_in(start(), "vic", PASSWORDS["vic"])
+    vic_session = vic.session_state["countersign_user"].session_id
+    admin = sign_in(start(), "root", PASSWORDS["root"])
+    admin.switch_page(ADMIN_PAGE).run()
+    assert not _errors(admin), _errors(admin)
+    listed = next(df.value for df in admin.dataframe if "user agent" in df.value.columns)
+    assert vic_session in set(listed["session"])
+    assert {"user", "signed in (UTC)", "last seen (UTC)"} <= set(listed.columns)
+    picker = next(s for s in admin.selectbox if s.label == "Session to end")
+    picker.select(vic_session)
+    _button(admin, "End session").click()
+    admin.run()
+    assert any(vic_session in s.value for s in admin.success)
+    vic.run()
+    assert "Log out" not in _labels(vic)
+    assert any("An administrator ended your session" in i.value for i in vic.info)
+    assert "Log out" in _labels(admin.run())  # the admin's own session goes on
