@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -116,11 +117,9 @@ def resume_session(uow: UnitOfWork, ctx: Context, secret: str) -> tuple[BrowserS
     Raises:
         SessionEnded: Unknown cookie, or a session that admits nobody any more.
     """
-    with uow.reading():
-        session = uow.sessions.find_by_secret(_digest(secret)) if secret else None
-    if session is None:
+    if not secret:
         raise SessionEnded("unknown")
-    return _checked(uow, ctx, session)
+    return _checked(uow, ctx, lambda: uow.sessions.find_by_secret(_digest(secret)))
 
 
 def check_session(uow: UnitOfWork, ctx: Context, session_id: str) -> tuple[BrowserSession, User]:
@@ -129,17 +128,19 @@ def check_session(uow: UnitOfWork, ctx: Context, session_id: str) -> tuple[Brows
     Raises:
         SessionEnded: The session is unknown, revoked, expired, or its user disabled.
     """
-    with uow.reading():
-        session = uow.sessions.get(session_id)
-    if session is None:
-        raise SessionEnded("unknown")
-    return _checked(uow, ctx, session)
+    return _checked(uow, ctx, lambda: uow.sessions.get(session_id))
 
 
-def _checked(uow: UnitOfWork, ctx: Context, session: BrowserSession) -> tuple[BrowserSession, User]:
+def _checked(
+    uow: UnitOfWork, ctx: Context, find: Callable[[], BrowserSession | None]
+) -> tuple[BrowserSession, User]:
+    """Read the session and its user in one lock-free read; write `last_seen_at` when stale."""
     now = ctx.clock.now()
     with uow.reading():
-        user = uow.users.find(session.user)
+        session = find()
+        user = uow.users.find(session.user) if session is not None else None
+    if session is None:
+        raise SessionEnded("unknown")
     why = session.ended(now)
     if why:
         raise SessionEnded(session.revoke_reason if why == "revoked" else why)
