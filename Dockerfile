@@ -20,11 +20,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 # A fixed, unprivileged user (uid 10001, matched by the Kubernetes securityContext); /data holds
 # everything the app writes (drift cache, the SQLite fallback): mount a volume there.
+# /checkpoints is the signed-checkpoint folder: only the checkpoint job mounts a volume there.
 RUN groupadd --system --gid 10001 countersign \
     && useradd --system --uid 10001 --gid countersign --create-home \
        --home-dir /home/countersign --shell /usr/sbin/nologin countersign \
-    && mkdir -p /app /data \
-    && chown countersign:countersign /data
+    && mkdir -p /app /data /checkpoints \
+    && chown countersign:countersign /data /checkpoints
 
 WORKDIR /app
 # Dependencies first: every package is pinned with == in requirements.txt, so the layer is

@@ -6,6 +6,7 @@ and the CLI calls them once per command.
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
     from app.facade import GovernanceFacade
     from app.mlflow_gateway import MlflowGateway
     from app.monitoring import Monitoring, VersionEvidence
+    from app.reports.limits import DataLimits
     from governance.ports import Clock, EvidenceSource, ModelRegistry, PasswordHasher
 
 # Argon2id at the memory and time cost of the first of OWASP's recommended settings (m = 19 MiB,
@@ -25,6 +27,30 @@ if TYPE_CHECKING:
 ARGON2_TIME_COST = 2
 ARGON2_MEMORY_KIB = 19_456
 ARGON2_PARALLELISM = 2
+
+
+def harden_process() -> None:
+    """Start-up of the app and the CLI: MLflow may never unpickle a model in this process.
+
+    The process holds the governance database URL, the signing key path and the cookie secret;
+    a model file is code written by whoever logged it. MLflow reads the switch at load time, so
+    setting it here (and again in the gateway) covers every later load attempt.
+    """
+    os.environ["MLFLOW_ALLOW_PICKLE_DESERIALIZATION"] = "false"
+
+
+def data_limits(settings: Settings, *, upload: bool = True) -> DataLimits:
+    """The bounds on a data set: an upload (COUNTERSIGN_UPLOAD_MAX_MB) or a logged artifact
+    (COUNTERSIGN_ARTIFACT_MAX_MB), and the rows, columns and decoded size of either."""
+    from app.reports.limits import DataLimits
+
+    return DataLimits(
+        max_mb=settings.upload_max_mb if upload else settings.artifact_max_mb,
+        max_rows=settings.data_max_rows,
+        max_columns=settings.data_max_columns,
+        max_decoded_mb=settings.data_max_decoded_mb,
+        file_setting="COUNTERSIGN_UPLOAD_MAX_MB" if upload else "COUNTERSIGN_ARTIFACT_MAX_MB",
+    )
 
 
 def password_hasher() -> PasswordHasher:
@@ -139,7 +165,7 @@ def build_monitoring(settings: Settings, gateway: MlflowGateway) -> Monitoring:
     from app.monitoring import Monitoring
     from app.reports.jobs import ReportJobs
 
-    return Monitoring(settings, gateway, ReportJobs(workers=1))
+    return Monitoring(settings, gateway, ReportJobs(workers=1, max_jobs=settings.report_jobs_max))
 
 
 def build_evidence_source(settings: Settings) -> VersionEvidence:

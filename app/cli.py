@@ -24,8 +24,11 @@ COMMAND_MODULES: tuple[str, ...] = (
     "app.commands.governance",
     "app.commands.users",
     "app.commands.webhooks",
+    "app.commands.receiver",
+    "app.commands.history",
     "app.commands.metrics",
     "app.commands.reseal",
+    "app.commands.checkpoints",
 )
 
 
@@ -63,6 +66,9 @@ def build_parser(modules: Sequence[str] = COMMAND_MODULES) -> argparse.ArgumentP
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from app.bootstrap import harden_process
+
+    harden_process()
     install_log_redaction()
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -283,7 +283,8 @@ class ActivityEvent:
 
 @dataclass(frozen=True)
 class OutOfBandFlag:
-    """An open reconcile finding: the registry differs from what the ledger executed."""
+    """A target's latest finding: MLflow differs from the ledger (`status` "open"), or such a
+    move was put back on the governed holder (`status` "put_back", `ledger_version` restored)."""
 
     model: str
     target_kind: str
@@ -292,6 +293,8 @@ class OutOfBandFlag:
     ledger_version: str | None
     seq: int
     ts: str
+    status: str = "open"
+    detected_by: str = ""  # "reconcile", "mlflow_webhook", "put_back"
 
 
 @dataclass(frozen=True)
@@ -316,3 +319,32 @@ class EvidencePreview:
     approver_roles: tuple[str, ...]
     separation_of_duties: bool
     gates_passed: bool
+
+
+@dataclass(frozen=True)
+class Tenure:
+    """One version holding one alias or stage from `since` to `until` (ISO UTC; None: unknown
+    start, or holding it now), and why: request, out_of_band, put_back, before_countersign,
+    not_yet_compared."""
+
+    target: str
+    target_kind: str
+    version: str | None
+    since: str | None
+    until: str | None
+    source: str
+    request_id: str | None = None
+    request_kind: str | None = None
+    signers: tuple[str, ...] = ()
+    seq: int | None = None
+
+
+@dataclass(frozen=True)
+class TargetHistory:
+    """Every tenure of a model's aliases and stages, and the past holders a rollback may restore
+    (versions the ledger recorded on that target)."""
+
+    model: str
+    known_since: str | None
+    tenures: tuple[Tenure, ...]
+    rollback_to: tuple[tuple[str, str], ...]  # (target, version)

@@ -29,3 +29,22 @@ class NotFound(UserFacingError):
 
 class InvalidInput(UserFacingError):
     """An upload or a parameter that cannot be used (wrong format, too large, empty...)."""
+
+
+class LimitExceeded(InvalidInput):
+    """Data, an artifact or a request is larger than a configured bound; the message names
+    the limit and the setting that raises it."""
+
+
+class ArtifactsUnreachable(UserFacingError):
+    """The version exists, but its artifact store cannot be read from this server (a path on
+    another machine, an artifact server that does not answer)."""
+
+    def __init__(self, uri: str, detail: str = "") -> None:
+        self.uri = uri
+        message = f"artifacts of this version are not reachable from this server: {uri}"
+        super().__init__(f"{message} ({detail})" if detail else message)
+
+
+class ImportanceNotLogged(UserFacingError):
+    """The version logged no feature importance, and computing it from the model is off."""

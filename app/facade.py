@@ -28,6 +28,8 @@ from governance.domain import (
     SignOffResult,
     User,
 )
+from governance.enforcement import Outcome
+from governance.history import ModelHistory
 from governance.policy import Policy
 from governance.ports import ModelRegistry, RegistryVersion, TargetAssignment
 from governance.unit_of_work import SqlStore, SqlUnitOfWork
@@ -67,6 +69,9 @@ class LazyRegistry:
 
     def set_alias(self, model: str, alias: str, version: str) -> None:
         self._registry().set_alias(model, alias, version)
+
+    def delete_alias(self, model: str, alias: str) -> None:
+        self._registry().delete_alias(model, alias)
 
     def transition_stage(
         self, model: str, version: str, stage: str, *, archive_existing: bool
@@ -191,11 +196,16 @@ class GovernanceFacade:
         )
 
     def request_rollback(
-        self, actor: str, model: str, target: str, justification: str
+        self,
+        actor: str,
+        model: str,
+        target: str,
+        justification: str,
+        version: str | None = None,
     ) -> PromotionRequest:
-        """Ask to restore the previous holder of a target."""
+        """Ask to restore an earlier holder of a target (default: the one before the last)."""
         return service.request_rollback(
-            self._uow(), self.context, actor, model, target, justification
+            self._uow(), self.context, actor, model, target, justification, version
         )
 
     def break_glass(
@@ -289,6 +299,29 @@ class GovernanceFacade:
     def reconcile(self, actor: str, models: tuple[str, ...] | None = None) -> tuple[Finding, ...]:
         """Record every difference between MLflow and the ledger (once each)."""
         return service.reconcile(self._uow(), self.context, actor, models)
+
+    def enforce(
+        self,
+        actor: str,
+        models: tuple[str, ...] | None,
+        detected_by: Mapping[str, object],
+    ) -> tuple[Finding, ...]:
+        """Compare MLflow with the ledger and apply the policy's `out_of_band` setting."""
+        return service.enforce(self._uow(), self.context, actor, models, detected_by=detected_by)
+
+    def history(self, actor: str, model: str) -> ModelHistory:
+        """Who held each alias and stage of the model, from when to when, decided by whom."""
+        return service.model_history(self._uow(), self.context, actor, model)
+
+    def put_back(self, actor: str, model: str, target: str) -> Outcome:
+        """Restore the governed holder of one target now (admin), whatever the policy says."""
+        return service.put_back(self._uow(), self.context, actor, model, target)
+
+    def record_refused_delivery(
+        self, actor: str, reason: str, details: Mapping[str, object]
+    ) -> None:
+        """Audit refused MLflow webhook deliveries (the receiver bounds how often)."""
+        service.record_refused_delivery(self._uow(), self.context, actor, reason, details)
 
     def record_export(
         self,

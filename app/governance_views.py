@@ -175,6 +175,17 @@ def summarise(rec: AuditRecord, payload: dict[str, Any] | None = None) -> str:
             f"OUT-OF-BAND: {p.get('target_kind')} {p.get('target')} is held by {found} in "
             f"MLflow, the ledger says {ledger}"
         )
+    if rec.action == AuditAction.OUT_OF_BAND_REVERTED:
+        moved = ", ".join(f"v{v}" for v in p.get("registry_versions") or []) or "nobody"
+        back = f"v{p['restored_version']}" if p.get("restored_version") else "nobody (removed)"
+        return (
+            f"PUT BACK: {p.get('target_kind')} {p.get('target')} had been moved to {moved} "
+            f"outside Countersign; restored to {back} (finding #{p.get('finding_seq')})"
+        )
+    if rec.action == AuditAction.OUT_OF_BAND_REVERT_FAILED:
+        return f"could not put back {p.get('target_kind')} {p.get('target')}: {p.get('detail', '')}"
+    if rec.action == AuditAction.MLFLOW_DELIVERY_REFUSED:
+        return f"refused {p.get('count', 1)} MLflow webhook delivery(ies): {p.get('reason', '')}"
     if rec.action == AuditAction.ACTION_REFUSED:
         return f"refused {p.get('attempted', '')} by {rec.actor}: {p.get('reason', '')}"
     return f"{what} ({rec.object_type} {rec.object_id}) by {rec.actor}"
@@ -243,13 +254,17 @@ def audit_events(
 
 
 def out_of_band(facade: GovernanceFacade, actor: str, model: str = "") -> list[OutOfBandFlag]:
-    """Open out-of-band findings (recorded by reconcile and not cleared since), by target."""
+    """Per target, its latest finding when it is open or was put back (not when cleared)."""
     _require(facade, actor, Permission.VIEW)
     last: dict[str, AuditRecord] = {}
     with facade.store.unit_of_work(read_only=True) as uow:
         found = uow.audit.search(
             model=model,
-            actions=(AuditAction.OUT_OF_BAND_CHANGE, AuditAction.OUT_OF_BAND_CLEARED),
+            actions=(
+                AuditAction.OUT_OF_BAND_CHANGE,
+                AuditAction.OUT_OF_BAND_CLEARED,
+                AuditAction.OUT_OF_BAND_REVERTED,
+            ),
             object_types=(ObjectType.TARGET,),
             limit=None,
         )
@@ -258,17 +273,21 @@ def out_of_band(facade: GovernanceFacade, actor: str, model: str = "") -> list[O
     flags = []
     for rec in last.values():
         p = _payload(rec)
-        if rec.action != AuditAction.OUT_OF_BAND_CHANGE or (model and p.get("model") != model):
+        if rec.action == AuditAction.OUT_OF_BAND_CLEARED or (model and p.get("model") != model):
             continue
+        put_back = rec.action == AuditAction.OUT_OF_BAND_REVERTED
+        source = (p.get("detected_by") or {}).get("source", "") if not put_back else "put_back"
         flags.append(
             OutOfBandFlag(
                 model=str(p.get("model")),
                 target_kind=str(p.get("target_kind")),
                 target=str(p.get("target")),
                 registry_versions=tuple(str(v) for v in p.get("registry_versions") or ()),
-                ledger_version=p.get("ledger_version"),
+                ledger_version=p.get("restored_version" if put_back else "ledger_version"),
                 seq=rec.seq,
                 ts=rec.ts,
+                status="put_back" if put_back else "open",
+                detected_by=str(source),
             )
         )
-    return sorted(flags, key=lambda f: (f.model, f.target_kind, f.target))
+    return sorted(flags, key=lambda f: (f.status != "open", f.model, f.target_kind, f.target))

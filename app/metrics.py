@@ -105,12 +105,17 @@ class GovernanceCollector(Collector):
         )
         yield CounterMetricFamily(
             "countersign_out_of_band_changes",
-            "Out-of-band changes found in MLflow by reconcile (each recorded once)",
+            "Out-of-band changes found in MLflow (webhook or reconcile; each recorded once)",
             value=figures.out_of_band_changes,
+        )
+        yield CounterMetricFamily(
+            "countersign_out_of_band_reverted",
+            "Out-of-band changes put back on the governed holder",
+            value=figures.out_of_band_reverted,
         )
         yield GaugeMetricFamily(
             "countersign_out_of_band_open",
-            "Registry targets whose latest reconcile finding is an unresolved out-of-band change",
+            "Registry targets whose latest finding is an out-of-band change not yet resolved",
             value=figures.out_of_band_open,
         )
         # The persisted drift share per version is the one pinned in a request's evidence.

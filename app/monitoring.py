@@ -9,16 +9,25 @@ from __future__ import annotations
 
 import hashlib
 import json
+import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from app.bootstrap import data_limits
 from app.entities import DriftConfig, DriftResult, FeatureImportance
-from app.errors import InvalidInput, NotFound, UserFacingError
+from app.errors import ImportanceNotLogged, InvalidInput, NotFound, UserFacingError
 from app.reports import importance as imp, summaries
-from app.reports.cache import cache_key, cached_drift, cached_report_html
+from app.reports.cache import (
+    MB,
+    cache_key,
+    cached_drift,
+    cached_report_html,
+    enforce_budget,
+    touch,
+)
 from app.reports.jobs import JobState, ReportJobs
 from app.reports.uploads import read_path
 from app.settings import Settings
@@ -73,24 +82,30 @@ class Monitoring:
             raise InvalidInput(f"{path}: only CSV and Parquet data sets can be compared")
         folder = self.settings.cache_dir / "artifacts" / run_id
         local = folder / path
-        if not local.is_file():
+        if local.is_file():
+            touch(local)
+        else:
             local = self.gateway.download_artifact(run_id, path, folder)
-        return read_path(local, self.settings.upload_max_mb)
+            budget = self.settings.report_cache_max_mb * MB
+            enforce_budget(self.settings.cache_dir / "artifacts", budget, keep=local)
+        return read_path(local, data_limits(self.settings, upload=False))
 
     # ---- drift -------------------------------------------------------------------------------
 
     def drift(
         self, reference: pd.DataFrame, current: pd.DataFrame, config: DriftConfig
     ) -> DriftResult:
-        return cached_drift(reference, current, config, self.settings.cache_dir)
+        return cached_drift(
+            reference, current, config, self.settings.cache_dir, self.settings.report_cache_max_mb
+        )
 
     def start_report(
         self, reference: pd.DataFrame, current: pd.DataFrame, config: DriftConfig
     ) -> str:
         """Start (or join) the build of Evidently's full report; returns the job key."""
         key = cache_key(reference, current, config)
-        root = self.settings.cache_dir
-        self.jobs.submit(key, lambda: cached_report_html(reference, current, config, root))
+        root, max_mb = self.settings.cache_dir, self.settings.report_cache_max_mb
+        self.jobs.submit(key, lambda: cached_report_html(reference, current, config, root, max_mb))
         return key
 
     def report_state(self, key: str) -> JobState | None:
@@ -99,8 +114,10 @@ class Monitoring:
     # ---- feature importance ------------------------------------------------------------------
 
     def _importance_path(self, model: str, version: str) -> Path:
+        # Per mode: what the model worker computed is never served when the worker is off.
         digest = hashlib.sha256(f"{self.settings.tracking_uri}|{model}".encode()).hexdigest()
-        return self.settings.cache_dir / "importance" / digest[:16] / f"{version}.json"
+        name = f"{version}.{self.settings.model_importance}.json"
+        return self.settings.cache_dir / "importance" / digest[:16] / name
 
     def feature_importance(
         self,
@@ -110,47 +127,82 @@ class Monitoring:
         target: str = "target",
         progress: Callable[[float, str], None] | None = None,
     ) -> FeatureImportance:
-        """From the logged artifact; else the model's own; else permutation on the reference.
+        """From the version's logged `feature_importance.json`; with
+        `COUNTERSIGN_MODEL_IMPORTANCE=worker` and no such artifact, from the model worker.
+
+        This process never loads a model: only the worker does, in its own process.
 
         Raises:
             NotFound: The version does not exist.
-            InvalidInput: No source works (no artifact, no native importances, no usable data).
+            ImportanceNotLogged: No importance was logged (and the worker is off, or has no data).
+            ArtifactsUnreachable: The version's artifacts cannot be read from this server.
+            LimitExceeded: An artifact, the data or the worker exceeded a configured limit.
+            InvalidInput: The artifact or the worker's answer is not a valid importance.
         """
         path = self._importance_path(model, version)
         if path.is_file():
-            data = json.loads(path.read_text(encoding="utf-8"))
-            return FeatureImportance(**data)
-        result = self._compute_importance(model, version, target, progress)
+            try:
+                return FeatureImportance(**json.loads(path.read_text(encoding="utf-8")))
+            except (ValueError, TypeError):
+                path.unlink(missing_ok=True)  # a damaged entry is recomputed, never served
+        mv = self.gateway.get_version(model, version)
+        result = self._logged_importance(mv.run_id, model, version)
+        if result is None:
+            if self.settings.model_importance != "worker":
+                raise ImportanceNotLogged(
+                    f"{model} v{version}: no importance logged ({IMPORTANCE_ARTIFACT})"
+                )
+            result = self._worker_importance(mv.run_id, model, version, target, progress)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(result.__dict__, sort_keys=True), encoding="utf-8")
         return result
 
-    def _compute_importance(
+    def _logged_importance(self, run_id: str, model: str, version: str) -> FeatureImportance | None:
+        if not run_id or IMPORTANCE_ARTIFACT not in {
+            a.path for a in self.gateway.list_artifacts(run_id)
+        }:
+            return None
+        folder = self.settings.cache_dir / "artifacts" / run_id
+        local = self.gateway.download_artifact(run_id, IMPORTANCE_ARTIFACT, folder)
+        try:
+            doc = json.loads(local.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise InvalidInput(f"{IMPORTANCE_ARTIFACT} of {model} v{version} is not JSON") from exc
+        return imp.from_artifact(doc, model, version)
+
+    def _worker_importance(
         self,
+        run_id: str,
         model: str,
         version: str,
         target: str,
         progress: Callable[[float, str], None] | None,
     ) -> FeatureImportance:
-        from app.mlflow_gateway.models_io import load_sklearn_model
+        from app.model_worker.launcher import WorkerLimits, compute_importance
 
-        mv = self.gateway.get_version(model, version)
-        names = {a.path for a in self.gateway.list_artifacts(mv.run_id)} if mv.run_id else set()
-        if IMPORTANCE_ARTIFACT in names:
-            folder = self.settings.cache_dir / "artifacts" / mv.run_id
-            local = self.gateway.download_artifact(mv.run_id, IMPORTANCE_ARTIFACT, folder)
-            return imp.from_artifact(json.loads(local.read_text("utf-8")), model, version)
-        estimator = load_sklearn_model(self.settings, model, version)
-        if estimator is None:
-            raise InvalidInput(f"{model} v{version}: no importance artifact and no sklearn model")
-        native = imp.from_estimator(estimator, model, version)
-        if native is not None:
-            return native
-        reference, _ = self.default_pair(mv.run_id)
+        reference = self.default_pair(run_id)[0] if run_id else None
         if reference is None:
-            raise InvalidInput(f"{model} v{version}: no logged data set for permutation importance")
-        frame = self.load_data(mv.run_id, reference)
-        return imp.permutation(estimator, frame, target, model, version, progress=progress)
+            raise ImportanceNotLogged(
+                f"{model} v{version}: no importance logged, and no logged reference data set "
+                "for the model worker"
+            )
+        frame = self.load_data(run_id, reference)
+        if progress:
+            progress(0.0, "Computing in the model worker")
+        limits = WorkerLimits(
+            self.settings.model_worker_memory_mb,
+            self.settings.model_worker_cpu_s,
+            self.settings.model_worker_timeout_s,
+        )
+        with tempfile.TemporaryDirectory(
+            prefix="countersign-worker-", ignore_cleanup_errors=True
+        ) as tmp:
+            workdir = Path(tmp)
+            model_dir = self.gateway.download_model_files(model, version, workdir / "model")
+            result = compute_importance(model_dir, frame, target, workdir, limits, model, version)
+        if progress:
+            progress(1.0, "Done")
+        return result
 
     # ---- governance EvidenceSource -----------------------------------------------------------
 
@@ -177,21 +229,21 @@ class Monitoring:
             return None
         try:
             importance = self.feature_importance(model, version)
-        except InvalidInput:
-            importance = None
+        except UserFacingError:
+            importance = None  # no importance logged (or none reachable): drift alone
         return summaries.drift_summary(result, importance)
 
     def importance_summary(self, model: str, version: str) -> Mapping[str, Any] | None:
         """EvidenceSource: top importances and their shift against the previous version."""
         try:
             current = self.feature_importance(model, version)
-        except (InvalidInput, NotFound):
-            return None
+        except UserFacingError:
+            return None  # the evidence then holds no importance: "no importance logged"
         previous = None
         if str(version).isdigit() and int(version) > 1:
             try:
                 previous = self.feature_importance(model, str(int(version) - 1))
-            except (InvalidInput, NotFound):
+            except UserFacingError:
                 previous = None
         return summaries.importance_summary(current, previous)
 

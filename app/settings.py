@@ -19,6 +19,7 @@ DEFAULT_POLICY = REPO_ROOT / "governance" / "default_policy.yaml"
 # Defaults to the policy's built-in list: one source of truth for metric direction.
 DEFAULT_LOWER_IS_BETTER = BUILTIN_LOWER_IS_BETTER
 AUTH_MODES = ("local", "oidc", "header")
+MODEL_IMPORTANCE_MODES = ("logged", "worker")
 
 
 class SettingsError(ValueError):
@@ -81,6 +82,22 @@ class Settings:
     webhook_backoff_s: int = 10
     webhook_timeout_s: int = 10
     metrics_verify_interval_s: int = 300
+    # Receiving MLflow's own registry webhooks (the ledger as the registry's desired state): the
+    # secret MLflow signs every delivery with. Kept out of repr like the outbound secret.
+    mlflow_webhook_secret: str = field(default="", repr=False)
+    # Trust boundary: model files and size bounds. The app never deserialises a model; "worker"
+    # computes importance in a separate, limited process (see app/model_worker).
+    model_importance: str = "logged"  # "logged" or "worker"
+    model_worker_memory_mb: int = 2048
+    model_worker_cpu_s: int = 120
+    model_worker_timeout_s: int = 180
+    artifact_max_mb: int = 200
+    data_max_rows: int = 2_000_000
+    data_max_columns: int = 1_000
+    data_max_decoded_mb: int = 512
+    report_cache_max_mb: int = 300
+    report_jobs_max: int = 16
+    url_max_ids: int = 50
 
     @property
     def artifacts_dir(self) -> Path:
@@ -149,6 +166,27 @@ class Settings:
         webhook_urls = get("COUNTERSIGN_WEBHOOK_URLS")
         if get_int("COUNTERSIGN_SESSION_ABSOLUTE_MINUTES", 720) < 1:
             raise SettingsError("COUNTERSIGN_SESSION_ABSOLUTE_MINUTES must be at least 1")
+        mlflow_webhook_secret = get("COUNTERSIGN_MLFLOW_WEBHOOK_SECRET")
+        mlflow_secret_file = get("COUNTERSIGN_MLFLOW_WEBHOOK_SECRET_FILE")
+        if mlflow_secret_file and not mlflow_webhook_secret:
+            try:
+                path = Path(mlflow_secret_file).expanduser()
+                mlflow_webhook_secret = path.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise SettingsError(
+                    "COUNTERSIGN_MLFLOW_WEBHOOK_SECRET_FILE: cannot read "
+                    f"{mlflow_secret_file} ({exc.strerror})"
+                ) from exc
+        model_importance = get("COUNTERSIGN_MODEL_IMPORTANCE", "logged").strip().lower()
+        if model_importance not in MODEL_IMPORTANCE_MODES:
+            raise SettingsError("COUNTERSIGN_MODEL_IMPORTANCE must be 'logged' or 'worker'")
+
+        def get_limit(name: str, default: int) -> int:
+            value = get_int(name, default)
+            if value < 1:
+                raise SettingsError(f"{name} must be a positive whole number, got {value}")
+            return value
+
         return cls(
             data_dir=data_dir,
             tracking_uri=tracking_uri,
@@ -182,4 +220,16 @@ class Settings:
             webhook_backoff_s=get_int("COUNTERSIGN_WEBHOOK_BACKOFF_S", 10),
             webhook_timeout_s=get_int("COUNTERSIGN_WEBHOOK_TIMEOUT_S", 10),
             metrics_verify_interval_s=get_int("COUNTERSIGN_METRICS_VERIFY_INTERVAL_S", 300),
+            mlflow_webhook_secret=mlflow_webhook_secret,
+            model_importance=model_importance,
+            model_worker_memory_mb=get_limit("COUNTERSIGN_MODEL_WORKER_MEMORY_MB", 2048),
+            model_worker_cpu_s=get_limit("COUNTERSIGN_MODEL_WORKER_CPU_S", 120),
+            model_worker_timeout_s=get_limit("COUNTERSIGN_MODEL_WORKER_TIMEOUT_S", 180),
+            artifact_max_mb=get_limit("COUNTERSIGN_ARTIFACT_MAX_MB", 200),
+            data_max_rows=get_limit("COUNTERSIGN_DATA_MAX_ROWS", 2_000_000),
+            data_max_columns=get_limit("COUNTERSIGN_DATA_MAX_COLUMNS", 1_000),
+            data_max_decoded_mb=get_limit("COUNTERSIGN_DATA_MAX_DECODED_MB", 512),
+            report_cache_max_mb=get_limit("COUNTERSIGN_REPORT_CACHE_MAX_MB", 300),
+            report_jobs_max=get_limit("COUNTERSIGN_REPORT_JOBS_MAX", 16),
+            url_max_ids=get_limit("COUNTERSIGN_URL_MAX_IDS", 50),
         )

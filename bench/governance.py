@@ -87,6 +87,10 @@ class MemoryRegistry:
         with self._lock:
             self.aliases[(model, alias)] = version
 
+    def delete_alias(self, model: str, alias: str) -> None:
+        with self._lock:
+            self.aliases.pop((model, alias), None)
+
     def transition_stage(
         self, model: str, version: str, stage: str, *, archive_existing: bool
     ) -> None:

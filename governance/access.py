@@ -31,6 +31,9 @@ CLI_OPERATOR: Final = "system:cli"
 SCHEDULER: Final = "system:scheduler"
 # Admits a person whom the OpenID Connect provider vouched for, at their first sign-in, as a viewer.
 OIDC_SIGN_IN: Final = "system:oidc"
+# The receiver of MLflow's own registry webhooks: compares what MLflow reports with the ledger and
+# puts targets back where the policy says so. It never requests, signs or administers.
+MLFLOW_WEBHOOKS: Final = "system:mlflow-webhooks"
 
 # Checked with fullmatch: `$` would also accept a trailing newline ("erin\n" prints like "erin").
 USER_NAME_RE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}")
@@ -48,6 +51,7 @@ class Permission(StrEnum):
     READ_AUDIT = "read_audit"  # read and verify the audit log
     EXPORT_AUDIT = "export_audit"  # build audit exports
     RECONCILE = "reconcile"  # compare the registry with the ledger and record differences
+    ENFORCE = "enforce"  # put a target moved outside the ledger back on its governed holder
 
 
 PERMISSION_VERBS: Final[Mapping[Permission, str]] = {
@@ -60,6 +64,7 @@ PERMISSION_VERBS: Final[Mapping[Permission, str]] = {
     Permission.READ_AUDIT: "read the audit log",
     Permission.EXPORT_AUDIT: "export the audit log",
     Permission.RECONCILE: "reconcile the registry with the ledger",
+    Permission.ENFORCE: "put registry targets back on their governed holders",
 }
 
 AUTHORISATION_MATRIX: Final[Mapping[Permission, frozenset[str]]] = {
@@ -72,6 +77,7 @@ AUTHORISATION_MATRIX: Final[Mapping[Permission, frozenset[str]]] = {
     Permission.READ_AUDIT: frozenset({ADMIN, AUDITOR}),
     Permission.EXPORT_AUDIT: frozenset({ADMIN, AUDITOR}),
     Permission.RECONCILE: frozenset({ADMIN, AUDITOR}),
+    Permission.ENFORCE: frozenset({ADMIN}),
 }
 
 # The CLI operator already has the server's shell: it may administer, execute, reconcile and
@@ -85,10 +91,14 @@ SYSTEM_PERMISSIONS: Final[Mapping[str, frozenset[Permission]]] = {
             Permission.READ_AUDIT,
             Permission.EXPORT_AUDIT,
             Permission.RECONCILE,
+            Permission.ENFORCE,
         }
     ),
-    SCHEDULER: frozenset({Permission.VIEW, Permission.EXECUTE, Permission.RECONCILE}),
+    SCHEDULER: frozenset(
+        {Permission.VIEW, Permission.EXECUTE, Permission.RECONCILE, Permission.ENFORCE}
+    ),
     OIDC_SIGN_IN: frozenset(),  # it only ever creates viewers, through `admit_viewer`
+    MLFLOW_WEBHOOKS: frozenset({Permission.VIEW, Permission.RECONCILE, Permission.ENFORCE}),
 }
 
 

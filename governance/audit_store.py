@@ -10,7 +10,7 @@ import multiprocessing
 import os
 import threading
 from collections import namedtuple
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import fields, replace
 from datetime import datetime
@@ -371,3 +371,25 @@ def _check_head(result: VerifyResult, head_seq: int, head_hash: str) -> VerifyRe
             "around the lock"
         ),
     )
+
+
+HASH_LOOKUP_CHUNK = 500
+
+
+def entry_hashes(engine: Engine, seqs: Iterable[int]) -> dict[int, str]:
+    """The stored entry hash at each of `seqs` that the log holds, from one read-only snapshot.
+
+    Signed checkpoints name (seq, entry hash) pairs; comparing them needs only these rows.
+    """
+    wanted = sorted({int(seq) for seq in seqs})
+    found: dict[int, str] = {}
+    snapshot = _snapshot_options(engine)
+    with translate_errors(), engine.connect() as conn, conn.execution_options(**snapshot).begin():
+        for k in range(0, len(wanted), HASH_LOOKUP_CHUNK):
+            rows = conn.execute(
+                select(AuditEventRow.seq, AuditEventRow.entry_hash).where(
+                    AuditEventRow.seq.in_(wanted[k : k + HASH_LOOKUP_CHUNK])
+                )
+            )
+            found.update((int(seq), str(digest)) for seq, digest in rows)
+    return found

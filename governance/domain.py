@@ -21,6 +21,7 @@ from governance.access import (  # re-exported: the vocabulary has one import pa
     AUDITOR as AUDITOR,
     AUTHORISATION_MATRIX as AUTHORISATION_MATRIX,
     CLI_OPERATOR as CLI_OPERATOR,
+    MLFLOW_WEBHOOKS as MLFLOW_WEBHOOKS,
     OIDC_SIGN_IN as OIDC_SIGN_IN,
     PERMISSION_VERBS as PERMISSION_VERBS,
     REQUESTER as REQUESTER,
@@ -336,6 +337,9 @@ class AuditAction:
     POLICY_REJECTED: Final = "policy_rejected"
     OUT_OF_BAND_CHANGE: Final = "out_of_band_change"
     OUT_OF_BAND_CLEARED: Final = "out_of_band_cleared"
+    OUT_OF_BAND_REVERTED: Final = "out_of_band_reverted"  # put back on the governed holder
+    OUT_OF_BAND_REVERT_FAILED: Final = "out_of_band_revert_failed"
+    MLFLOW_DELIVERY_REFUSED: Final = "mlflow_delivery_refused"  # forged, stale or replayed
     AUDIT_VERIFIED: Final = "audit_verified"
     AUDIT_EXPORTED: Final = "audit_exported"
 
@@ -347,6 +351,7 @@ class ObjectType:
     TARGET: Final = "target"  # object_id: "<model>/<kind>/<target>"
     AUDIT: Final = "audit"
     SESSION: Final = "session"
+    RECEIVER: Final = "receiver"  # object_id: the refusal reason (see app/receiver)
 
 
 def target_object_id(model: str, target_kind: str, target: str) -> str:

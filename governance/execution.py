@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
-
 from governance.context import Context, authorise, refuse
 from governance.domain import (
     EXECUTABLE_STATES,
@@ -19,15 +16,14 @@ from governance.domain import (
     RequestKind,
     State,
     TargetKind,
-    target_object_id,
     transition,
 )
+from governance.enforcement import enforce
 from governance.errors import InvalidTransition, NotFound, RegistryUnavailable
 from governance.evidence import current_holder
 from governance.store_ports import UnitOfWork
 
 TAG_PREFIX = "countersign."
-IGNORED_STAGES = ("None", "Archived")  # archiving is a side effect of moving a stage
 
 
 def execute(uow: UnitOfWork, ctx: Context, actor: str, request_id: str) -> ExecutionResult:
@@ -175,92 +171,15 @@ def _apply(
 def reconcile(
     uow: UnitOfWork, ctx: Context, actor: str, models: tuple[str, ...] | None = None
 ) -> tuple[Finding, ...]:
-    """Compare the registry's aliases and stages with what the ledger executed.
+    """Compare the registry's aliases and stages with the ledger, and apply the policy.
 
     Every difference is returned; each is recorded as an `out_of_band_change` event only once
     (until it changes), and an `out_of_band_cleared` event is recorded when it disappears.
-    Stages None and Archived are ignored.
+    Stages None and Archived are ignored. Targets whose rule says `out_of_band: revert` are put
+    back when the actor may enforce (see governance.enforcement).
 
     Raises:
         NotAllowed: The actor may not reconcile.
         RegistryUnavailable: The registry cannot be reached.
     """
-    with uow:
-        authorise(uow, ctx, actor, Permission.RECONCILE, "reconcile", ObjectType.TARGET, "*")
-    assignments = ctx.registry.assignments(models)
-    actual: dict[tuple[str, str, str], set[str]] = {}
-    for a in assignments:
-        if a.kind == TargetKind.STAGE and a.target in IGNORED_STAGES:
-            continue
-        actual.setdefault((a.model, a.kind, a.target), set()).add(a.version)
-    findings = []
-    with uow:
-        expected: dict[tuple[str, str, str], str] = {}
-        for done in uow.executions.successes():
-            if models is not None and done.model not in models:
-                continue
-            if done.target_kind == TargetKind.STAGE:
-                # a version sits in one stage at a time: moving it empties its old stage
-                for k, v in list(expected.items()):
-                    if k[0] == done.model and k[1] == TargetKind.STAGE and v == done.version:
-                        del expected[k]
-            expected[(done.model, done.target_kind, done.target)] = done.version
-        for key in sorted(set(actual) | set(expected)):
-            found = tuple(sorted(actual.get(key, ())))
-            ledger = expected.get(key)
-            finding = _record(uow, ctx, actor, key, found, ledger)
-            if finding is not None:
-                findings.append(finding)
-        uow.commit()
-    return tuple(findings)
-
-
-def _record(
-    uow: UnitOfWork,
-    ctx: Context,
-    actor: str,
-    key: tuple[str, str, str],
-    found: tuple[str, ...],
-    ledger: str | None,
-) -> Finding | None:
-    model, kind, target = key
-    object_id = target_object_id(model, kind, target)
-    last = None
-    for rec in uow.audit.for_object(ObjectType.TARGET, object_id):
-        if rec.action in (AuditAction.OUT_OF_BAND_CHANGE, AuditAction.OUT_OF_BAND_CLEARED):
-            last = rec
-    payload: Mapping[str, object] = {
-        "model": model,
-        "target_kind": kind,
-        "target": target,
-        "registry_versions": list(found),
-        "ledger_version": ledger,
-    }
-    in_step = found == ((ledger,) if ledger else ())
-    open_finding = last is not None and last.action == AuditAction.OUT_OF_BAND_CHANGE
-    if in_step:
-        if open_finding:
-            _append(uow, ctx, actor, AuditAction.OUT_OF_BAND_CLEARED, object_id, payload)
-        return None
-    new = not open_finding or last is None or json.loads(last.payload) != payload
-    if new:
-        _append(uow, ctx, actor, AuditAction.OUT_OF_BAND_CHANGE, object_id, payload)
-    return Finding(model, kind, target, found, ledger, newly_recorded=new)
-
-
-def _append(
-    uow: UnitOfWork,
-    ctx: Context,
-    actor: str,
-    action: str,
-    object_id: str,
-    payload: Mapping[str, object],
-) -> None:
-    uow.audit.append(
-        actor=actor,
-        action=action,
-        object_type=ObjectType.TARGET,
-        object_id=object_id,
-        payload=payload,
-        at=ctx.clock.now(),
-    )
+    return enforce(uow, ctx, actor, models, detected_by={"source": "reconcile"})

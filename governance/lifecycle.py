@@ -136,47 +136,52 @@ def expire_due(uow: UnitOfWork, ctx: Context, actor: str) -> tuple[PromotionRequ
 
 
 def request_rollback(
-    uow: UnitOfWork, ctx: Context, actor: str, model: str, target: str, justification: str
+    uow: UnitOfWork,
+    ctx: Context,
+    actor: str,
+    model: str,
+    target: str,
+    justification: str,
+    version: str | None = None,
 ) -> PromotionRequest:
-    """Ask to restore the version that held the target before the ledger's last execution.
+    """Ask to restore an earlier governed holder of a target (by default the one before the
+    ledger's last execution).
 
-    Uses the policy's `rollback` rule (its own quorum, no gates).
+    Uses the policy's `rollback` rule (its own quorum, no gates), so the version must be one the
+    ledger records on this target: a version an execution placed there, or the holder an
+    execution replaced.
 
     Raises:
-        NotAllowed, InvalidInput (nothing to restore), UnknownModel, RegistryUnavailable.
+        NotAllowed, InvalidInput (nothing to restore, or a version the ledger never recorded on
+        the target), UnknownModel, RegistryUnavailable.
     """
     kind = target_kind_for(target)
+    obj = target_object_id(model, kind, target)
     with uow:
-        authorise(
-            uow,
-            ctx,
-            actor,
-            Permission.REQUEST,
-            "request_rollback",
-            ObjectType.TARGET,
-            target_object_id(model, kind, target),
-        )
+        authorise(uow, ctx, actor, Permission.REQUEST, "request_rollback", ObjectType.TARGET, obj)
         last = None
+        recorded: set[str] = set()
         for done in uow.executions.successes(model):
             if (done.target_kind, done.target) == (kind, target):
                 last = done
-        if last is None or last.previous_holder is None:
-            exc = InvalidInput(f"nothing to roll back: no earlier holder of {target} is recorded")
-            refuse(
-                uow,
-                ctx,
-                actor,
-                "request_rollback",
-                ObjectType.TARGET,
-                target_object_id(model, kind, target),
-                exc,
+                recorded.add(done.version)
+                if done.previous_holder:
+                    recorded.add(done.previous_holder)
+        wanted = str(version).strip() if version else (last.previous_holder if last else None)
+        if wanted is None or last is None or wanted not in recorded:
+            problem = InvalidInput(
+                f"nothing to roll back: no earlier holder of {target} is recorded"
+                if wanted is None or last is None
+                else f"version {wanted} never held {target} in the ledger's record: request a "
+                "promotion instead (a rollback skips the gates)"
             )
+            refuse(uow, ctx, actor, "request_rollback", ObjectType.TARGET, obj, problem)
     return new_request(
         uow,
         ctx,
         actor,
         model,
-        last.previous_holder,
+        wanted,
         target,
         justification,
         kind=RequestKind.ROLLBACK,

@@ -21,7 +21,11 @@ from governance.orm import AuditEventRow, DecisionRow, ExecutionRow, RequestRow
 from governance.webhook_outbox import status_counts
 
 Counts = tuple[tuple[str, int], ...]
-OUT_OF_BAND = (AuditAction.OUT_OF_BAND_CHANGE, AuditAction.OUT_OF_BAND_CLEARED)
+OUT_OF_BAND = (
+    AuditAction.OUT_OF_BAND_CHANGE,
+    AuditAction.OUT_OF_BAND_CLEARED,
+    AuditAction.OUT_OF_BAND_REVERTED,
+)
 
 
 @dataclass(frozen=True)
@@ -35,10 +39,11 @@ class GovernanceFigures:
     pending_created_at: tuple[datetime, ...]  # creation time of every pending request
     decisions_by_outcome: Counts
     executions_by_outcome: Counts
-    out_of_band_changes: int  # findings recorded by reconcile, each once
-    out_of_band_open: int  # targets whose latest finding is a change not yet cleared
+    out_of_band_changes: int  # findings recorded (webhook or reconcile), each once
+    out_of_band_open: int  # targets whose latest finding is a change not yet cleared or put back
     drift_shares: tuple[tuple[str, str, float], ...]  # (model, version, share), sorted
     webhooks_by_status: Counts
+    out_of_band_reverted: int = 0  # moves put back on the governed holder
 
 
 def read_figures(engine: Engine) -> GovernanceFigures:
@@ -49,7 +54,7 @@ def read_figures(engine: Engine) -> GovernanceFigures:
     """
     with translate_errors(), engine.connect() as conn:
         conn = conn.execution_options(**{READ_ONLY: True})
-        changes, still_open = _out_of_band(conn)
+        changes, still_open, reverted = _out_of_band(conn)
         return GovernanceFigures(
             requests_by_state=_grouped(conn, RequestRow.state),
             pending_created_at=_pending_created_at(conn),
@@ -57,6 +62,7 @@ def read_figures(engine: Engine) -> GovernanceFigures:
             executions_by_outcome=_grouped(conn, ExecutionRow.outcome),
             out_of_band_changes=changes,
             out_of_band_open=still_open,
+            out_of_band_reverted=reverted,
             drift_shares=_drift_shares(conn),
             webhooks_by_status=tuple(status_counts(conn).items()),
         )
@@ -72,7 +78,7 @@ def _pending_created_at(conn: Connection) -> tuple[datetime, ...]:
     return tuple(conn.scalars(pending))
 
 
-def _out_of_band(conn: Connection) -> tuple[int, int]:
+def _out_of_band(conn: Connection) -> tuple[int, int, int]:
     rows = conn.execute(
         select(AuditEventRow.object_id, AuditEventRow.action)
         .where(AuditEventRow.action.in_(OUT_OF_BAND))
@@ -83,7 +89,8 @@ def _out_of_band(conn: Connection) -> tuple[int, int]:
         last[str(object_id)] = str(action)
     changes = sum(1 for _, action in rows if action == AuditAction.OUT_OF_BAND_CHANGE)
     still_open = sum(1 for action in last.values() if action == AuditAction.OUT_OF_BAND_CHANGE)
-    return changes, still_open
+    reverted = sum(1 for _, action in rows if action == AuditAction.OUT_OF_BAND_REVERTED)
+    return changes, still_open, reverted
 
 
 def _drift_shares(conn: Connection) -> tuple[tuple[str, str, float], ...]:

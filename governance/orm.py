@@ -485,3 +485,28 @@ class BrowserSessionRow(Base):
             "revoked_by": session.revoked_by,
             "revoke_reason": session.revoke_reason,
         }
+
+
+class MlflowDeliveryRow(Base):
+    """One webhook delivery received from MLflow, kept until a worker has compared it.
+
+    The primary key is MLflow's delivery id: a replay of the same id violates it, on every
+    replica at once.
+    """
+
+    __tablename__ = "mlflow_deliveries"
+
+    delivery_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    sent_at: Mapped[int] = mapped_column(BigInteger)  # X-MLflow-Timestamp (unix seconds)
+    event: Mapped[str] = mapped_column(String(64))  # e.g. model_version_alias.created
+    model: Mapped[str] = mapped_column(String(256))  # "" when the event names no model
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))  # pending, working, done, failed
+    attempts: Mapped[int] = mapped_column(Integer)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_error: Mapped[str] = mapped_column(Text)
+
+    __table_args__ = (Index(None, "status", "next_attempt_at"), Index(None, "received_at"))

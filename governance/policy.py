@@ -14,6 +14,8 @@ Schema (see governance/default_policy.yaml for a commented example):
           expires_after ("7d", "12h", "30m", "2w"), archive_existing (bool; stages only),
           gates (list; a later level REPLACES the whole list),
           admins_may_sign (bool, default false: a holder of the admin role may not sign)
+          out_of_band ("flag" or "revert": what happens when MLflow shows a holder the ledger
+          did not put there; default flag)
     GATE: {metric: M, min: X} | {metric: M, max: X} | {metric: M, min_delta_vs_current: D}
           (optional lower_is_better: bool, if_missing: fail|skip)
           | {max_drift_share: S, if_missing: fail|skip} | {require_evidence: [dotted.key, ...]}
@@ -90,6 +92,7 @@ class Rule:
     # Administering and signing are separate duties: an admin can reset an approver's password
     # or grant roles, so by default an admin's own signature does not count.
     admins_may_sign: bool = False
+    out_of_band: str = "flag"  # "revert": put the governed holder back at once
 
 
 @dataclass(frozen=True)
@@ -104,6 +107,12 @@ class Policy:
     follow_up_quorum: int = 1
     follow_up_approver_roles: tuple[str, ...] | None = None
     rollback: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        """The policy's file name, never the server path it was read from (for pages, reports
+        and the audit log; the hash identifies the content)."""
+        return policy_name(self.source)
 
     def rule_for(self, model: str, target: str, kind: str = RequestKind.NORMAL) -> Rule:
         """Resolve the rule for a request (see the module docstring for the order)."""
@@ -172,6 +181,11 @@ class Policy:
         return frozenset(found)
 
 
+def policy_name(source: str) -> str:
+    """The last component of a policy source, whether written with / or \\ ("policy" if none)."""
+    return source.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1] or "policy"
+
+
 def load_policy_file(path: str | Path) -> Policy:
     """Read and validate a policy file.
 
@@ -236,6 +250,7 @@ def _rule_from(spec: Mapping[str, Any]) -> Rule:
         archive_existing=bool(spec.get("archive_existing", base.archive_existing)),
         gates=tuple(gate_from(g, "gates") for g in spec.get("gates") or ()),
         admins_may_sign=bool(spec.get("admins_may_sign", base.admins_may_sign)),
+        out_of_band=str(spec.get("out_of_band", base.out_of_band)),
     )
 
 

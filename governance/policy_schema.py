@@ -24,8 +24,10 @@ RULE_KEYS = frozenset(
         "archive_existing",
         "gates",
         "admins_may_sign",
+        "out_of_band",
     }
 )
+OUT_OF_BAND_MODES = ("flag", "revert")
 _FLAGS = ("separation_of_duties", "archive_existing", "admins_may_sign")
 _DURATION = re.compile(r"\s*(\d+)\s*([smhdw])\s*")  # fullmatch, like every validator here
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -126,6 +128,8 @@ def _check_rule(spec: Any, where: str, fail: Any, *, allow_targets: bool = False
             fail(at, "must be a non-empty list of role names")
         elif key in _FLAGS and not isinstance(value, bool):
             fail(at, "must be true or false")
+        elif key == "out_of_band" and value not in OUT_OF_BAND_MODES:
+            fail(at, "must be flag or revert")
         elif key == "expires_after":
             try:
                 parse_duration(value)

@@ -62,6 +62,10 @@ class ModelRegistry(Protocol):
         """Point the alias at the version; doing it again is harmless."""
         ...
 
+    def delete_alias(self, model: str, alias: str) -> None:
+        """Remove the alias from the model; removing an absent alias is harmless."""
+        ...
+
     def transition_stage(
         self, model: str, version: str, stage: str, *, archive_existing: bool
     ) -> None:

@@ -23,10 +23,12 @@ from governance.domain import (
     RequestDetails,
     VoteDecision,
 )
+from governance.enforcement import enforce, put_back, record_refused_delivery
 from governance.errors import NotFound, PolicyError
 from governance.execution import execute, provenance_tags, reconcile
+from governance.history import model_history
 from governance.lifecycle import cancel, expire_due, refresh_evidence, request_rollback
-from governance.policy import Policy, load_policy_file
+from governance.policy import Policy, load_policy_file, policy_name
 from governance.ports import Clock
 from governance.sessions import (
     check_session,
@@ -65,6 +67,7 @@ __all__ = [
     "disable_user",
     "enable_user",
     "end_session",
+    "enforce",
     "execute",
     "expire_due",
     "get_request",
@@ -72,11 +75,14 @@ __all__ = [
     "list_sessions",
     "list_users",
     "load_policy",
+    "model_history",
     "password_reset_notices",
     "provenance_tags",
+    "put_back",
     "reconcile",
     "record_export",
     "record_external_sign_in",
+    "record_refused_delivery",
     "refresh_evidence",
     "request_promotion",
     "request_rollback",
@@ -103,13 +109,15 @@ def load_policy(uow: UnitOfWork, clock: Clock, path: str | Path, actor: str) -> 
     try:
         policy = load_policy_file(path)
     except PolicyError as exc:
+        # The log (and every export of it) names the file, never the server path it lives at.
+        name = policy_name(str(path))
         with uow:
             uow.audit.append(
                 actor=actor,
                 action=AuditAction.POLICY_REJECTED,
                 object_type=ObjectType.POLICY,
                 object_id=ACTIVE_POLICY,
-                payload={"source": str(path), "reason": str(exc)},
+                payload={"source": name, "reason": str(exc).replace(str(path), name)},
                 at=clock.now(),
             )
             uow.commit()
@@ -125,7 +133,7 @@ def load_policy(uow: UnitOfWork, clock: Clock, path: str | Path, actor: str) -> 
                 action=AuditAction.POLICY_LOADED,
                 object_type=ObjectType.POLICY,
                 object_id=ACTIVE_POLICY,
-                payload={"source": policy.source, "hash": policy.hash},
+                payload={"source": policy.name, "hash": policy.hash},
                 at=clock.now(),
             )
             uow.commit()

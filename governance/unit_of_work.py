@@ -11,7 +11,7 @@ DEFERRED), no transaction block on PostgreSQL, and no writes.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
@@ -21,7 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 
 from governance.audit import VerifyResult
-from governance.audit_store import SqlAuditLog, verify_audit_log
+from governance.audit_store import SqlAuditLog, entry_hashes, verify_audit_log
 from governance.db import READ_ONLY, check_schema, is_sqlite, translate, translate_errors
 from governance.domain import PromotionRequest
 from governance.repository import (
@@ -237,6 +237,10 @@ class SqlStore:
     def verify(self, *, workers: int | None = None) -> VerifyResult:
         """Recompute the whole audit chain (see governance.audit_store.verify_audit_log)."""
         return verify_audit_log(self.engine, workers=workers)
+
+    def entry_hashes(self, seqs: Iterable[int]) -> dict[int, str]:
+        """The stored entry hash at each of `seqs` the log holds (to compare signed checkpoints)."""
+        return entry_hashes(self.engine, seqs)
 
     def dispose(self) -> None:
         """Close every pooled connection."""

@@ -40,7 +40,7 @@ def reset_message(actor: str, name: str) -> str:
 def policy_section() -> None:
     st.subheader("Active policy")
     policy = deps.get_governance().policy
-    st.markdown(f"Source: `{policy.source}`  \nSHA-256: `{policy.hash}`")
+    st.markdown(f"Policy file: `{policy.name}`  \nSHA-256: `{policy.hash}`")
     st.code(json.dumps(policy.document, indent=2, sort_keys=True, default=str), language="json")
 
 

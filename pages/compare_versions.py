@@ -89,6 +89,9 @@ def main() -> None:
     with tabs[2]:
         tables.side_by_side(review.tags, empty="No version tags.")
     with tabs[3]:
+        for number in chosen:
+            if problem := deps.artifact_problem(name, number):
+                st.info(f"v{number}: {guard.escape_markdown(problem)}")
         tables.side_by_side(
             review.schema.set_index(["section", "column"]), empty="No signatures logged."
         )

@@ -1,22 +1,32 @@
-"""Feature importance: per version (logged artifact, else the model's own, else permutation on
-the reference data), compared across versions, and against drift. Shareable: ?model=X&versions=2,3.
+"""Feature importance: per version from its logged feature_importance.json (or, when the
+operator opted in, from the model worker), compared across versions, and against drift.
+Shareable: ?model=X&versions=2,3.
 """
 
 import streamlit as st
 
 import app.deps as deps
+from app.errors import ArtifactsUnreachable, ImportanceNotLogged, InvalidInput
 from app.ui import drift_views, errors, guard, pickers, query
+from app.ui.guard import escape_markdown
 
 
 def load(model: str, version: str):
+    """The version's importances, or None after saying on the page why there are none."""
     bar = st.empty()
 
     def progress(done: float, text: str) -> None:
-        bar.progress(done, text=f"v{version}: permutation importance. {text}")
+        bar.progress(done, text=f"v{version}: {text}")
 
-    importance = deps.feature_importance(model, version, progress)
-    bar.empty()
-    return importance
+    try:
+        return deps.feature_importance(model, version, progress)
+    except ImportanceNotLogged:
+        st.info(f"v{version}: no importance logged.")
+    except (ArtifactsUnreachable, InvalidInput) as exc:
+        st.warning(f"v{version}: {escape_markdown(str(exc))}")
+    finally:
+        bar.empty()
+    return None
 
 
 def main() -> None:
@@ -36,11 +46,16 @@ def main() -> None:
     if not chosen:
         st.info("Pick one or more versions.")
         return
-    found = [load(name, str(v)) for v in chosen]
+    found = [i for i in (load(name, str(v)) for v in chosen) if i is not None]
+    if not found:
+        st.info("None of these versions has importance to show.")
+        return
     k = st.slider("Top k", 1, max(1, max(len(i.importances) for i in found)), 5, key="top_k")
+    worker = deps.get_settings().model_importance == "worker"
     st.caption(
         "; ".join(f"v{i.version}: {i.source} ({i.method})" for i in found)
-        + ". Sources: logged artifact, else the model's own importances, else permutation."
+        + ". Source: each version's logged feature_importance.json"
+        + (", else computed by the model worker." if worker else ".")
     )
     tabs = st.tabs(["Importances", "Compare versions", "Drift by importance"])
     with tabs[0]:

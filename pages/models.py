@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 import app.deps as deps
-from app.ui import errors, governance as gov, guard, navigation, pickers, query, tables
+from app.ui import errors, governance as gov, guard, history, navigation, pickers, query, tables
 
 
 def main() -> None:
@@ -39,6 +39,9 @@ def main() -> None:
     items = sorted(deps.versions(model.name), key=lambda v: int(v.version), reverse=True)
     st.subheader("Versions")
     tables.versions(items)
+    with st.expander("History of aliases and stages", expanded=True), gov.secondary("History"):
+        if user:
+            history.show(deps.target_history(user.username, model.name))
     if not items:
         return
     by_number = {v.version: v for v in items}

@@ -5,6 +5,7 @@ import streamlit as st
 
 import app.deps as deps
 from app.ui import errors, governance as gov, guard, navigation
+from app.ui.store_label import store_label
 from governance.domain import Permission
 
 
@@ -27,7 +28,7 @@ def models_frame() -> pd.DataFrame:
 def main() -> None:
     st.title("Overview")
     settings = deps.get_settings()
-    st.caption(f"Tracking store: `{settings.tracking_uri}`")
+    st.caption(f"Tracking store: `{store_label(settings.tracking_uri)}`")
     user = guard.current_user()
     with gov.secondary("Out-of-band check"):
         if user and guard.may(user, Permission.RECONCILE) and st.button("Reconcile with MLflow"):

@@ -94,16 +94,25 @@ def my_requests(user_name: str) -> None:
 
 
 def rollback(user_name: str) -> None:
+    # Arriving from a model's history (?rollback_target=T&rollback_version=N) opens it filled in.
+    asked = query.get("rollback_version")
     with (
-        st.expander("Request a rollback (restore the previous holder of a target)"),
+        st.expander(
+            "Request a rollback (restore an earlier holder of a target)", expanded=bool(asked)
+        ),
         st.form("rollback_request"),
     ):
         model = model_choice("rb_model")
-        target = st.text_input("Target to roll back", value="champion", key="rb_target")
+        target = st.text_input(
+            "Target to roll back", value=query.get("rollback_target") or "champion", key="rb_target"
+        )
+        version = st.text_input("Version to restore (empty: the one before)", value=asked or "")
         why = st.text_area("Rollback justification", key="rb_justification")
         if st.form_submit_button("Request rollback"):
             with errors.guard(stop=False):
-                req = deps.get_governance().request_rollback(user_name, model, target, why)
+                req = deps.get_governance().request_rollback(
+                    user_name, model, target, why, version.strip() or None
+                )
                 st.success(f"Rollback request {req.id} opened: v{req.version} → {req.target}.")
 
 

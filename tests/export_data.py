@@ -7,6 +7,7 @@ import io
 import json
 import zipfile
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -23,7 +24,7 @@ from app.export.model import (
     VersionRecord,
 )
 from app.export.signing import sign
-from governance.audit import GENESIS_HASH, AuditRecord, seal
+from governance.audit import GENESIS_HASH, AuditRecord, entry_hash, seal, sha256_hex
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
@@ -166,3 +167,27 @@ def rewrite(
         for name, data in members.items():
             zf.writestr(name, data)
     return out.getvalue()
+
+
+def resealed(records: list[AuditRecord]) -> list[AuditRecord]:
+    """Renumber from 1 and recompute every payload hash and entry hash, as the app would."""
+    out: list[AuditRecord] = []
+    prev = GENESIS_HASH
+    for seq, rec in enumerate(records, start=1):
+        payload_hash = sha256_hex(rec.payload)
+        digest = entry_hash(
+            prev_hash=prev,
+            seq=seq,
+            ts=rec.ts,
+            actor=rec.actor,
+            action=rec.action,
+            object_type=rec.object_type,
+            object_id=rec.object_id,
+            payload_hash=payload_hash,
+            alg=rec.alg,
+        )
+        out.append(
+            replace(rec, seq=seq, payload_hash=payload_hash, prev_hash=prev, entry_hash=digest)
+        )
+        prev = digest
+    return out

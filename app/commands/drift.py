@@ -74,6 +74,7 @@ def load_config(
 
 
 def run(args: argparse.Namespace) -> int:
+    from app.bootstrap import data_limits
     from app.reports.cache import cached_drift
     from app.reports.uploads import check_compatible, read_path
     from app.reports.verdict import compute_drift
@@ -81,13 +82,16 @@ def run(args: argparse.Namespace) -> int:
 
     settings = Settings.from_env()
     config = load_config(args.column_mapping, args.drift_share, args.sample_rows)
-    reference = read_path(args.reference, settings.upload_max_mb)
-    current = read_path(args.current, settings.upload_max_mb)
+    limits = data_limits(settings)
+    reference = read_path(args.reference, limits)
+    current = read_path(args.current, limits)
     check_compatible(reference, current)
     if args.no_cache:
         result = compute_drift(reference, current, config)
     else:
-        result = cached_drift(reference, current, config, settings.cache_dir)
+        result = cached_drift(
+            reference, current, config, settings.cache_dir, settings.report_cache_max_mb
+        )
     if result.sampled:
         print(
             f"note: SAMPLED verdict ({result.reference_rows} reference and "
@@ -107,9 +111,9 @@ def run(args: argparse.Namespace) -> int:
         if args.no_cache:
             html = report_html(reference, current, config)
         else:
-            html = cached_report_html(reference, current, config, settings.cache_dir).read_text(
-                encoding="utf-8"
-            )
+            html = cached_report_html(
+                reference, current, config, settings.cache_dir, settings.report_cache_max_mb
+            ).read_text(encoding="utf-8")
         args.html.parent.mkdir(parents=True, exist_ok=True)
         args.html.write_text(html, encoding="utf-8")
     return 3 if args.fail_on_drift and result.dataset_drift else 0

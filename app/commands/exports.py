@@ -1,19 +1,20 @@
-"""`audit export`, `audit keygen`, `audit checkpoint` and `audit verify-bundle`.
+"""`audit export`, `audit keygen` and `audit verify-bundle`.
 
-These join the shared `audit` group (the governance commands add `audit verify`). Heavy imports
-stay inside the handlers; `verify-bundle` touches neither the database nor MLflow.
+These join the shared `audit` group (the governance commands add `audit verify`,
+`app.commands.checkpoints` adds `audit checkpoint`). Heavy imports stay inside the handlers;
+`verify-bundle` touches neither the database nor MLflow.
 """
 
 from __future__ import annotations
 
 import argparse
 import getpass
-import json
 import sys
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
+from app.commands.checkpoints import checkpoint_flags, kept_checkpoints, public_keys
 from app.errors import InvalidInput
 
 AUDIT_HELP = "audit log: verify, export, sign checkpoints"
@@ -35,15 +36,18 @@ def register(registry: Any) -> None:
     keygen.add_argument("--public", required=True, type=Path, help="public key file")
     keygen.set_defaults(func=cmd_keygen)
 
-    checkpoint = group.add_parser("checkpoint", help="sign the current chain head")
-    checkpoint.add_argument("--out", type=Path, help="also write the signed checkpoint here")
-    checkpoint.set_defaults(func=cmd_checkpoint)
-
     verify = group.add_parser(
         "verify-bundle", help="verify an audit bundle offline with the exporter's public key"
     )
     verify.add_argument("bundle", type=Path, help="the zip to check")
-    verify.add_argument("--public-key", required=True, type=Path, help="PEM public key")
+    verify.add_argument(
+        "--public-key",
+        required=True,
+        action="append",
+        type=Path,
+        help="PEM public key (repeat it for keys rotated out that signed kept checkpoints)",
+    )
+    checkpoint_flags(verify)
     verify.set_defaults(func=cmd_verify_bundle)
 
 
@@ -136,44 +140,15 @@ def cmd_keygen(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_checkpoint(args: argparse.Namespace) -> int:
-    from app.export.bundle import chain_origin
-    from app.export.model import utc_now
-    from app.export.signing import load_private_key, signed_checkpoint
-    from app.settings import Settings
-    from governance.audit import format_ts
-
-    settings = Settings.from_env()
-    key = load_private_key(settings.signing_key_path)
-    from app.export.store_source import open_source
-
-    with open_source(settings) as source:
-        seq, head = source.chain_head()
-        if seq == 0:
-            raise InvalidInput("the audit log is empty; there is no head to sign")
-        origin = chain_origin(source)
-    body, signature = signed_checkpoint(
-        key, origin=origin, last_seq=seq, head_hash=head, signed_at=format_ts(utc_now())
-    )
-    text = json.dumps({"checkpoint": json.loads(body), "signature": signature}, sort_keys=True)
-    if args.out:
-        try:
-            Path(args.out).write_text(text + "\n", encoding="utf-8")
-        except OSError as exc:
-            raise InvalidInput(f"cannot write {args.out}: {exc.strerror}") from exc
-    print(text)
-    return 0
-
-
 def cmd_verify_bundle(args: argparse.Namespace) -> int:
-    from app.export.signing import load_public_key
     from app.export.verify import BundleProblem, verify_bundle
 
-    public = load_public_key(args.public_key)
+    keys = public_keys(args.public_key)
+    checkpoints = kept_checkpoints(args)
     if not args.bundle.is_file():
         raise InvalidInput(f"{args.bundle} does not exist")
     try:
-        check = verify_bundle(args.bundle, public)
+        check = verify_bundle(args.bundle, keys, checkpoints)
     except BundleProblem as problem:
         print(f"FAILED: {problem}", file=sys.stderr)
         return 1

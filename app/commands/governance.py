@@ -14,6 +14,7 @@ import argparse
 import sys
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from app.commands import _governance_views as views
@@ -25,6 +26,7 @@ from app.commands._cli_support import (
     open_facade,
     person,
 )
+from app.commands.checkpoints import checkpoint_flags, verify_with_checkpoints
 
 TERMINAL = {"rejected": 1, "cancelled": 1, "expired": 1, "superseded": 1, "executed": 0}
 
@@ -60,6 +62,7 @@ def register(registry: Any) -> None:
     p = req.add_parser("rollback", help="ask to restore the previous holder of a target")
     p.add_argument("--model", required=True)
     p.add_argument("--target", required=True)
+    p.add_argument("--version", help="an earlier recorded holder (default: the one before)")
     p.add_argument("--justification", required=True)
     actor_flags(p)
     p.set_defaults(func=_request_rollback)
@@ -88,8 +91,14 @@ def register(registry: Any) -> None:
     p.set_defaults(func=_request_wait)
 
     audit = registry.group("audit", "The hash-chained audit log.")
-    p = audit.add_parser("verify", help="recompute the chain; names the first broken seq")
+    p = audit.add_parser(
+        "verify", help="recompute the chain (and compare signed checkpoints with it)"
+    )
     json_flag(p)
+    checkpoint_flags(p)
+    p.add_argument(
+        "--public-key", action="append", type=Path, help="PEM key that signed the checkpoints"
+    )
     p.set_defaults(func=_audit_verify)
 
     p = registry.command("reconcile", "Record differences between MLflow and the ledger.")
@@ -180,7 +189,9 @@ def _request_execute(args: argparse.Namespace) -> int:
 def _request_rollback(args: argparse.Namespace) -> int:
     facade = open_facade()
     actor, _ = person(facade, args)
-    request = facade.request_rollback(actor, args.model, args.target, args.justification)
+    request = facade.request_rollback(
+        actor, args.model, args.target, args.justification, args.version
+    )
     _show_request(args, request, "created")
     return 0
 
@@ -250,6 +261,8 @@ def _request_wait(args: argparse.Namespace) -> int:
 
 
 def _audit_verify(args: argparse.Namespace) -> int:
+    if args.checkpoint or args.checkpoints or args.public_key:
+        return verify_with_checkpoints(args)
     result = open_facade().verify_audit(OPERATOR)
     if args.json:
         views.emit(result.as_dict())

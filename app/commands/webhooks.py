@@ -13,9 +13,11 @@ from typing import Any
 
 from app.errors import InvalidInput
 
+WEBHOOKS_HELP = "Webhooks: signed notifications out, MLflow's registry events in"
+
 
 def register(registry: Any) -> None:
-    group = registry.group("webhooks", "Signed outbound notifications (after commit, retried)")
+    group = registry.group("webhooks", WEBHOOKS_HELP)
     deliver = group.add_parser("deliver", help="deliver queued notifications to every endpoint")
     deliver.add_argument("--once", action="store_true", help="one pass, then exit")
     deliver.add_argument(

@@ -32,9 +32,11 @@ from app.deps.governance import (
     requests,
     signing_eligibility,
     signing_inbox,
+    target_history,
     verify_audit,
 )
 from app.deps.reads import (
+    artifact_problem,
     counts,
     differences_only,
     experiments,
@@ -90,6 +92,7 @@ __all__ = [
     "IdentityService",
     "activity",
     "after_write",
+    "artifact_problem",
     "audit_bundle",
     "audit_events",
     "check_compatible",
@@ -142,6 +145,7 @@ __all__ = [
     "signing_eligibility",
     "signing_inbox",
     "start_drift_report",
+    "target_history",
     "uploaded_data",
     "verify_audit",
     "version_by_alias",

@@ -33,7 +33,12 @@ _WRAPPERS: dict[str, Callable[..., Any]] = {}
 
 @st.cache_resource(show_spinner=False)
 def get_settings() -> Settings:
-    """The settings of this process (environment plus .streamlit/secrets.toml)."""
+    """The settings of this process (environment plus .streamlit/secrets.toml).
+
+    Every page asks for the settings first, so this is also where the app process turns
+    MLflow's model deserialisation off for good.
+    """
+    bootstrap.harden_process()
     return Settings.from_env()
 
 

@@ -115,3 +115,10 @@ def audit_bundle(actor: str, models: tuple[str, ...] = (), request_id: str = "")
 def policy_signer_roles() -> frozenset[str]:
     """The approver roles the active policy names (custom ones such as `risk` may sign)."""
     return get_governance().policy.signer_roles()
+
+
+def target_history(actor: str, model: str) -> Any:
+    """Who held each alias and stage of the model, when, and why (a TargetHistory)."""
+    from app import history_views
+
+    return history_views.target_history(get_governance(), actor, model)

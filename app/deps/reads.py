@@ -17,7 +17,7 @@ from app.entities import (
     RegisteredModelInfo,
     RunSummary,
 )
-from app.errors import InvalidQuery, NotFound
+from app.errors import ArtifactsUnreachable, InvalidQuery, NotFound
 
 if TYPE_CHECKING:
     from app.entities import RunsPage
@@ -115,13 +115,26 @@ def version_by_alias(model: str, alias: str) -> ModelVersionInfo | None:
 
 
 @_cached
-def version_signature(model: str, version: str) -> dict[str, Any]:
-    """The version's signature; empty when none was logged or its MLmodel file is missing."""
+def _signature_read(model: str, version: str) -> tuple[dict[str, Any], str]:
     try:
-        return dict(get_gateway().version_signature(model, version) or {})
+        return dict(get_gateway().version_signature(model, version) or {}), ""
     except NotFound:
         # A lost or unreadable MLmodel must not take the whole review screen down.
-        return {}
+        return {}, ""
+    except ArtifactsUnreachable as exc:
+        return {}, str(exc)
+
+
+def version_signature(model: str, version: str) -> dict[str, Any]:
+    """The version's signature; empty when none was logged or its MLmodel file is missing or
+    not reachable from this server (`artifact_problem` says which)."""
+    return _signature_read(model, version)[0]
+
+
+def artifact_problem(model: str, version: str) -> str:
+    """Why the version's model files cannot be read here ("artifacts of this version are not
+    reachable from this server: URI"), or "" when they can."""
+    return _signature_read(model, version)[1]
 
 
 @_cached

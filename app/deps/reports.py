@@ -16,6 +16,7 @@ from app import bootstrap
 from app.deps.core import cached as _cached, get_gateway, get_settings
 from app.deps.reads import versions
 from app.entities import DriftConfig, DriftResult, FeatureImportance
+from app.errors import ArtifactsUnreachable
 
 if TYPE_CHECKING:
     from app.monitoring import Monitoring
@@ -51,7 +52,7 @@ def uploaded_data(data: bytes, name: str) -> pd.DataFrame:
     """An uploaded CSV or Parquet file, checked (size limit from Settings)."""
     from app.reports.uploads import read_table
 
-    return read_table(data, name, get_settings().upload_max_mb)
+    return read_table(data, name, bootstrap.data_limits(get_settings()))
 
 
 def check_compatible(reference: pd.DataFrame, current: pd.DataFrame) -> None:
@@ -136,13 +137,14 @@ def version_drift(model: str, version: str) -> DriftResult | None:
 
 def logged_datasets(model: str) -> dict[str, tuple[str, str]]:
     """Every logged data set of the model's versions: "vN: path" -> (run_id, path)."""
-    items = sorted(versions(model), key=lambda v: int(v.version))
-    return {
-        f"v{v.version}: {path}": (v.run_id, path)
-        for v in items
-        if v.run_id
-        for path in data_artifacts(v.run_id)
-    }
+    found: dict[str, tuple[str, str]] = {}
+    for v in sorted(versions(model), key=lambda v: int(v.version)):
+        try:
+            paths = data_artifacts(v.run_id) if v.run_id else ()
+        except ArtifactsUnreachable:
+            continue  # another version's store being out of reach must not hide this one's
+        found.update({f"v{v.version}: {path}": (v.run_id, path) for path in paths})
+    return found
 
 
 def importance_bars(items: list[FeatureImportance], k: int) -> pd.DataFrame:

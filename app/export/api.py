@@ -107,8 +107,15 @@ def audit_bundle_for(
         NotAllowed: The actor may not export (the refusal is audited).
         InvalidInput, NotFound: An empty period or an unknown request.
     """
-    from app.export.signing import load_private_key
+    from app.export.signing import SigningKeyError, load_private_key
 
-    key = load_private_key(settings.signing_key_path)
+    try:
+        key = load_private_key(settings.signing_key_path)
+    except SigningKeyError as exc:
+        # The page's user is an auditor, not the server's operator: no server path for them.
+        raise SigningKeyError(
+            "the audit signing key is missing or unreadable on the server; an operator must set "
+            "COUNTERSIGN_SIGNING_KEY (`python -m app.cli audit export` names the file)"
+        ) from exc
     scope = ExportScope(models=models, request_id=request_id, since=since, until=until)
     return export_bundle_bytes(facade, actor, scope, key)

@@ -11,6 +11,7 @@ import base64
 import binascii
 import hashlib
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -140,10 +141,20 @@ def signature_valid(key: Ed25519PublicKey, data: bytes, signature_b64: str) -> b
 
 
 def checkpoint_body(
-    *, origin: str, last_seq: int, head_hash: str, signed_at: str, signer: Ed25519PublicKey
+    *,
+    origin: str,
+    last_seq: int,
+    head_hash: str,
+    signed_at: str,
+    signer: Ed25519PublicKey,
+    previous: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The checkpoint statement: this chain (origin) had `head_hash` at `last_seq`."""
-    return {
+    """The checkpoint statement: this chain (origin) had `head_hash` at `last_seq`.
+
+    `previous` (seq and head of the checkpoint before, which the chain was checked against
+    before signing) links the checkpoints into a series whose each member vouches for the last.
+    """
+    body = {
         "format": "countersign-checkpoint/1",
         "origin": origin,
         "last_seq": last_seq,
@@ -152,10 +163,19 @@ def checkpoint_body(
         "alg": SIGNATURE_ALG,
         "key_id": key_id(signer),
     }
+    if previous is not None:
+        body["previous"] = dict(previous)
+    return body
 
 
 def signed_checkpoint(
-    key: Ed25519PrivateKey, *, origin: str, last_seq: int, head_hash: str, signed_at: str
+    key: Ed25519PrivateKey,
+    *,
+    origin: str,
+    last_seq: int,
+    head_hash: str,
+    signed_at: str,
+    previous: Mapping[str, Any] | None = None,
 ) -> tuple[bytes, str]:
     """The canonical checkpoint bytes and their signature (base64)."""
     body = checkpoint_body(
@@ -164,6 +184,7 @@ def signed_checkpoint(
         head_hash=head_hash,
         signed_at=signed_at,
         signer=key.public_key(),
+        previous=previous,
     )
     data = canonical_json(body).encode("utf-8")
     return data, sign(key, data)

@@ -26,6 +26,7 @@ from app.export.model import (
 from governance import domain
 from governance.audit import GENESIS_HASH, AuditRecord, format_ts
 from governance.errors import NotFound
+from governance.policy import policy_name
 from governance.store_ports import UnitOfWork
 
 if TYPE_CHECKING:
@@ -214,7 +215,9 @@ class StoreSource:
             payload = _loads(rec.payload)
             digest = str(payload.get("hash") or "")
             if rec.action == domain.AuditAction.POLICY_LOADED and digest not in seen:
-                seen[digest] = PolicyRef(str(payload.get("source") or "policy"), digest, rec.ts)
+                # Entries written before policies were recorded by name carry the server path.
+                name = policy_name(str(payload.get("source") or "policy"))
+                seen[digest] = PolicyRef(name, digest, rec.ts)
         return tuple(seen.values())
 
 

@@ -1,16 +1,22 @@
 """The offline verifier: a bundle and a public key, nothing else (no database, no MLflow).
 
 It checks, in this order, and names the FIRST problem it meets:
-1. the zip holds exactly the members of the bundle format;
-2. manifest.sig is a valid signature of manifest.json by the given key, and the manifest names
-   a bundle format this verifier knows;
-3. every member's SHA-256 and size match the manifest;
+1. the zip holds exactly the members of the bundle format, each once, and nothing else: no
+   duplicate names, no bytes outside its listed members (`app.export.zip_layout`);
+2. manifest.sig is a valid signature of manifest.json by the given key (or one of the given
+   keys), and the manifest names a bundle format this verifier knows;
+3. the manifest lists exactly the members, and every member's SHA-256 and size match it;
 4. checkpoint.sig is a valid signature of checkpoint.json by the same key;
 5. events.jsonl is one unbroken chain slice from its first to its last event (each line's
    prev_hash links to the line before, every hash recomputes), matching the manifest's range;
 6. events.csv says the same as events.jsonl, row by row and field by field, each text cell in
    the spreadsheet-safe form its bundle format prescribes (`app.export.csv_cells`);
-7. the checkpoint names the slice's last seq and its entry hash, and the manifest's origin.
+7. the checkpoint names the slice's last seq and its entry hash, and the manifest's origin;
+8. the manifest says the exporter verified the chain from genesis to the slice's end (a slice
+   of a period verifies on its own even when the chain before it is broken);
+9. each checkpoint the auditor kept from earlier (`app.export.checkpoints`) is signed by one of
+   the given keys, and events.jsonl holds its head hash at its seq; a checkpoint whose seq lies
+   outside the slice is reported "not covered", and at least one must be covered.
 """
 
 from __future__ import annotations
@@ -22,16 +28,18 @@ import itertools
 import json
 import zipfile
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from app.export.checkpoints import Checkpoint, CheckpointCheck, bundle_verdict, compare
 from app.export.csv_cells import NUMERIC_COLUMNS, neutralise, restore
 from app.export.events import BUNDLE_FORMAT, CSV_FIELDS, MEMBERS, RECORD_FIELDS
 from app.export.signing import key_id, signature_valid
+from app.export.zip_layout import duplicate_names, layout_problem
 from governance.audit import AuditRecord, verify_chain
 
 SIGNED = ("manifest.json", "manifest.sig")
@@ -62,12 +70,16 @@ class BundleCheck:
     head_hash: str
     key_id: str
     origin: str
+    checkpoints: tuple[CheckpointCheck, ...] = ()
 
     def line(self) -> str:
-        return (
+        """One line, plus one per checkpoint compared (matched or not covered)."""
+        lines = [
             f"OK: {self.events} events, seq {self.first_seq}-{self.last_seq}, head "
             f"{self.head_hash}, checkpoint signed by key {self.key_id}"
-        )
+        ]
+        lines += [f"  {check.line()}" for check in self.checkpoints]
+        return "\n".join(lines)
 
 
 def _json(data: bytes, name: str) -> dict[str, Any]:
@@ -93,6 +105,8 @@ def _check_files(zf: zipfile.ZipFile, manifest: dict[str, Any]) -> None:
     files = manifest.get("files")
     if not isinstance(files, dict):
         raise BundleProblem("manifest.json lists no files")
+    if extra := sorted(set(files) - set(MEMBERS)):
+        raise BundleProblem(f"manifest.json lists files a bundle does not hold: {', '.join(extra)}")
     for name in sorted(EXPECTED - set(SIGNED)):
         entry = files.get(name)
         if not isinstance(entry, dict):
@@ -125,9 +139,10 @@ def _text_cell(manifest: dict[str, Any]) -> Callable[[str], str]:
 
 
 def _check_events(
-    zf: zipfile.ZipFile, text: Callable[[str], str]
+    zf: zipfile.ZipFile, text: Callable[[str], str], wanted: frozenset[int], held: dict[int, str]
 ) -> tuple[AuditRecord, AuditRecord, int]:
-    """Verify the chain in events.jsonl and compare events.csv with it, in one pass."""
+    """Verify the chain in events.jsonl and compare events.csv with it, in one pass; collect
+    into `held` the entry hash at each seq in `wanted` (the auditor's checkpoints)."""
     # A payload is as large as the store accepted; csv's default limit (128 KiB) is too small.
     if csv.field_size_limit() < CSV_FIELD_LIMIT:
         csv.field_size_limit(CSV_FIELD_LIMIT)
@@ -146,6 +161,8 @@ def _check_events(
             for number, rec in itertools.chain([peek], records):
                 yield rec  # the chain judges the record before the CSV is compared with it
                 _compare_row(next(rows, None), rec, number, text)
+                if rec.seq in wanted:
+                    held[rec.seq] = rec.entry_hash
                 last = rec
 
         result = verify_chain(compared(), start_prev_hash=first.prev_hash, start_seq=first.seq)
@@ -216,37 +233,74 @@ def _small(zf: zipfile.ZipFile, name: str) -> bytes:
     return zf.read(name)
 
 
-def verify_bundle(path: Path | IO[bytes], public: Ed25519PublicKey) -> BundleCheck:
+def verify_bundle(
+    path: Path | IO[bytes],
+    public: Ed25519PublicKey | Sequence[Ed25519PublicKey],
+    checkpoints: Sequence[Checkpoint] = (),
+) -> BundleCheck:
     """Check a bundle completely; raise BundleProblem naming the first problem.
 
     Args:
         path: The zip (a path or a readable binary file).
-        public: The exporter's Ed25519 public key, obtained out of band.
+        public: The exporter's Ed25519 public key, obtained out of band; or several (keys
+            rotated out still verify the checkpoints they signed).
+        checkpoints: Signed checkpoints the auditor kept from earlier: events.jsonl must hold
+            each one's head hash at its seq when its seq lies within the bundle's slice.
     """
+    keys = [public] if isinstance(public, Ed25519PublicKey) else list(public)
     try:
         zf = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as exc:
         raise BundleProblem(f"not a readable zip file: {exc}") from exc
     with zf:
         try:
-            return _verify_open(zf, public)
+            return _verify_open(zf, keys, checkpoints)
         except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
             raise BundleProblem(f"a member of the zip is damaged: {exc}") from exc
         except (UnicodeDecodeError, csv.Error) as exc:
             raise BundleProblem(f"a member of the zip is not valid text: {exc}") from exc
 
 
-def _verify_open(zf: zipfile.ZipFile, public: Ed25519PublicKey) -> BundleCheck:
+def _check_members(zf: zipfile.ZipFile) -> None:
+    if duplicates := duplicate_names(zf):
+        raise BundleProblem(f"the zip holds more than one member named {', '.join(duplicates)}")
     names = set(zf.namelist())
     if missing := sorted(EXPECTED - names):
         raise BundleProblem(f"the bundle lacks {', '.join(missing)}")
     if extra := sorted(names - EXPECTED):
         raise BundleProblem(f"the bundle holds unexpected files: {', '.join(extra)}")
+    if problem := layout_problem(zf):
+        raise BundleProblem(problem)
+
+
+def _signed_manifest(
+    zf: zipfile.ZipFile, keys: Sequence[Ed25519PublicKey]
+) -> tuple[dict[str, Any], Ed25519PublicKey]:
     manifest_bytes = _small(zf, "manifest.json")
     signature = _small(zf, "manifest.sig").decode("ascii", "replace")
-    if not signature_valid(public, manifest_bytes, signature):
-        raise BundleProblem("manifest.sig does not verify with this public key")
-    manifest = _json(manifest_bytes, "manifest.json")
+    key = next((k for k in keys if signature_valid(k, manifest_bytes, signature)), None)
+    if key is None:
+        which = "this public key" if len(keys) == 1 else "any of the given public keys"
+        raise BundleProblem(f"manifest.sig does not verify with {which}")
+    return _json(manifest_bytes, "manifest.json"), key
+
+
+def _check_genesis(manifest: dict[str, Any]) -> None:
+    # A slice verifies on its own; only the exporter could check it links to a verified chain.
+    integrity = manifest.get("integrity")
+    if not isinstance(integrity, dict) or integrity.get("chain_verified_from_genesis") is not True:
+        said = integrity.get("problem") if isinstance(integrity, dict) else ""
+        raise BundleProblem(
+            "the manifest says the exporter could not verify the chain from genesis"
+            f"{' (' + str(said) + ')' if said else ''}: these events prove nothing about the chain"
+        )
+
+
+def _verify_open(
+    zf: zipfile.ZipFile, keys: Sequence[Ed25519PublicKey], checkpoints: Sequence[Checkpoint]
+) -> BundleCheck:
+    _check_members(zf)
+    manifest, public = _signed_manifest(zf, keys)
     text = _text_cell(manifest)
     _check_files(zf, manifest)
     cp_bytes = _small(zf, "checkpoint.json")
@@ -255,14 +309,36 @@ def _verify_open(zf: zipfile.ZipFile, public: Ed25519PublicKey) -> BundleCheck:
     ):
         raise BundleProblem("checkpoint.sig does not verify with this public key")
     cp = _json(cp_bytes, "checkpoint.json")
-    first, last, count = _check_events(zf, text)
+    held: dict[int, str] = {}
+    wanted = frozenset(c.last_seq for c in checkpoints)
+    first, last, count = _check_events(zf, text, wanted, held)
     _check_range(manifest, first, last, count)
     _check_checkpoint(cp, last, manifest, public)
+    _check_genesis(manifest)
+    origin = str(cp.get("origin", ""))
+    if first.seq > 1:  # the first event names its predecessor's hash, which the exporter linked
+        held[first.seq - 1] = first.prev_hash
+    covered_from = first.seq - 1 if first.seq > 1 else 1
+    checks = tuple(
+        compare(
+            c,
+            held,
+            keys=keys,
+            first_seq=covered_from,
+            last_seq=last.seq,
+            bundle=True,
+            origin=origin,
+        )
+        for c in checkpoints
+    )
+    if problem := bundle_verdict(checks, covered_from, last.seq):
+        raise BundleProblem(problem)
     return BundleCheck(
         events=count,
         first_seq=first.seq,
         last_seq=last.seq,
         head_hash=last.entry_hash,
         key_id=key_id(public),
-        origin=str(cp.get("origin", "")),
+        origin=origin,
+        checkpoints=checks,
     )

@@ -157,7 +157,6 @@ class VersionSpec:
     params: dict[str, Any]
     description: str
     days_ago: int
-    importance: bool = False
     tags: dict[str, str] = field(default_factory=dict)
 
 
@@ -190,7 +189,6 @@ MODELS = (
                 {"n_estimators": 80, "learning_rate": 0.08, "max_depth": 3},
                 "Deeper trees and more iterations.",
                 14,
-                True,
                 {"validated": "true"},
             ),
             VersionSpec(
@@ -198,7 +196,6 @@ MODELS = (
                 {"n_estimators": 120, "learning_rate": 0.05, "max_depth": 3, "subsample": 0.8},
                 "Stochastic boosting with a lower learning rate.",
                 3,
-                True,
             ),
         ),
         aliases={"champion": 2, "challenger": 3},
@@ -220,7 +217,6 @@ MODELS = (
                 {"n_estimators": 100, "learning_rate": 0.05, "max_depth": 3},
                 "More iterations, deeper trees.",
                 18,
-                True,
                 {"validated": "true"},
             ),
             VersionSpec(
@@ -228,7 +224,6 @@ MODELS = (
                 {"n_estimators": 150, "learning_rate": 0.03, "max_depth": 2, "subsample": 0.8},
                 "Stochastic boosting, shallow trees.",
                 5,
-                True,
             ),
         ),
         stages={1: "Archived", 2: "Production", 3: "Staging"},

@@ -43,10 +43,24 @@ _CONNECTION_HINTS = (
 )
 
 
+# MLflow's own switch against unpickling model files (read by mlflow.sklearn, pyfunc and other
+# flavours at load time). Countersign's processes hold the database URL and the signing key, so
+# they never load a model, whatever the operator's environment says; the model worker, a
+# separate process with none of those, is the only place that does (see app/model_worker).
+PICKLE_SWITCH = "MLFLOW_ALLOW_PICKLE_DESERIALIZATION"
+
+
+def forbid_model_deserialisation() -> None:
+    """Turn MLflow's pickle deserialisation off in this process (idempotent)."""
+    os.environ[PICKLE_SWITCH] = "false"
+
+
 def apply_fast_fail_env() -> None:
-    """Lower MLflow's HTTP retries and timeout unless the operator configured them."""
+    """Lower MLflow's HTTP retries and timeout unless the operator configured them, and keep
+    model deserialisation off (every gateway entry point passes here first)."""
     for name, value in FAST_FAIL_ENV.items():
         os.environ.setdefault(name, value)
+    forbid_model_deserialisation()
 
 
 def require_existing_sqlite(uri: str) -> None:

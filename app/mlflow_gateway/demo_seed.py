@@ -10,9 +10,10 @@ Two registered models, three versions each, by three authors (alice, bob, carol)
 Every run logs hyperparameters, final metrics, per-iteration metric histories (step = boosting
 iteration), tags, a description, its training and evaluation data with `mlflow.log_input`, and
 Parquet artifacts `data/reference.parquet`, `data/evaluation.parquet` and `data/current.parquet`
-(a drifted production-like batch; see `_demo_data`). Versions 2 and 3 also log
-`feature_importance.json`: {"model": str, "method": "impurity", "features": [{"feature": str,
-"importance": float}, ...]} sorted by importance, descending.
+(a drifted production-like batch; see `_demo_data`), and `feature_importance.json`:
+{"model": str, "method": "impurity", "features": [{"feature": str, "importance": float}, ...]}
+sorted by importance, descending. Countersign never loads a model to compute importance by
+default, so every demo version logs it; a store seeded before that gains it on the next seed.
 
 Idempotent: each run carries the tag `countersign.demo`; a finished run is never made again.
 """
@@ -41,6 +42,7 @@ from app.mlflow_gateway._support import apply_fast_fail_env, mlflow_errors
 from app.settings import Settings
 
 DEMO_TAG = "countersign.demo"
+IMPORTANCE_FILE = "feature_importance.json"
 DAY_MS = 86_400_000
 __all__ = ["MODELS", "demo_store_exists", "seed_demo"]
 
@@ -146,6 +148,7 @@ def _seed_model(
         if done:
             mvs = client.search_model_versions(f"run_id = '{done[0].info.run_id}'")
             versions[index] = str(mvs[0].version)
+            made += _backfill_importance(client, done[0].info.run_id, spec, vspec, data, echo)
             continue
         versions[index] = _train_and_log(client, exp_id, spec, index, vspec, data, key)
         echo(f"trained {spec.name} v{versions[index]} by {vspec.author}: {vspec.params}")
@@ -165,6 +168,36 @@ def _seed_model(
             echo(f"stage {spec.name} v{versions[index]} -> {stage}")
             made += 1
     return made
+
+
+def _importance_doc(spec: ModelSpec, data: DemoData, model: Any) -> dict[str, Any]:
+    ranked = sorted(
+        zip(data.features, model.feature_importances_, strict=True), key=lambda p: -p[1]
+    )
+    return {
+        "model": spec.name,
+        "method": "impurity",
+        "features": [{"feature": f, "importance": float(v)} for f, v in ranked],
+    }
+
+
+def _backfill_importance(
+    client: Any,
+    run_id: str,
+    spec: ModelSpec,
+    vspec: VersionSpec,
+    data: DemoData,
+    echo: Callable[[str], None],
+) -> int:
+    """Log the importance of a version seeded before every version logged it (same seed, so
+    the retrained model is the logged one)."""
+    if IMPORTANCE_FILE in {a.path for a in client.list_artifacts(run_id)}:
+        return 0
+    trainer = train_classifier if spec.task == "binary-classification" else train_regressor
+    model, _ = trainer(data, vspec.params)
+    client.log_dict(run_id, _importance_doc(spec, data, model), IMPORTANCE_FILE)
+    echo(f"logged {IMPORTANCE_FILE} on run {run_id} of {spec.name}")
+    return 1
 
 
 def _train_and_log(
@@ -238,19 +271,7 @@ def _train_and_log(
                 targets="target",
             )
             mlflow.log_input(dataset, context=context)
-        if vspec.importance:
-            ranked = sorted(
-                zip(data.features, model.feature_importances_, strict=True),
-                key=lambda p: -p[1],
-            )
-            mlflow.log_dict(
-                {
-                    "model": spec.name,
-                    "method": "impurity",
-                    "features": [{"feature": f, "importance": float(v)} for f, v in ranked],
-                },
-                "feature_importance.json",
-            )
+        mlflow.log_dict(_importance_doc(spec, data, model), IMPORTANCE_FILE)
         x_ref = encode(data.reference, data.features)
         info = mlflow.sklearn.log_model(
             model,

@@ -25,6 +25,7 @@ from app.entities import (
     StoreHealth,
 )
 from app.errors import InvalidQuery, NotFound
+from app.mlflow_gateway import artifacts
 from app.mlflow_gateway._signature import read_signature
 from app.mlflow_gateway._support import (
     apply_fast_fail_env,
@@ -58,6 +59,7 @@ class MlflowGateway:
         self._mlflow: Any = None  # built on first use, after the store check
         self._runs_table = RunsTableService(lambda: self._client, settings)
         self._authors: dict[str, str] = {}
+        self._roots: dict[str, str] = {}
 
     @property
     def _client(self) -> Any:
@@ -218,17 +220,66 @@ class MlflowGateway:
         inputs = getattr(run, "inputs", None)
         return tuple(to_dataset(d) for d in (inputs.dataset_inputs if inputs else []))
 
+    def _run_root(self, run_id: str) -> str:
+        # A run's artifact root never changes; a store that is not reachable is asked again.
+        if run_id not in self._roots:
+            with self._errors(f"run {run_id}"):
+                uri = str(self._client.get_run(run_id).info.artifact_uri or "")
+            self._roots[run_id] = uri
+        artifacts.check_reachable(self._roots[run_id], run_root=True)
+        return self._roots[run_id]
+
     def list_artifacts(self, run_id: str, path: str = "") -> tuple[ArtifactInfo, ...]:
-        """The artifacts directly under `path` of the run."""
-        with self._errors(f"run {run_id}"):
+        """The artifacts directly under `path` of the run.
+
+        Raises:
+            NotFound: The run does not exist.
+            ArtifactsUnreachable: The run's artifact store cannot be read from this server.
+        """
+        root = self._run_root(run_id)
+        with artifacts.artifact_errors(root, f"artifact folder {path!r}"):
             items = self._client.list_artifacts(run_id, path or None)
         return tuple(ArtifactInfo(i.path, bool(i.is_dir), i.file_size) for i in items)
 
     def download_artifact(self, run_id: str, path: str, dst_dir: Path) -> Path:
-        """Download one artifact (file or folder) of the run into dst_dir and return its path."""
-        Path(dst_dir).mkdir(parents=True, exist_ok=True)
-        with self._errors(f"artifact {path!r} of run {run_id}"):
-            return Path(self._client.download_artifacts(run_id, path, str(dst_dir)))
+        """Download one file of the run into dst_dir, refusing it unread when its listed size
+        is over `COUNTERSIGN_ARTIFACT_MAX_MB`.
+
+        Raises:
+            NotFound: The run or the file does not exist.
+            LimitExceeded: The file is larger than the limit.
+            ArtifactsUnreachable: The run's artifact store cannot be read from this server.
+        """
+        return artifacts.download_run_file(
+            self._client,
+            run_id,
+            self._run_root(run_id),
+            path,
+            dst_dir,
+            self.settings.artifact_max_mb,
+            "COUNTERSIGN_ARTIFACT_MAX_MB",
+        )
+
+    def download_model_files(self, name: str, version: str, dst_dir: Path) -> Path:
+        """Copy the version's model folder (MLmodel and model files) into dst_dir, unread.
+
+        Only the model worker ever loads what lands there (see app/model_worker).
+
+        Raises:
+            NotFound: The version does not exist.
+            LimitExceeded: The folder is larger than `COUNTERSIGN_ARTIFACT_MAX_MB`.
+            ArtifactsUnreachable: Its artifact store cannot be read from this server.
+        """
+        with self._registry_errors(f"model {name!r} version {version}"):
+            mv = self._client.get_model_version(name, str(version))
+            uri = artifacts.model_files_uri(self._client, mv)
+        return artifacts.download_tree(
+            uri,
+            dst_dir,
+            self.tracking_uri,
+            self.settings.artifact_max_mb,
+            "COUNTERSIGN_ARTIFACT_MAX_MB",
+        )
 
     # ---- registry ----------------------------------------------------------------------------
 

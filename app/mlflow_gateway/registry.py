@@ -134,6 +134,13 @@ class MlflowModelRegistry:
         with self._errors(model, version):
             self._client.set_registered_model_alias(model, alias, str(version))
 
+    def delete_alias(self, model: str, alias: str) -> None:
+        """Remove the alias from the model; removing an absent alias is harmless."""
+        if self.alias_holder(model, alias) is None:
+            return
+        with self._errors(model):
+            self._client.delete_registered_model_alias(model, alias)
+
     def transition_stage(
         self, model: str, version: str, stage: str, *, archive_existing: bool
     ) -> None:

@@ -3,10 +3,15 @@
 The key covers the data (column names, dtypes and values of both frames), the configuration and
 the Evidently version, so a restart or another replica sharing the data dir finds the same entry
 and an upgrade of Evidently never serves a stale verdict. Writes are atomic (temp file + rename).
+
+The cache is capped in bytes (`COUNTERSIGN_REPORT_CACHE_MAX_MB`): a hit refreshes an entry's
+modification time, and after each write the least recently used entries are removed until the
+folder fits again. Replicas sharing the folder share the cap.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -20,6 +25,40 @@ import xxhash
 
 from app.entities import ColumnDrift, DriftConfig, DriftResult
 from app.reports.verdict import compute_drift, config_hash, evidently_version
+
+MB = 1024 * 1024
+DEFAULT_MAX_MB = 300
+
+
+def touch(path: Path) -> None:
+    """Mark an entry as just used (least-recently-used order is modification time)."""
+    with contextlib.suppress(OSError):
+        os.utime(path)
+
+
+def enforce_budget(root: Path, max_bytes: int, keep: Path | None = None) -> int:
+    """Remove the least recently used files under `root` until they fit in `max_bytes`.
+
+    `keep` (the entry just written) is never removed, even when it alone is over the budget.
+    Returns the number of bytes removed.
+    """
+    entries = []
+    for path in Path(root).rglob("*"):
+        with contextlib.suppress(OSError):
+            if path.is_file() and not path.name.startswith(".tmp-"):
+                stat = path.stat()
+                entries.append((stat.st_mtime, stat.st_size, path))
+    total = sum(size for _, size, _ in entries)
+    removed = 0
+    for _, size, path in sorted(entries, key=lambda e: e[0]):
+        if total - removed <= max_bytes:
+            break
+        if keep is not None and path == keep:
+            continue
+        with contextlib.suppress(OSError):
+            path.unlink()
+            removed += size
+    return removed
 
 
 def frame_digest(frame: pd.DataFrame) -> str:
@@ -73,8 +112,9 @@ def result_from_json(text: str) -> DriftResult:
 class DriftCache:
     """Verdicts as JSON and reports as HTML under one directory (e.g. `settings.cache_dir`)."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, max_mb: int = DEFAULT_MAX_MB) -> None:
         self.root = Path(root) / "drift"
+        self.max_bytes = max_mb * MB
 
     def _path(self, key: str, suffix: str) -> Path:
         return self.root / key[:2] / f"{key}{suffix}"
@@ -82,7 +122,9 @@ class DriftCache:
     def get_result(self, key: str) -> DriftResult | None:
         path = self._path(key, ".json")
         try:
-            return result_from_json(path.read_text(encoding="utf-8"))
+            result = result_from_json(path.read_text(encoding="utf-8"))
+            touch(path)
+            return result
         except FileNotFoundError:
             return None
         except (ValueError, TypeError, KeyError):
@@ -90,15 +132,21 @@ class DriftCache:
             return None
 
     def put_result(self, key: str, result: DriftResult) -> None:
-        _write_atomic(self._path(key, ".json"), result_to_json(result).encode("utf-8"))
+        path = self._path(key, ".json")
+        _write_atomic(path, result_to_json(result).encode("utf-8"))
+        enforce_budget(self.root, self.max_bytes, keep=path)
 
     def html_path(self, key: str) -> Path | None:
         path = self._path(key, ".html")
-        return path if path.is_file() else None
+        if not path.is_file():
+            return None
+        touch(path)
+        return path
 
     def put_html(self, key: str, html: str) -> Path:
         path = self._path(key, ".html")
         _write_atomic(path, html.encode("utf-8"))
+        enforce_budget(self.root, self.max_bytes, keep=path)
         return path
 
 
@@ -107,10 +155,11 @@ def cached_drift(
     current: pd.DataFrame,
     config: DriftConfig | None,
     cache_dir: Path,
+    max_mb: int = DEFAULT_MAX_MB,
 ) -> DriftResult:
     """The verdict from the disk cache, computed and stored on a miss."""
     config = config or DriftConfig()
-    cache = DriftCache(cache_dir)
+    cache = DriftCache(cache_dir, max_mb)
     key = cache_key(reference, current, config)
     hit = cache.get_result(key)
     if hit is not None:
@@ -125,12 +174,13 @@ def cached_report_html(
     current: pd.DataFrame,
     config: DriftConfig | None,
     cache_dir: Path,
+    max_mb: int = DEFAULT_MAX_MB,
 ) -> Path:
     """The path of Evidently's full HTML report, built (slowly) once per content hash."""
     from app.reports.evidently_report import report_html
 
     config = config or DriftConfig()
-    cache = DriftCache(cache_dir)
+    cache = DriftCache(cache_dir, max_mb)
     key = cache_key(reference, current, config)
     path = cache.html_path(key)
     if path is not None:

@@ -1,11 +1,13 @@
 """Feature importance: from a logged artifact, from the model itself, or by permutation.
 
-Pure functions over our entities, estimators and DataFrames; loading models and artifacts is
-the gateway's job.
+Pure functions over our entities, estimators and DataFrames. The app reads only the logged
+artifact (`from_artifact`); `from_estimator` and `permutation` run inside the model worker
+(app/model_worker), the one process that loads a model.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -16,24 +18,40 @@ from app.entities import DriftResult, FeatureImportance
 from app.errors import InvalidInput
 
 Progress = Callable[[float, str], None]
+MAX_FEATURES = 100_000
+MAX_NAME = 1_000
 
 
 def from_artifact(doc: Mapping[str, Any], model: str, version: str) -> FeatureImportance:
     """`feature_importance.json`: {"method": str, "features": [{"feature", "importance"}, ...]}
-    (a plain {feature: value} mapping is accepted too).
+    (a plain {feature: value} mapping is accepted too). Logged data, read as data: at most
+    MAX_FEATURES features with names of at most MAX_NAME characters, and finite numbers.
 
     Raises:
-        InvalidInput: The document has neither shape.
+        InvalidInput: The document has neither shape, or breaks one of those bounds.
     """
     features = doc.get("features") if isinstance(doc, Mapping) else None
     try:
-        if isinstance(features, list):
-            values = {str(f["feature"]): float(f["importance"]) for f in features}
-        else:
-            values = {str(k): float(v) for k, v in dict(doc).items()}
+        pairs = (
+            [(f["feature"], f["importance"]) for f in features]
+            if isinstance(features, list)
+            else list(dict(doc).items())
+        )
     except (KeyError, TypeError, ValueError) as exc:
         raise InvalidInput(f"feature importance artifact is not readable: {exc}") from exc
-    method = str(doc.get("method", "")) if isinstance(features, list) else ""
+    if len(pairs) > MAX_FEATURES:
+        raise InvalidInput(f"feature importance artifact lists more than {MAX_FEATURES} features")
+    values: dict[str, float] = {}
+    for name, value in pairs:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise InvalidInput(f"feature importance artifact: {str(name)[:80]!r} has no number")
+        if not math.isfinite(value) or len(str(name)) > MAX_NAME:
+            raise InvalidInput(
+                "feature importance artifact holds a non-finite value or a name "
+                f"longer than {MAX_NAME} characters"
+            )
+        values[str(name)] = float(value)
+    method = str(doc.get("method", ""))[:80] if isinstance(features, list) else ""
     return FeatureImportance(model, str(version), "artifact", values, method or "logged")
 
 

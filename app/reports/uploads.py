@@ -8,12 +8,12 @@ and, where it helps, the column.
 from __future__ import annotations
 
 import csv
-import io
 from pathlib import Path
 
 import pandas as pd
 
 from app.errors import InvalidInput
+from app.reports.limits import DataLimits, read_csv, read_parquet
 
 PARQUET_MAGIC = b"PAR1"
 SUFFIXES = (".csv", ".parquet", ".pq")
@@ -31,28 +31,33 @@ def _kind(series: pd.Series) -> str:
     return "text"
 
 
-def read_table(data: bytes, filename: str, max_mb: int) -> pd.DataFrame:
-    """Parse an uploaded CSV or Parquet file.
+def _limits(limits: DataLimits | int) -> DataLimits:
+    return limits if isinstance(limits, DataLimits) else DataLimits(max_mb=limits)
+
+
+def read_table(data: bytes, filename: str, limits: DataLimits | int) -> pd.DataFrame:
+    """Parse an uploaded CSV or Parquet file within the limits, before the frame is built.
 
     Args:
         data: The file's bytes.
         filename: Its name, for the format and for messages.
-        max_mb: The size limit (`settings.upload_max_mb`).
+        limits: Bounds on the file, its rows, columns and decoded size (a plain number is the
+            file limit in MB with the default bounds on the rest).
 
     Raises:
-        InvalidInput: Too large, empty, of an unknown format, not UTF-8, or unreadable.
+        LimitExceeded: Larger than a limit (the message names the setting that raises it).
+        InvalidInput: Empty, of an unknown format, not UTF-8, or unreadable.
     """
+    limits = _limits(limits)
     name = Path(filename).name or "the file"
-    size_mb = len(data) / (1024 * 1024)
-    if size_mb > max_mb:
-        raise InvalidInput(f"{name} is {size_mb:.1f} MB; the upload limit is {max_mb} MB")
+    limits.check_file(name, len(data))
     if not data.strip():
         raise InvalidInput(f"{name} is empty")
     suffix = Path(filename).suffix.lower()
     if data[:4] == PARQUET_MAGIC or suffix in (".parquet", ".pq"):
-        frame = _read_parquet(data, name)
+        frame = read_parquet(data, name, limits)
     elif suffix == ".csv" or not suffix:
-        frame = _read_csv(data, name)
+        frame = _read_csv(data, name, limits)
     else:
         raise InvalidInput(f"{name}: only CSV (.csv) and Parquet (.parquet) files are supported")
     if frame.shape[1] == 0 or frame.shape[0] == 0:
@@ -60,25 +65,18 @@ def read_table(data: bytes, filename: str, max_mb: int) -> pd.DataFrame:
     return frame
 
 
-def read_path(path: Path | str, max_mb: int) -> pd.DataFrame:
-    """`read_table` for a file on disk (the CLI and logged artifacts)."""
+def read_path(path: Path | str, limits: DataLimits | int) -> pd.DataFrame:
+    """`read_table` for a file on disk (the CLI and logged artifacts); the file's size is
+    checked before it is read."""
+    limits = _limits(limits)
     path = Path(path)
     if not path.is_file():
         raise InvalidInput(f"{path}: no such file")
-    size_mb = path.stat().st_size / (1024 * 1024)
-    if size_mb > max_mb:
-        raise InvalidInput(f"{path.name} is {size_mb:.1f} MB; the upload limit is {max_mb} MB")
-    return read_table(path.read_bytes(), path.name, max_mb)
+    limits.check_file(path.name, path.stat().st_size)
+    return read_table(path.read_bytes(), path.name, limits)
 
 
-def _read_parquet(data: bytes, name: str) -> pd.DataFrame:
-    try:
-        return pd.read_parquet(io.BytesIO(data))
-    except Exception as exc:  # pyarrow raises many types for a damaged file
-        raise InvalidInput(f"{name} is not a readable Parquet file ({type(exc).__name__})") from exc
-
-
-def _read_csv(data: bytes, name: str) -> pd.DataFrame:
+def _read_csv(data: bytes, name: str, limits: DataLimits) -> pd.DataFrame:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -89,7 +87,7 @@ def _read_csv(data: bytes, name: str) -> pd.DataFrame:
     if "\x00" in text:
         raise InvalidInput(f"{name} looks binary, not CSV; upload a CSV or Parquet file")
     try:
-        return pd.read_csv(io.StringIO(text))
+        return read_csv(text, name, limits)
     except pd.errors.EmptyDataError as exc:
         raise InvalidInput(f"{name} is empty") from exc
     except (pd.errors.ParserError, csv.Error, ValueError) as exc:

@@ -20,6 +20,7 @@ from app.ui.guard import escape_markdown
 from governance.domain import PromotionRequest, RequestDetails, RequestKind
 from governance.errors import GovernanceError
 
+LOUD_ACTIONS = ("break_glass", "out_of_band_change", "out_of_band_reverted")
 STATE_ICONS = {
     "pending": "⏳",
     "approved": "✅",
@@ -137,8 +138,10 @@ def summaries(data: Mapping[str, Any]) -> None:
     if importance:
         top = ", ".join(f"{f} ({v:.3g})" for f, v in (importance.get("top") or [])[:5])
         st.markdown(f"**Top features:** {escape_markdown(top)}")
+    elif drift:
+        st.caption("Feature importance: no importance logged for this version.")
     if not drift and not importance:
-        st.caption("No drift or feature-importance report exists for this version.")
+        st.caption("No drift report, and no importance logged for this version.")
 
 
 def votes(details: RequestDetails) -> None:
@@ -199,20 +202,31 @@ def feed(events: Sequence[ActivityEvent], *, empty: str = "No activity yet.") ->
         return
     lines = []
     for e in events:
-        loud = "**" if e.action in ("break_glass", "out_of_band_change") else ""
+        loud = "**" if e.action in LOUD_ACTIONS else ""
         when = e.ts[:19].replace("T", " ")
         lines.append(f"- `#{e.seq}` {when} UTC — {loud}{escape_markdown(e.summary)}{loud}")
     st.markdown("\n".join(lines))
 
 
 def out_of_band(flags: Sequence[OutOfBandFlag]) -> None:
-    """Loud banner for every registry change made outside Countersign."""
+    """Loud banner for every open out-of-band change; a quieter note for each one put back."""
+    how = {"reconcile": "found by reconcile", "mlflow_webhook": "reported by MLflow's webhook"}
     for f in flags:
         found = ", ".join(f"v{v}" for v in f.registry_versions) or "nobody"
         ledger = f"v{f.ledger_version}" if f.ledger_version else "nobody"
+        when = f.ts[:19].replace("T", " ")
+        name = escape_markdown(f"{f.model} {f.target_kind} {f.target}")
+        if f.status == "put_back":
+            st.warning(
+                f"Out-of-band move put back: {name} had been moved to {found} outside "
+                f"Countersign; it is back on {ledger} (entry #{f.seq}, {when} UTC).",
+                icon=":material/undo:",
+            )
+            continue
+        source = how.get(f.detected_by, "found")
         st.error(
-            f"Out-of-band change: {f.model} {f.target_kind} {f.target} is held by {found} in "
-            f"MLflow, but the ledger says {ledger} (found by reconcile, entry #{f.seq}).",
+            f"Out-of-band change: {name} is held by {found} in MLflow, but the ledger says "
+            f"{ledger} ({source}, entry #{f.seq}, {when} UTC).",
             icon=":material/warning:",
         )
 

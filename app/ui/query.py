@@ -15,6 +15,8 @@ from typing import Any, TypeVar
 import streamlit as st
 
 T = TypeVar("T")
+# Ids (run ids, version numbers, names) are short; a longer value in a link is not one.
+MAX_VALUE_LENGTH = 256
 
 
 def parse_list(raw: str | Sequence[str] | None) -> list[str]:
@@ -34,7 +36,31 @@ def get(param: str, default: str = "") -> str:
 
 
 def get_list(param: str) -> list[str]:
-    return parse_list(st.query_params.get_all(param))
+    """The list in `?param=`, capped: at most `COUNTERSIGN_URL_MAX_IDS` values, each at most
+    MAX_VALUE_LENGTH characters; what is left out is said once on the page."""
+    from app.deps import get_settings
+
+    return capped(param, parse_list(st.query_params.get_all(param)), get_settings().url_max_ids)
+
+
+def capped(param: str, items: list[str], limit: int) -> list[str]:
+    """The first `limit` values of reasonable length, with one warning for what was dropped."""
+    kept = [i for i in items if len(i) <= MAX_VALUE_LENGTH]
+    notes = []
+    if len(kept) < len(items):
+        notes.append(
+            f"{len(items) - len(kept)} value(s) longer than {MAX_VALUE_LENGTH} characters "
+            "were ignored"
+        )
+    if len(kept) > limit:
+        notes.append(
+            f"it names {len(kept)} values, of which the first {limit} are used "
+            "(raise COUNTERSIGN_URL_MAX_IDS to allow more)"
+        )
+        kept = kept[:limit]
+    if notes:
+        st.warning(f"The link's ?{param}= list: " + "; ".join(notes) + ".")
+    return kept
 
 
 def _written_key(param: str) -> str:

@@ -37,6 +37,8 @@ NOTIFIED_ACTIONS: Mapping[str, str] = {
     "execution_succeeded": "Executed in MLflow",
     "execution_failed": "Execution FAILED",
     "out_of_band_change": "OUT-OF-BAND CHANGE in MLflow",
+    "out_of_band_reverted": "Out-of-band change PUT BACK in MLflow",
+    "out_of_band_revert_failed": "Out-of-band change could NOT be put back",
 }
 
 

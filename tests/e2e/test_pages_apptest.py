@@ -105,6 +105,9 @@ def test_overview_counts_things_and_lists_models_with_aliases_and_stages(store: 
     row = models.set_index("model")
     assert "champion" in row.loc[CLASSIFIER, "aliases"]
     assert "Production" in row.loc[REGRESSOR, "stages"]
+    captions = [c.value for c in at.caption]  # the store by kind and name, not its server path
+    assert "Tracking store: `SQLite database mlflow.db`" in captions
+    assert not [c for c in captions if str(store) in c]
 
 
 def _experiment_id(at: AppTest, name: str) -> str:

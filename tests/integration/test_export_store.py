@@ -335,3 +335,35 @@ def test_a_filtered_period_export_through_the_cli_verifies(world, tmp_path: Path
         )
         == 1
     )
+
+
+def test_the_report_and_the_manifest_name_the_policy_never_a_server_path(world):
+    from governance.policy import load_policy_file
+
+    settings = Settings.from_env(world["env"])
+    policy = load_policy_file(settings.policy_path)
+    data = audit_bundle_for(settings, world["facade"], "frank")
+    bundle = zipfile.ZipFile(io.BytesIO(data))
+    pdf = PdfReader(io.BytesIO(bundle.read("report.pdf")))
+    texts = {
+        "report.html": bundle.read("report.html").decode(),
+        "report.pdf": "\n".join(page.extract_text() for page in pdf.pages),
+        "manifest.json": bundle.read("manifest.json").decode(),
+        "events.jsonl": bundle.read("events.jsonl").decode(),
+    }
+    assert settings.policy_path.is_absolute()
+    server_paths = (
+        str(settings.policy_path.parent),
+        str(Path(__file__).resolve().parents[2]),
+        str(world["folder"]),
+    )
+    for name, text in texts.items():
+        for server_path in server_paths:
+            assert server_path not in text, (name, server_path)
+        assert "default_policy.yaml" in text, name
+    for name in ("report.html", "report.pdf", "manifest.json"):
+        assert f"default_policy.yaml {policy.hash}" in " ".join(texts[name].split()) or (
+            name == "manifest.json"
+            and {"name": "default_policy.yaml", "sha256": policy.hash}
+            in json.loads(texts[name])["policies"]
+        ), name

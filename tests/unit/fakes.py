@@ -474,6 +474,11 @@ class FakeRegistry:
         self.calls.append(("set_alias", model, alias, version))
         self.aliases[(model, alias)] = version
 
+    def delete_alias(self, model: str, alias: str) -> None:
+        self._up(write=True)
+        self.calls.append(("delete_alias", model, alias))
+        self.aliases.pop((model, alias), None)
+
     def transition_stage(
         self, model: str, version: str, stage: str, *, archive_existing: bool
     ) -> None:

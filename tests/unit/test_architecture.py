@@ -33,9 +33,11 @@ GOVERNANCE_DB = (
     "governance/audit_store.py",
     "governance/metrics_queries.py",
     "governance/webhook_outbox.py",
+    "governance/mlflow_deliveries.py",
     "governance/migrations/*",
     "governance/migrations/**/*",
 )
+ASGI_PACKAGES = ("app/receiver/", "app/web/")
 UI_MAY_USE = ("app.deps", "app.ui", "app.entities", "app.errors")
 # The entry point is also the ASGI app `streamlit run` serves: it adds the cookie endpoints.
 MAIN_ALSO: dict[str, tuple[str, ...]] = {"app/main.py": ("app.web",)}
@@ -53,6 +55,24 @@ SQL_OUTSIDE_GOVERNANCE: dict[str, tuple[str, ...]] = {
     # imports nothing of SQLAlchemy: it needs no entry.)
     "app/mlflow_gateway/_sql.py": ("sqlalchemy",),
 }
+
+
+# The model worker (app/model_worker) is the only place a model file is ever deserialised, in a
+# process of its own: its child may use mlflow and the app's pure importance code, nothing that
+# knows settings, stores or governance; only app/monitoring.py starts it, through the launcher.
+WORKER_CHILD = "app/model_worker/child.py"
+WORKER_CHILD_APP_IMPORTS = ("app.reports.importance", "app.entities", "app.errors")
+WORKER_LAUNCHER_APP_IMPORTS = ("app.entities", "app.errors")
+DESERIALISERS = (
+    "pickle",
+    "cloudpickle",
+    "joblib",
+    "skops",
+    "dill",
+    "mlflow.sklearn",
+    "mlflow.pyfunc",
+)
+LOADING_CALLS = ("load_model", "load", "loads")
 
 
 def _imports(path: Path) -> set[str]:
@@ -115,12 +135,30 @@ def _violations(rel: str, names: set[str]) -> list[str]:
     in_gateway = rel.startswith("app/mlflow_gateway")
     in_deps = rel.startswith("app/deps/")
     in_reports = rel.startswith("app/reports")
+    in_worker = rel.startswith("app/model_worker/")
     for name in sorted(names):
         top = _top(name)
-        if top == "mlflow" and not in_gateway:
-            bad.append(f"{name}: only app/mlflow_gateway may import mlflow")
+        if top == "mlflow" and not (in_gateway or rel == WORKER_CHILD):
+            bad.append(f"{name}: only app/mlflow_gateway (and the model worker) may import mlflow")
+        if any(_is(name, d) for d in DESERIALISERS) and rel != WORKER_CHILD:
+            bad.append(f"{name}: only the model worker's child process deserialises models")
+        if _is(name, "app.model_worker.child"):
+            bad.append(f"{name}: the worker runs in its own process, never imported")
+        if _is(name, "app.model_worker") and not (in_worker or rel == "app/monitoring.py"):
+            bad.append(f"{name}: only app/monitoring.py starts the model worker")
+        if in_worker and top in ("app", "governance", "streamlit", "sqlalchemy", "evidently"):
+            allowed = (
+                WORKER_CHILD_APP_IMPORTS if rel == WORKER_CHILD else WORKER_LAUNCHER_APP_IMPORTS
+            )
+            if not _is(name, "app.model_worker") and not any(_is(name, a) for a in allowed):
+                bad.append(f"{name}: the model worker knows no settings, stores or governance")
         if top == "evidently" and not in_reports:
             bad.append(f"{name}: only app/reports may import evidently")
+        if top in ("starlette", "uvicorn", "fastapi") and not rel.startswith(ASGI_PACKAGES):
+            bad.append(
+                f"{name}: the ASGI stack belongs to app/receiver (the webhook receiver) and "
+                "app/web (the session cookie endpoints)"
+            )
         if top == "streamlit" and not (ui or in_deps):
             bad.append(f"{name}: streamlit belongs to pages, app/ui, app/main.py and app/deps")
         if ui:
@@ -171,9 +209,43 @@ def test_module_respects_the_import_rules(path: Path) -> None:
     assert _violations(rel, _imports(path)) == []
 
 
+def _loading_calls(path: Path) -> list[str]:
+    """Calls named load_model, or load/loads on any object: how a model file is deserialised."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            owner = node.func.value
+            name = owner.id if isinstance(owner, ast.Name) else ""
+            if node.func.attr == "load_model" or (
+                node.func.attr in LOADING_CALLS and name not in ("json", "yaml", "tomllib")
+            ):
+                found.append(f"line {node.lineno}: {ast.unparse(node.func)}")
+    return found
+
+
+@pytest.mark.parametrize("path", _product_files(), ids=_rel)
+def test_no_module_but_the_worker_child_loads_a_model(path: Path) -> None:
+    if _rel(path) == WORKER_CHILD:
+        assert _loading_calls(path), "the worker child is where models load"
+        return
+    assert _loading_calls(path) == []
+
+
 @pytest.mark.parametrize(
     ("rel", "imported"),
     [
+        ("app/monitoring.py", "mlflow.sklearn"),
+        ("app/mlflow_gateway/gateway.py", "mlflow.sklearn"),
+        ("app/mlflow_gateway/gateway.py", "cloudpickle"),
+        ("app/reports/importance.py", "skops.io"),
+        ("app/model_worker/launcher.py", "mlflow"),
+        ("app/model_worker/child.py", "app.settings"),
+        ("app/model_worker/child.py", "app.mlflow_gateway"),
+        ("app/model_worker/child.py", "governance.db"),
+        ("app/model_worker/launcher.py", "app.bootstrap"),
+        ("app/deps/reports.py", "app.model_worker.launcher"),
+        ("app/monitoring.py", "app.model_worker.child"),
         ("pages/models.py", "mlflow"),
         ("pages/models.py", "app.mlflow_gateway"),
         ("pages/models.py", "governance.service"),
@@ -207,6 +279,14 @@ def test_module_respects_the_import_rules(path: Path) -> None:
         ("app/web/session_cookie.py", "streamlit"),
         ("app/main.py", "app.bootstrap"),
         ("governance/sessions.py", "sqlalchemy"),
+        ("governance/enforcement.py", "sqlalchemy"),
+        ("governance/history.py", "mlflow"),
+        ("app/receiver/app.py", "mlflow"),
+        ("app/receiver/worker.py", "sqlalchemy"),
+        ("app/receiver/app.py", "governance.orm"),
+        ("app/facade.py", "starlette"),
+        ("pages/models.py", "uvicorn"),
+        ("governance/mlflow_deliveries.py", "app.receiver"),
     ],
 )
 def test_the_rules_catch_a_forbidden_import(rel: str, imported: str) -> None:
@@ -225,6 +305,14 @@ def test_the_rules_catch_a_forbidden_import(rel: str, imported: str) -> None:
         ("app/commands/webhooks.py", "governance.db"),
         ("app/main.py", "app.web"),
         ("governance/session_repository.py", "sqlalchemy"),
+        ("app/web/session_cookie.py", "starlette.routing"),
+        ("app/receiver/app.py", "starlette.applications"),
+        ("app/receiver/serve.py", "uvicorn"),
+        ("app/receiver/app.py", "governance.mlflow_deliveries"),
+        ("governance/mlflow_deliveries.py", "sqlalchemy.dialects.postgresql"),
+        ("app/model_worker/child.py", "mlflow.sklearn"),
+        ("app/model_worker/child.py", "app.reports.importance"),
+        ("app/monitoring.py", "app.model_worker.launcher"),
     ],
 )
 def test_the_rules_allow_the_listed_exceptions(rel: str, imported: str) -> None:

@@ -75,6 +75,28 @@ def streamlit_env_names() -> set[str]:
 ALLOWED_APP_ENV = settings_env_names() | streamlit_env_names()
 
 
+def mlflow_server_env_names() -> set[str]:
+    """Every variable the installed MLflow declares (read from its source: no `import mlflow`)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("mlflow")
+    assert spec is not None
+    assert spec.origin is not None
+    source = Path(spec.origin).with_name("environment_variables.py").read_text(encoding="utf-8")
+    return set(re.findall(r"Variable\(\s*\"([A-Z][A-Z0-9_]+)\"", source))
+
+
+def test_the_mlflow_switches_for_webhooks_are_names_mlflow_reads() -> None:
+    names = mlflow_server_env_names()
+    for name in (
+        "MLFLOW_WEBHOOK_ALLOWED_SCHEMES",
+        "MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS",
+        "MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY",
+    ):
+        assert name in names
+    assert "_MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS" not in names  # the Python name, not the variable
+
+
 def test_the_settings_scan_finds_the_variables_the_app_is_known_to_read() -> None:
     names = settings_env_names()
     for name in (
@@ -242,6 +264,8 @@ def test_compose_has_the_whole_stack(compose: dict[str, Any]) -> None:
         "migrator",
         "seeder",
         "webhooks",
+        "receiver",
+        "receiver-register",
         "metrics",
         "jobs",
         "prometheus",
@@ -260,6 +284,8 @@ def test_compose_sets_only_variables_that_the_services_read(compose: dict[str, A
     for name, service in compose["services"].items():
         names = env_names(service.get("environment"))
         allowed = POSTGRES_VARS if service["image"].startswith("postgres:") else ALLOWED_APP_ENV
+        if name == "mlflow":  # the tracking server (same image) reads MLflow's own variables
+            allowed = mlflow_server_env_names()
         assert names - allowed == set(), name
 
 
@@ -277,6 +303,25 @@ def test_compose_commands_are_ones_the_cli_knows(compose: dict[str, Any]) -> Non
                 seen.add(" ".join(argv[:2]))
     assert {"db upgrade", "seed-demo", "webhooks deliver", "metrics serve"} <= seen
     assert {"reconcile --json", "audit checkpoint"} <= seen
+    assert {"webhooks receive", "webhooks register"} <= seen
+
+
+def test_mlflow_sends_its_registry_webhooks_to_the_receiver(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    receiver = [str(part) for part in services["receiver"]["command"]]
+    port = receiver[receiver.index("--port") + 1]
+    assert [str(p) for p in services["receiver"]["expose"]] == [port]
+    assert f"127.0.0.1:{port}/healthz" in " ".join(services["receiver"]["healthcheck"]["test"])
+    register = [str(part) for part in services["receiver-register"]["command"]]
+    assert register[register.index("--receiver") + 1] == f"http://receiver:{port}/mlflow/webhooks"
+    assert register[register.index("--mlflow") + 1] == "http://mlflow:5000"
+    for name in ("receiver", "receiver-register"):
+        env = services[name]["environment"]
+        assert env["COUNTERSIGN_MLFLOW_WEBHOOK_SECRET_FILE"].startswith("/run/secrets/")
+    mlflow_env = services["mlflow"]["environment"]
+    assert mlflow_env["MLFLOW_WEBHOOK_ALLOWED_SCHEMES"] == "http,https"
+    assert mlflow_env["MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS"] == "true"
+    assert mlflow_env["MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY"].startswith("${")
 
 
 def test_the_replicas_wait_for_the_migrator_and_check_streamlits_health(
@@ -470,6 +515,7 @@ def test_jobs_run_migrations_reconcile_and_checkpoints_with_real_cli_commands(
                 cli_accepts(argv)
                 commands.add(" ".join(argv[:2]))
     assert {"db upgrade", "reconcile --json", "audit checkpoint", "webhooks deliver"} <= commands
+    assert {"webhooks receive", "webhooks register"} <= commands
     for cron in by_kind(manifests, "CronJob"):
         assert len(cron["spec"]["schedule"].split()) == 5
         assert cron["spec"]["concurrencyPolicy"] == "Forbid"

@@ -81,6 +81,7 @@ OPERATIONS: dict[str, Callable[[World, str], Any]] = {
     "list users": lambda w, a: service.list_users(w.uow, w.ctx, a),
     "verify the audit log": lambda w, a: service.verify_audit(w.uow, w.ctx, a),
     "reconcile": lambda w, a: service.reconcile(w.uow, w.ctx, a),
+    "put a target back": lambda w, a: service.put_back(w.uow, w.ctx, a, "iris", "champion"),
     "list requests": lambda w, a: service.list_requests(w.uow, w.ctx, a),
 }
 ALLOWED = {
@@ -97,6 +98,7 @@ ALLOWED = {
     "list users": {"admin"},
     "verify the audit log": {"admin", "auditor"},
     "reconcile": {"admin", "auditor"},
+    "put a target back": {"admin"},
     "list requests": set(ROLE_HOLDER),
 }
 

@@ -93,6 +93,7 @@ MATRIX = {
     Permission.READ_AUDIT: {ADMIN, AUDITOR},
     Permission.EXPORT_AUDIT: {ADMIN, AUDITOR},
     Permission.RECONCILE: {ADMIN, AUDITOR},
+    Permission.ENFORCE: {ADMIN},
 }
 
 

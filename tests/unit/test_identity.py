@@ -533,6 +533,7 @@ EXPECTED_ACTIONS = {
     Permission.READ_AUDIT: {"admin", "auditor"},
     Permission.EXPORT_AUDIT: {"admin", "auditor"},
     Permission.RECONCILE: {"admin", "auditor"},
+    Permission.ENFORCE: {"admin"},
 }
 EXPECTED_PAGES = {
     "overview.py": Permission.VIEW,
