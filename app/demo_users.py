@@ -12,12 +12,46 @@ from typing import Any
 
 from app.entities import DemoAccount
 
+# `finds` describes the history `seed-demo` writes (app.demo_history.steps); keep them in step.
 DEMO_USERS: tuple[DemoAccount, ...] = (
-    DemoAccount("alice", "requester", "alice-demo-pass", "data scientist, author of demo runs"),
-    DemoAccount("erin", "approver", "erin-demo-pass", "approver"),
-    DemoAccount("frank", "approver", "frank-demo-pass", "approver"),
-    DemoAccount("admin", "admin", "admin-demo-pass", "MLOps administrator"),
-    DemoAccount("audrey", "auditor", "audrey-demo-pass", "auditor (read-only audit views)"),
+    DemoAccount(
+        "alice",
+        "requester",
+        "alice-demo-pass",
+        "data scientist, author of demo runs",
+        "Promotions: your six requests (three executed, one rejected, one expired, one "
+        "waiting for erin and frank)",
+    ),
+    DemoAccount(
+        "erin",
+        "approver",
+        "erin-demo-pass",
+        "approver",
+        "Approvals: one request waiting for your signature (diabetes-progression v3 → champion, "
+        "drift gate passed)",
+    ),
+    DemoAccount(
+        "frank",
+        "approver",
+        "frank-demo-pass",
+        "approver",
+        "Approvals: the same request waiting for your signature",
+    ),
+    DemoAccount(
+        "admin",
+        "admin",
+        "admin-demo-pass",
+        "MLOps administrator",
+        "Overview: your break-glass promotion of tumor-classifier v2 → champion, and the "
+        "out-of-band move of its champion that you put back; Admin: the users",
+    ),
+    DemoAccount(
+        "audrey",
+        "auditor",
+        "audrey-demo-pass",
+        "auditor (read-only audit views)",
+        "Audit log: three weeks of history, with a chain that verifies",
+    ),
 )
 
 

@@ -260,6 +260,7 @@ class DemoAccount:
     role: str
     password: str
     note: str = ""
+    finds: str = ""  # what the account finds in the seeded demo history
 
 
 # --- governance in the browser: read models over the audit log and the policy ---------------

@@ -249,10 +249,19 @@ def _demo_accounts(identity: IdentityService) -> None:
     if not accounts:
         return
     st.subheader("Demo users")
-    st.caption("Demo mode: these accounts and passwords exist only in the seeded demo store.")
+    st.caption(
+        "Demo mode: these accounts and passwords exist only in the seeded demo store, which "
+        "comes with a few weeks of promotion history."
+    )
     st.table(
         [
-            {"Username": a.username, "Role": a.role, "Password": a.password, "Who": a.note}
+            {
+                "Username": a.username,
+                "Role": a.role,
+                "Password": a.password,
+                "Who": a.note,
+                "What you will find": a.finds,
+            }
             for a in accounts
         ]
     )

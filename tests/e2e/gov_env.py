@@ -40,8 +40,8 @@ def app_env(root: Path) -> dict[str, str]:
 
 
 def prepare(env: dict[str, str], *, upgrade: bool = True) -> None:
-    """Upgrade the governance schema (unless done already), create the users and the signing
-    key, in this process."""
+    """Upgrade the governance schema (unless done already), create the users (those that do not
+    exist yet: `seed-demo` may have made the demo users) and the signing key, in this process."""
     from app.bootstrap import build_governance, upgrade_governance_db
     from app.export import generate_keypair
     from app.settings import Settings
@@ -54,7 +54,10 @@ def prepare(env: dict[str, str], *, upgrade: bool = True) -> None:
     generate_keypair(root / "signing.pem", root / "signing.pub.pem")
     facade = build_governance(settings)
     try:
+        existing = {user.name for user in facade.list_users(CLI_OPERATOR)}
         for name, roles in ROLES.items():
+            if name in existing:
+                continue
             display = f"{name.capitalize()} ({', '.join(roles)})"
             facade.create_user(CLI_OPERATOR, name, list(roles), PASSWORDS[name], display)
     finally:

@@ -4,8 +4,11 @@ A requester asks to make a model version the champion, two approvers each sign i
 browser session, the MLflow alias moves, and the activity feed and the audit page show it. It
 runs twice: on a copy of the demo MLflow store (diabetes-progression v3, a stage-governed model)
 and on a store this test builds itself with MLflow's client (credit-risk v2 against the champion
-v1). The governance database is upgraded with `python -m app.cli db upgrade`. A failing step
-leaves a screenshot in test-artifacts/.
+v1). The governance database is upgraded with `python -m app.cli db upgrade`; on the demo store,
+`python -m app.cli seed-demo --if-missing` then writes the demo history as `make run` does, so
+erin first finds the seeded request for diabetes-progression v3 -> champion in Approvals with
+its drift gate, and the requester's new request for the same target supersedes it. A failing
+step leaves a screenshot in test-artifacts/.
 """
 
 from __future__ import annotations
@@ -19,8 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 
+from governance.domain import CLI_OPERATOR, PromotionRequest
 from tests import browser_support
 from tests.browser_support import ROOT, chromium, failed_since, require_chromium, serve_app
 from tests.e2e.gov_env import PASSWORDS, app_env, prepare, store_env
@@ -44,6 +48,7 @@ class Store:
     model: str  # the first model: every picker starts on it
     version: str  # the candidate that Compare versions proposes (the latest)
     proposed_target: str  # what the request form proposes for this model
+    waiting: str = ""  # the seeded request waiting for erin and frank (demo store only)
 
 
 def build_store(root: Path) -> None:
@@ -83,9 +88,30 @@ def served(
     subprocess.run(
         [sys.executable, "-m", "app.cli", "db", "upgrade"], cwd=ROOT, env=env, check=True
     )
+    waiting = ""
+    if request.param == "demo store":
+        subprocess.run(
+            [sys.executable, "-m", "app.cli", "seed-demo", "--if-missing"],
+            cwd=ROOT,
+            env=env,
+            check=True,
+        )
+        [seeded] = pending_requests(env)
+        waiting = seeded.id
     prepare(env, upgrade=False)
     with serve_app(env, root, timeout_s=120) as url:
-        yield Store(url, env, *promotion)
+        yield Store(url, env, *promotion, waiting=waiting)
+
+
+def pending_requests(env: dict[str, str]) -> tuple[PromotionRequest, ...]:
+    from app.bootstrap import build_governance
+    from app.settings import Settings
+
+    facade = build_governance(Settings.from_env(env=env))
+    try:
+        return facade.list_requests(CLI_OPERATOR, state="pending")
+    finally:
+        facade.dispose()
 
 
 @pytest.fixture
@@ -114,9 +140,14 @@ def sign_in(pg: Page, url: str, name: str) -> None:
     browser_support.sign_in(pg, name, PASSWORDS[name])
 
 
+def inbox_buttons(pg: Page) -> Locator:
+    return pg.get_by_role("button", name=re.compile(r"^Open request [0-9a-f]{12}$"))
+
+
 def approve(pg: Page, server: str, name: str, request_id: str, comment: str) -> None:
     sign_in(pg, server, name)
     pg.get_by_role("link", name="Approvals").click()
+    expect(inbox_buttons(pg)).to_have_count(1)
     pg.get_by_role("button", name=f"Open request {request_id}").click()
     expect(pg.get_by_text("Why you may sign")).to_be_visible()
     pg.get_by_label("Comment", exact=True).fill(comment)
@@ -128,6 +159,18 @@ def test_request_two_signatures_alias_moves_and_the_audit_shows_it(
     served: Store, session: Callable[[str], Page]
 ) -> None:
     server = served.url
+    if served.waiting:
+        # The seeded demo: erin's inbox holds the request alice made hours ago, gates shown.
+        reviewer = session("erin-seeded")
+        sign_in(reviewer, server, "erin")
+        reviewer.get_by_role("link", name="Approvals").click()
+        expect(inbox_buttons(reviewer)).to_have_count(1)
+        reviewer.get_by_role("button", name=f"Open request {served.waiting}").click()
+        expect(reviewer.get_by_text("Why you may sign")).to_be_visible()
+        # st.table shows the gate's "<=" as "≤"
+        gate = re.compile(r"^drift share (<=|≤) 0\.5$")
+        expect(reviewer.get_by_role("cell", name=gate)).to_be_visible()
+        expect(reviewer.get_by_role("cell", name=re.compile(r"^drift share 0\.36"))).to_be_visible()
 
     alice = session("alice")
     sign_in(alice, server, "alice")
@@ -152,6 +195,9 @@ def test_request_two_signatures_alias_moves_and_the_audit_shows_it(
     found = re.search(r"Request ([0-9a-f]{12})", done.inner_text())
     assert found is not None
     request_id = found.group(1)
+    if served.waiting:
+        # Same model and target: the new request supersedes the seeded one.
+        assert [r.id for r in pending_requests(served.env)] == [request_id]
 
     erin = session("erin")
     approve(erin, server, "erin", request_id, "deltas and gates checked")

@@ -295,6 +295,9 @@ def test_demo_mode_lists_the_demo_users_with_their_passwords(
         table = at.table[0].value
         assert set(table["Username"]) == {"alice", "erin", "frank", "admin", "audrey"}
         assert "alice-demo-pass" in set(table["Password"])
+        finds = dict(zip(table["Username"], table["What you will find"], strict=True))
+        assert finds["erin"].startswith("Approvals: one request waiting for your signature")
+        assert "six requests" in finds["alice"]
 
 
 @pytest.mark.parametrize(
