@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from app.settings import Settings
 
 if TYPE_CHECKING:
+    from app.batch_monitoring.service import BatchMonitoring
     from app.facade import GovernanceFacade
     from app.mlflow_gateway import MlflowGateway
     from app.monitoring import Monitoring, VersionEvidence
@@ -106,6 +107,7 @@ def build_governance(
     from app.facade import GovernanceFacade, LazyRegistry, SystemClock
     from governance import service
     from governance.db import make_engine
+    from governance.monitoring_store import SqlMonitoringSource
     from governance.unit_of_work import SqlStore
 
     if registry is None:
@@ -132,6 +134,7 @@ def build_governance(
         policy=policy,
         hasher=hasher or password_hasher(),
         evidence=evidence,
+        monitoring=SqlMonitoringSource(store.engine),
         lockout_attempts=settings.lockout_attempts,
         lockout_duration=timedelta(minutes=settings.lockout_minutes),
         reset_notice_period=timedelta(days=settings.reset_notice_days),
@@ -178,3 +181,22 @@ def build_evidence_source(settings: Settings) -> VersionEvidence:
     from app.monitoring import VersionEvidence
 
     return VersionEvidence(lambda: build_monitoring(settings, build_gateway(settings)))
+
+
+def build_batch_monitoring(
+    settings: Settings,
+    governance: GovernanceFacade,
+    monitoring: Monitoring | None = None,
+) -> BatchMonitoring:
+    """Monitoring over time: batches scored against each version's reference, stored and
+    thresholded through the governance facade's database and policy.
+
+    Args:
+        settings: The application settings (upload limit, cache dir).
+        governance: The governance facade (database, policy, clock).
+        monitoring: The drift reports over MLflow; built over a new gateway when None.
+    """
+    from app.batch_monitoring.service import BatchMonitoring
+
+    reports = monitoring or build_monitoring(settings, build_gateway(settings))
+    return BatchMonitoring(settings, reports, governance, now=governance.context.clock.now)

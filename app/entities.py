@@ -349,3 +349,38 @@ class TargetHistory:
     known_since: str | None
     tenures: tuple[Tenure, ...]
     rollback_to: tuple[tuple[str, str], ...]  # (target, version)
+
+
+# --- monitoring over time (app/batch_monitoring) ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class MonitoringFlag:
+    """An open monitoring finding: a threshold crossed by enough consecutive batches."""
+
+    id: str
+    model: str
+    version: str
+    check: str
+    limit: str
+    value: float
+    consecutive: int
+    batch_id: str
+    as_of: datetime
+    opened_at: datetime
+
+
+@dataclass(frozen=True)
+class BatchInfo:
+    """One scored production batch as the pages show it (its verdict travels as DriftResult)."""
+
+    batch_id: str
+    model: str
+    version: str
+    as_of: datetime
+    rows: int
+    source: str
+    content_sha256: str
+    dataset_drift: bool
+    share_drifted: float
+    quality: dict[str, Any] = field(default_factory=dict)

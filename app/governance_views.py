@@ -64,6 +64,7 @@ def preview_evidence(
         target=target,
         target_kind=target_kind_for(target),
         source=ctx.evidence,
+        monitoring=ctx.monitoring,
     )
     return EvidencePreview(
         data=dict(evidence.data),
@@ -186,6 +187,21 @@ def summarise(rec: AuditRecord, payload: dict[str, Any] | None = None) -> str:
         return f"could not put back {p.get('target_kind')} {p.get('target')}: {p.get('detail', '')}"
     if rec.action == AuditAction.MLFLOW_DELIVERY_REFUSED:
         return f"refused {p.get('count', 1)} MLflow webhook delivery(ies): {p.get('reason', '')}"
+    if rec.action == AuditAction.MONITORING_ALERT:
+        return (
+            f"MONITORING ALERT: {p.get('model')} v{p.get('version')} {p.get('check')} "
+            f"{p.get('value')} breaks {p.get('limit')} ({p.get('consecutive_batches')} batch(es))"
+        )
+    if rec.action == AuditAction.MONITORING_BATCH_RECORDED:
+        return (
+            f"{rec.actor} recorded batch {p.get('batch_id')} of {p.get('model')} "
+            f"v{p.get('version')}: drift share {p.get('share_drifted')}"
+        )
+    if rec.action == AuditAction.MONITORING_FINDING_CLOSED:
+        return (
+            f"{rec.actor} closed monitoring finding {p.get('finding_id')} "
+            f"({p.get('check')}): {p.get('comment', '')}"
+        )
     if rec.action == AuditAction.ACTION_REFUSED:
         return f"refused {p.get('attempted', '')} by {rec.actor}: {p.get('reason', '')}"
     return f"{what} ({rec.object_type} {rec.object_id}) by {rec.actor}"
@@ -196,6 +212,8 @@ def _model_of(rec: AuditRecord, payload: dict[str, Any], request_models: dict[st
         return request_models.get(rec.object_id, str(payload.get("model") or ""))
     if rec.object_type == ObjectType.TARGET and "/" in rec.object_id:
         return rec.object_id.rsplit("/", 2)[0]
+    if rec.object_type == ObjectType.MODEL_VERSION and "/" in rec.object_id:
+        return rec.object_id.rsplit("/", 1)[0]
     return str(payload.get("model") or "")
 
 

@@ -118,21 +118,42 @@ class GovernanceCollector(Collector):
             "Registry targets whose latest finding is an out-of-band change not yet resolved",
             value=figures.out_of_band_open,
         )
-        # The persisted drift share per version is the one pinned in a request's evidence.
-        drift = GaugeMetricFamily(
-            "countersign_model_drift_share",
-            "Share of drifted columns in the latest evidence of a model version",
-            labels=["model", "version"],
-        )
-        for model, version, share in figures.drift_shares:
-            drift.add_metric([model, version], share)
-        yield drift
+        yield from self._monitoring(figures)
         yield _labelled(
             GaugeMetricFamily,
             "countersign_webhook_deliveries",
             "Webhook deliveries in the outbox by status",
             "status",
             figures.webhooks_by_status,
+        )
+
+    def _monitoring(self, figures: GovernanceFigures) -> Iterator[Metric]:
+        # What each model version is doing now: its latest monitoring batch (by as-of time).
+        drift = GaugeMetricFamily(
+            "countersign_model_drift_share",
+            "Share of drifted columns in the latest monitoring batch of a model version",
+            labels=["model", "version"],
+        )
+        for model, version, share in figures.drift_shares:
+            drift.add_metric([model, version], share)
+        yield drift
+        quality = GaugeMetricFamily(
+            "countersign_model_quality",
+            "Quality metric of the latest labelled monitoring batch of a model version",
+            labels=["model", "version", "metric"],
+        )
+        for model, version, metric, value in figures.quality:
+            quality.add_metric([model, version, metric], value)
+        yield quality
+        yield CounterMetricFamily(
+            "countersign_monitoring_batches",
+            "Monitoring batches recorded (scored production data sets), all versions",
+            value=figures.monitoring_batches,
+        )
+        yield GaugeMetricFamily(
+            "countersign_monitoring_findings_open",
+            "Monitoring findings (thresholds crossed) not yet closed by a person",
+            value=figures.monitoring_findings_open,
         )
 
     def _pending(self, created_at: tuple[datetime, ...]) -> Iterator[Metric]:

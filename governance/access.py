@@ -52,6 +52,7 @@ class Permission(StrEnum):
     EXPORT_AUDIT = "export_audit"  # build audit exports
     RECONCILE = "reconcile"  # compare the registry with the ledger and record differences
     ENFORCE = "enforce"  # put a target moved outside the ledger back on its governed holder
+    MONITOR = "monitor"  # record production batches and close monitoring findings
 
 
 PERMISSION_VERBS: Final[Mapping[Permission, str]] = {
@@ -65,6 +66,7 @@ PERMISSION_VERBS: Final[Mapping[Permission, str]] = {
     Permission.EXPORT_AUDIT: "export the audit log",
     Permission.RECONCILE: "reconcile the registry with the ledger",
     Permission.ENFORCE: "put registry targets back on their governed holders",
+    Permission.MONITOR: "record monitoring batches and close monitoring findings",
 }
 
 AUTHORISATION_MATRIX: Final[Mapping[Permission, frozenset[str]]] = {
@@ -78,6 +80,7 @@ AUTHORISATION_MATRIX: Final[Mapping[Permission, frozenset[str]]] = {
     Permission.EXPORT_AUDIT: frozenset({ADMIN, AUDITOR}),
     Permission.RECONCILE: frozenset({ADMIN, AUDITOR}),
     Permission.ENFORCE: frozenset({ADMIN}),
+    Permission.MONITOR: frozenset({REQUESTER, APPROVER, ADMIN}),
 }
 
 # The CLI operator already has the server's shell: it may administer, execute, reconcile and
@@ -92,10 +95,17 @@ SYSTEM_PERMISSIONS: Final[Mapping[str, frozenset[Permission]]] = {
             Permission.EXPORT_AUDIT,
             Permission.RECONCILE,
             Permission.ENFORCE,
+            Permission.MONITOR,
         }
     ),
     SCHEDULER: frozenset(
-        {Permission.VIEW, Permission.EXECUTE, Permission.RECONCILE, Permission.ENFORCE}
+        {
+            Permission.VIEW,
+            Permission.EXECUTE,
+            Permission.RECONCILE,
+            Permission.ENFORCE,
+            Permission.MONITOR,
+        }
     ),
     OIDC_SIGN_IN: frozenset(),  # it only ever creates viewers, through `admit_viewer`
     MLFLOW_WEBHOOKS: frozenset({Permission.VIEW, Permission.RECONCILE, Permission.ENFORCE}),

@@ -174,7 +174,8 @@ class SqlAuditLog:
 
         Indexed: seq (the key, newest first and paging with `before_seq`), actor and action
         (with seq), ts, and (object_type, object_id). `model` matches request events by the
-        request's model and target events by their `<model>/<kind>/<target>` id.
+        request's model, target events by their `<model>/<kind>/<target>` id and monitoring
+        events by their `<model>/<version>` id.
         """
         query = select(AuditEventRow).order_by(AuditEventRow.seq.desc())
         if model:
@@ -186,7 +187,7 @@ class SqlAuditLog:
                         AuditEventRow.object_id.in_(of_model),
                     ),
                     and_(
-                        AuditEventRow.object_type == "target",
+                        AuditEventRow.object_type.in_(("target", "model_version")),
                         AuditEventRow.object_id.startswith(model + "/", autoescape=True),
                     ),
                 )

@@ -22,6 +22,7 @@ from governance.domain import (
     permissions_of,
 )
 from governance.errors import GovernanceError, InvalidInput, NotAllowed
+from governance.monitoring_ports import MonitoringSource
 from governance.policy import Policy
 from governance.ports import Clock, EvidenceSource, ModelRegistry, PasswordHasher
 from governance.store_ports import UnitOfWork
@@ -44,6 +45,7 @@ class Context:
         policy: The validated policy in force (see `service.load_policy`).
         hasher: Password hashing (argon2 in production).
         evidence: Optional drift and importance summaries.
+        monitoring: Optional monitoring figures (batches per version) for monitoring gates.
         lockout_attempts: Failed password checks in a row that lock an account.
         lockout_duration: How long a locked account stays locked.
         new_id: Request id factory (tests inject a deterministic one).
@@ -59,6 +61,7 @@ class Context:
     policy: Policy
     hasher: PasswordHasher
     evidence: EvidenceSource | None = None
+    monitoring: MonitoringSource | None = None
     lockout_attempts: int = 5
     lockout_duration: timedelta = timedelta(minutes=15)
     new_id: Callable[[], str] = field(default=new_request_id)

@@ -342,6 +342,9 @@ class AuditAction:
     MLFLOW_DELIVERY_REFUSED: Final = "mlflow_delivery_refused"  # forged, stale or replayed
     AUDIT_VERIFIED: Final = "audit_verified"
     AUDIT_EXPORTED: Final = "audit_exported"
+    MONITORING_BATCH_RECORDED: Final = "monitoring_batch_recorded"
+    MONITORING_ALERT: Final = "monitoring_alert"
+    MONITORING_FINDING_CLOSED: Final = "monitoring_finding_closed"
 
 
 class ObjectType:
@@ -352,6 +355,7 @@ class ObjectType:
     AUDIT: Final = "audit"
     SESSION: Final = "session"
     RECEIVER: Final = "receiver"  # object_id: the refusal reason (see app/receiver)
+    MODEL_VERSION: Final = "model_version"  # object_id: "<model>/<version>" (monitoring)
 
 
 def target_object_id(model: str, target_kind: str, target: str) -> str:

@@ -14,6 +14,12 @@ from typing import Any
 
 from governance.audit import canonical_json, sha256_hex
 from governance.domain import TargetKind
+from governance.monitoring_ports import MonitoringSource
+from governance.monitoring_rules import (
+    evaluate_gate as evaluate_monitoring_gate,
+    latest_view,
+    thresholds_for as monitoring_thresholds,
+)
 from governance.policy import Gate, Policy, Rule
 from governance.ports import EvidenceSource, ModelRegistry, RegistryVersion
 
@@ -66,8 +72,13 @@ def capture(
     target: str,
     target_kind: str,
     source: EvidenceSource | None = None,
+    monitoring: MonitoringSource | None = None,
 ) -> Evidence:
     """Read the registry (and the reports) and build the snapshot with its gate results.
+
+    The snapshot carries a `monitoring` section (both versions' batch counts and latest batch)
+    only when the rule has a monitoring gate: otherwise every new production batch would make
+    pending requests' evidence stale.
 
     Raises:
         UnknownModel: The model or version does not exist.
@@ -89,6 +100,8 @@ def capture(
         "drift": _clean(source.drift_summary(model, version)) if source else None,
         "importance": _clean(source.importance_summary(model, version)) if source else None,
     }
+    if any(gate.kind == "monitoring" for gate in rule.gates):
+        data["monitoring"] = _monitoring(policy, monitoring, model, version, holder)
     results = [evaluate_gate(policy, gate, data) for gate in rule.gates]
     data["gates"] = results
     data["gates_passed"] = all(r["passed"] for r in results)
@@ -103,6 +116,11 @@ def evaluate_gate(policy: Policy, gate: Gate, data: Mapping[str, Any]) -> dict[s
         if missing:
             return _result(gate, False, f"missing evidence: {', '.join(missing)}")
         return _result(gate, True, "all present")
+    if gate.kind == "monitoring":
+        passed, skipped, detail = evaluate_monitoring_gate(
+            dict(gate.monitoring), data.get("monitoring")
+        )
+        return _result(gate, passed, detail, skipped=skipped)
     if gate.kind == "drift":
         share: Any = (data.get("drift") or {}).get("share_drifted")
         if not _finite(share):
@@ -141,6 +159,30 @@ def _metric_gate(policy: Policy, gate: Gate, data: Mapping[str, Any]) -> dict[st
     if problems:
         return _result(gate, False, "; ".join(problems))
     return _result(gate, True, detail)
+
+
+def _monitoring(
+    policy: Policy,
+    source: MonitoringSource | None,
+    model: str,
+    version: str,
+    holder: str | None,
+) -> dict[str, Any]:
+    """Both versions' monitoring as the monitoring gate reads it (see monitoring_rules)."""
+    thresholds = monitoring_thresholds(policy.document, model)
+
+    def view(v: str) -> dict[str, Any]:
+        count, latest = source.summary(model, v) if source else (0, None)
+        return {
+            "version": v,
+            **latest_view(thresholds, count, latest.figures() if latest else None),
+        }
+
+    return {
+        "thresholds": thresholds.as_dict() if thresholds else None,
+        "candidate": view(version),
+        "current": view(holder) if holder else None,
+    }
 
 
 def _result(gate: Gate, passed: bool, detail: str, skipped: bool = False) -> dict[str, Any]:

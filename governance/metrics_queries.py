@@ -8,15 +8,16 @@ exporter's business.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Connection, Engine, and_, func, select
 
 from governance.db import READ_ONLY, translate_errors
 from governance.domain import AuditAction, State
+from governance.monitoring_rows import MonitoringBatchRow, MonitoringFindingRow
+from governance.monitoring_rules import OPEN, metrics_of
 from governance.orm import AuditEventRow, DecisionRow, ExecutionRow, RequestRow
 from governance.webhook_outbox import status_counts
 
@@ -44,6 +45,10 @@ class GovernanceFigures:
     drift_shares: tuple[tuple[str, str, float], ...]  # (model, version, share), sorted
     webhooks_by_status: Counts
     out_of_band_reverted: int = 0  # moves put back on the governed holder
+    # From the latest monitoring batch (by as-of time) of each version:
+    quality: tuple[tuple[str, str, str, float], ...] = ()  # (model, version, metric, value)
+    monitoring_batches: int = 0  # batches recorded, all versions
+    monitoring_findings_open: int = 0
 
 
 def read_figures(engine: Engine) -> GovernanceFigures:
@@ -55,6 +60,7 @@ def read_figures(engine: Engine) -> GovernanceFigures:
     with translate_errors(), engine.connect() as conn:
         conn = conn.execution_options(**{READ_ONLY: True})
         changes, still_open, reverted = _out_of_band(conn)
+        shares, quality = _latest_batches(conn)
         return GovernanceFigures(
             requests_by_state=_grouped(conn, RequestRow.state),
             pending_created_at=_pending_created_at(conn),
@@ -63,8 +69,13 @@ def read_figures(engine: Engine) -> GovernanceFigures:
             out_of_band_changes=changes,
             out_of_band_open=still_open,
             out_of_band_reverted=reverted,
-            drift_shares=_drift_shares(conn),
+            drift_shares=shares,
             webhooks_by_status=tuple(status_counts(conn).items()),
+            quality=quality,
+            monitoring_batches=_count(conn, MonitoringBatchRow.id),
+            monitoring_findings_open=_count(
+                conn, MonitoringFindingRow.id, MonitoringFindingRow.state == OPEN
+            ),
         )
 
 
@@ -93,19 +104,41 @@ def _out_of_band(conn: Connection) -> tuple[int, int, int]:
     return changes, still_open, reverted
 
 
-def _drift_shares(conn: Connection) -> tuple[tuple[str, str, float], ...]:
-    # The persisted drift share per version is the one pinned in a request's evidence
-    # (`drift.share_drifted`); the newest request per (model, version) wins.
-    latest: dict[tuple[str, str], float] = {}
-    for model, version, evidence in conn.execute(
-        select(RequestRow.model, RequestRow.version, RequestRow.evidence).order_by(
-            RequestRow.created_at
+def _count(conn: Connection, column: Any, *where: Any) -> int:
+    return int(conn.scalar(select(func.count(column)).where(*where)) or 0)
+
+
+def _latest_batches(
+    conn: Connection,
+) -> tuple[tuple[tuple[str, str, float], ...], tuple[tuple[str, str, str, float], ...]]:
+    # The drift share and quality of a version are those of its latest monitoring batch (by
+    # as-of time, then recording order): what the model is doing now, not what a promotion
+    # request once pinned. Grouped on the (model, version, as_of) index: one row per version.
+    b = MonitoringBatchRow
+    newest = (
+        select(b.model, b.version, func.max(b.as_of).label("as_of"))
+        .group_by(b.model, b.version)
+        .subquery()
+    )
+    ids = (
+        select(func.max(b.id))
+        .join(
+            newest,
+            and_(
+                b.model == newest.c.model, b.version == newest.c.version, b.as_of == newest.c.as_of
+            ),
         )
+        .group_by(b.model, b.version)
+    )
+    latest: dict[tuple[str, str], tuple[float, str]] = {}
+    for model, version, share, text in conn.execute(
+        select(b.model, b.version, b.share_drifted, b.quality).where(b.id.in_(ids))
     ):
-        try:
-            share = (json.loads(evidence or "{}").get("drift") or {}).get("share_drifted")
-        except (ValueError, AttributeError):
-            continue
-        if isinstance(share, (int, float)):
-            latest[(str(model), str(version))] = float(share)
-    return tuple((model, version, share) for (model, version), share in sorted(latest.items()))
+        latest[(str(model), str(version))] = (float(share), str(text or ""))
+    shares = tuple((m, v, share) for (m, v), (share, _) in sorted(latest.items()))
+    quality = tuple(
+        (m, v, metric, value)
+        for (m, v), (_, quality_text) in sorted(latest.items())
+        for metric, value in sorted(metrics_of(quality_text).items())
+    )
+    return shares, quality

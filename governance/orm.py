@@ -510,3 +510,8 @@ class MlflowDeliveryRow(Base):
     last_error: Mapped[str] = mapped_column(Text)
 
     __table_args__ = (Index(None, "status", "next_attempt_at"), Index(None, "received_at"))
+
+
+# The monitoring rows live in their own module; importing it here registers them on Base, so
+# every user of this metadata (the migration check, create statements) sees one schema.
+from governance import monitoring_rows as monitoring_rows  # noqa: E402

@@ -19,6 +19,8 @@ Schema (see governance/default_policy.yaml for a commented example):
     GATE: {metric: M, min: X} | {metric: M, max: X} | {metric: M, min_delta_vs_current: D}
           (optional lower_is_better: bool, if_missing: fail|skip)
           | {max_drift_share: S, if_missing: fail|skip} | {require_evidence: [dotted.key, ...]}
+          | {monitoring: {min_batches: N, within_thresholds: bool, only_when_current_holds: bool}}
+    models[glob].monitoring: thresholds of production batches (governance.monitoring_rules)
 
 Resolution, later wins key by key: built-in defaults < `defaults` < `targets[target]` <
 `models[glob]` (its own keys) < `models[glob].targets[target]`, where `glob` is the FIRST pattern
@@ -46,6 +48,7 @@ import yaml
 from governance.audit import canonical_json, sha256_hex
 from governance.domain import ADMIN, APPROVER, BUILTIN_LOWER_IS_BETTER, RequestKind
 from governance.errors import PolicyError
+from governance.monitoring_rules import describe_gate as describe_monitoring_gate
 from governance.policy_schema import parse_duration, validate_document
 
 
@@ -63,8 +66,11 @@ class Gate:
     max_drift_share: float | None = None
     require_evidence: tuple[str, ...] = ()
     if_missing: str = "fail"
+    monitoring: tuple[tuple[str, Any], ...] = ()  # the monitoring gate's options, sorted
 
     def describe(self) -> str:
+        if self.kind == "monitoring":
+            return describe_monitoring_gate(dict(self.monitoring))
         if self.kind == "drift":
             return f"drift share <= {self.max_drift_share}"
         if self.kind == "evidence":
@@ -265,6 +271,9 @@ def gate_from(spec: Mapping[str, Any], where: str) -> Gate:
         )
     if "require_evidence" in spec:
         return Gate(kind="evidence", where=where, require_evidence=tuple(spec["require_evidence"]))
+    if "monitoring" in spec:
+        options = tuple(sorted((spec["monitoring"] or {}).items()))
+        return Gate(kind="monitoring", where=where, monitoring=options)
 
     def num(key: str) -> float | None:
         return float(spec[key]) if key in spec else None

@@ -14,6 +14,7 @@ from typing import Any
 
 from governance.audit import canonical_json
 from governance.errors import PolicyError
+from governance.monitoring_rules import check_gate_spec, check_monitoring_block
 
 RULE_KEYS = frozenset(
     {
@@ -120,6 +121,8 @@ def _check_rule(spec: Any, where: str, fail: Any, *, allow_targets: bool = False
         if key == "targets" and allow_targets:
             for target, tspec in _mapping(value, at, fail).items():
                 _check_rule(tspec, f"{at}.{target}", fail)
+        elif key == "monitoring" and allow_targets:
+            check_monitoring_block(value, at, fail)
         elif key not in RULE_KEYS:
             fail(at, f"is not a rule key (expected one of {', '.join(sorted(RULE_KEYS))})")
         elif key == "quorum" and not _pos_int(value):
@@ -144,13 +147,18 @@ def _check_rule(spec: Any, where: str, fail: Any, *, allow_targets: bool = False
 
 def _check_gate(gate: Any, where: str, fail: Any) -> None:
     spec = _mapping(gate, where, fail)
-    kinds = [k for k in ("metric", "max_drift_share", "require_evidence") if k in spec]
+    kinds = [
+        k for k in ("metric", "max_drift_share", "require_evidence", "monitoring") if k in spec
+    ]
     if len(kinds) != 1:
-        fail(where, "must have exactly one of metric, max_drift_share, require_evidence")
+        fail(
+            where, "must have exactly one of metric, max_drift_share, require_evidence, monitoring"
+        )
     allowed = {
         "metric": {"metric", "min", "max", "min_delta_vs_current", "lower_is_better", "if_missing"},
         "max_drift_share": {"max_drift_share", "if_missing"},
         "require_evidence": {"require_evidence"},
+        "monitoring": {"monitoring"},
     }[kinds[0]]
     for key, value in spec.items():
         at = f"{where}.{key}"
@@ -168,5 +176,7 @@ def _check_gate(gate: Any, where: str, fail: Any) -> None:
             fail(at, "must be a number between 0 and 1")
         if key == "require_evidence" and not _names(value):
             fail(at, "must be a non-empty list of evidence keys")
+        if key == "monitoring":
+            check_gate_spec(value, at, fail)
     if kinds[0] == "metric" and not ({"min", "max", "min_delta_vs_current"} & set(spec)):
         fail(where, "needs min, max or min_delta_vs_current")

@@ -24,6 +24,8 @@ from governance.audit import VerifyResult
 from governance.audit_store import SqlAuditLog, entry_hashes, verify_audit_log
 from governance.db import READ_ONLY, check_schema, is_sqlite, translate, translate_errors
 from governance.domain import PromotionRequest
+from governance.monitoring_ports import MonitoringUnitOfWork
+from governance.monitoring_store import SqlMonitoringRepository
 from governance.repository import (
     SqlDecisionRepository,
     SqlExecutionRepository,
@@ -189,6 +191,11 @@ class SqlUnitOfWork:
         return SqlSessionRepository(self._open())
 
     @property
+    def monitoring(self) -> SqlMonitoringRepository:
+        """Monitoring batches and findings in this transaction (governance.monitoring_ports)."""
+        return SqlMonitoringRepository(self._open())
+
+    @property
     def audit(self) -> SqlAuditLog:
         self._open()
         assert self._audit is not None
@@ -250,4 +257,7 @@ class SqlStore:
 if TYPE_CHECKING:  # mypy proves the SQL unit of work satisfies the port the service uses
 
     def _conforms(uow: SqlUnitOfWork) -> UnitOfWork:
+        return uow
+
+    def _monitors(uow: SqlUnitOfWork) -> MonitoringUnitOfWork:
         return uow

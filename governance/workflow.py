@@ -60,6 +60,7 @@ def capture_or_refuse(
             target=target,
             target_kind=target_kind,
             source=ctx.evidence,
+            monitoring=ctx.monitoring,
         )
     except (NotFound, RegistryUnavailable) as exc:
         with uow:

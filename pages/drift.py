@@ -2,14 +2,16 @@
 
 Evidently's DataDriftPreset verdict appears at once (computed natively, cached on disk by
 content); Evidently's own full report builds in the background and appears when ready.
-Shareable: ?model=X&version=N.
+Shareable: ?model=X&version=N; ?model=X&version=N&batch=ID shows a monitored production
+batch (its stored verdict, and Evidently's report on demand from the same data).
 """
 
 import pandas as pd
 import streamlit as st
 
 import app.deps as deps
-from app.ui import drift_views, errors, guard, pickers, query
+from app.entities import DriftConfig
+from app.ui import drift_views, errors, guard, monitoring_views, pickers, query
 
 
 def choose_data() -> tuple[str, pd.DataFrame, pd.DataFrame] | None:
@@ -62,8 +64,24 @@ def choose_data() -> tuple[str, pd.DataFrame, pd.DataFrame] | None:
     return f"{name}-v{number}", reference, current
 
 
+def batch_view(actor: str, batch_id: str) -> None:
+    info, result = deps.monitoring_batch(actor, batch_id)
+    monitoring_views.batch_drift(
+        info,
+        result,
+        lambda: deps.monitoring_batch_frames(actor, batch_id),
+        deps.distribution,
+        lambda ref, cur: deps.start_drift_report(ref, cur, DriftConfig()),
+        deps.drift_report_state,
+    )
+
+
 def main() -> None:
     st.title("Drift")
+    user = guard.current_user()
+    if query.get("batch") and user is not None:
+        batch_view(user.username, query.get("batch"))
+        return
     chosen = choose_data()
     if chosen is None:
         return

@@ -6,6 +6,7 @@ import streamlit as st
 
 import app.deps as deps
 from app.ui import errors, governance as gov, guard, history, navigation, pickers, query, tables
+from governance.domain import Permission
 
 
 def main() -> None:
@@ -33,6 +34,13 @@ def main() -> None:
     user = guard.current_user()
     with gov.secondary("Out-of-band check"):
         gov.out_of_band(deps.out_of_band(user.username, model.name) if user else [])
+    with gov.secondary("Monitoring alerts"):
+        if user:
+            gov.monitoring_alerts(
+                deps.monitoring_flags(user.username, model.name),
+                deps.finding_closer(user.username, guard.may(user, Permission.MONITOR)),
+            )
+        navigation.link("monitoring.py", "Monitoring over time", query={"model": model.name})
     st.write(model.description or "_No description._")
     tables.key_values(model.tags, empty="No model tags.")
 

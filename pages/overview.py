@@ -36,6 +36,12 @@ def main() -> None:
                 found = deps.get_governance().reconcile(user.username)
             st.caption(f"Reconcile: {len(found)} difference(s) between MLflow and the ledger.")
         gov.out_of_band(deps.out_of_band(user.username) if user else [])
+    with gov.secondary("Monitoring alerts"):
+        if user:
+            gov.monitoring_alerts(
+                deps.monitoring_flags(user.username),
+                deps.finding_closer(user.username, guard.may(user, Permission.MONITOR)),
+            )
     counts = deps.counts()
     for col, (name, value) in zip(st.columns(len(counts) or 1), counts.items(), strict=False):
         col.metric(name.replace("_", " ").capitalize(), value)

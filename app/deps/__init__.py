@@ -2,7 +2,8 @@
 
 Pages call `import app.deps as deps` and use the names below; each lives in one part:
 `core` (caches and per-process resources), `reads` (MLflow reads and derived comparisons),
-`reports` (drift and feature importance) and `governance` (the workflow's reads and actions).
+`reports` (drift and feature importance), `monitoring` (batches over time, findings) and
+`governance` (the workflow's reads and actions).
 """
 
 from __future__ import annotations
@@ -34,6 +35,18 @@ from app.deps.governance import (
     signing_inbox,
     target_history,
     verify_audit,
+)
+from app.deps.monitoring import (
+    close_monitoring_finding,
+    finding_closer,
+    get_batch_monitoring,
+    monitoring_batch,
+    monitoring_batch_frames,
+    monitoring_flags,
+    monitoring_metrics,
+    monitoring_thresholds,
+    monitoring_view,
+    record_uploaded_batch,
 )
 from app.deps.reads import (
     artifact_problem,
@@ -97,6 +110,7 @@ __all__ = [
     "audit_events",
     "check_compatible",
     "clear_caches",
+    "close_monitoring_finding",
     "counts",
     "data_artifacts",
     "default_data_pair",
@@ -112,6 +126,8 @@ __all__ = [
     "evidence_preview",
     "experiments",
     "feature_importance",
+    "finding_closer",
+    "get_batch_monitoring",
     "get_gateway",
     "get_governance",
     "get_identity",
@@ -125,12 +141,19 @@ __all__ = [
     "logged_datasets",
     "metric_history",
     "metrics_across_versions",
+    "monitoring_batch",
+    "monitoring_batch_frames",
+    "monitoring_flags",
+    "monitoring_metrics",
+    "monitoring_thresholds",
+    "monitoring_view",
     "numeric_columns",
     "oidc_reauthentication",
     "out_of_band",
     "policy_hash",
     "policy_signer_roles",
     "recent_runs",
+    "record_uploaded_batch",
     "registered_models",
     "request_details",
     "requests",

@@ -78,10 +78,53 @@ def _resolve(name: str | None, kind: str, default: st.Method) -> st.Method | str
     return method
 
 
+class ReferenceProfile:
+    """A reference data set with its per-column preparation kept: cleaned values and, for
+    numerical columns, the sorted finite array every test starts from.
+
+    Built once per model version and passed to `compute_drift` for each new batch: the
+    reference is never cleaned or sorted again (the verdict is the same as without it).
+    """
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        self.frame = frame
+        self._numerical: dict[str, tuple[pd.Series, np.ndarray]] = {}
+        self._categorical: dict[str, pd.Series] = {}
+
+    def numerical(self, column: str) -> tuple[pd.Series, np.ndarray]:
+        """The finite values of a column and the same values sorted (computed on first use)."""
+        found = self._numerical.get(column)
+        if found is None:
+            found = self._numerical[column] = _finite(self.frame[column], "reference", column)
+        return found
+
+    def categorical(self, column: str) -> pd.Series:
+        """The column without missing and infinite values (computed on first use)."""
+        found = self._categorical.get(column)
+        if found is None:
+            found = self._categorical[column] = st.clean(self.frame[column])
+        return found
+
+    def prepare(self, columns: list[tuple[str, str]]) -> None:
+        """Compute every column's preparation now (e.g. once per version, before any batch)."""
+        for name, kind in columns:
+            if name not in self.frame.columns:
+                continue
+            if kind == NUM and pd.api.types.is_numeric_dtype(self.frame[name]):
+                self.numerical(name)
+            elif kind == CAT:
+                self.categorical(name)
+
+
 def _numerical(
-    ref: pd.Series, cur: pd.Series, column: str, method_name: str | None, threshold: float | None
+    ref: pd.Series,
+    cur: pd.Series,
+    column: str,
+    method_name: str | None,
+    threshold: float | None,
+    profile: ReferenceProfile | None = None,
 ) -> st.TestOutcome:
-    ref, r = _finite(ref, "reference", column)
+    ref, r = profile.numerical(column) if profile else _finite(ref, "reference", column)
     cur, c = _finite(cur, "current", column)
     merged = st.Merged.of(r, c)
     method = _resolve(method_name, NUM, st.default_method(r.size, merged.n_distinct(), NUM))
@@ -101,9 +144,15 @@ def _numerical(
 
 
 def _categorical(
-    ref: pd.Series, cur: pd.Series, column: str, method_name: str | None, threshold: float | None
+    ref: pd.Series,
+    cur: pd.Series,
+    column: str,
+    method_name: str | None,
+    threshold: float | None,
+    profile: ReferenceProfile | None = None,
 ) -> st.TestOutcome:
-    ref, cur = st.clean(ref), st.clean(cur)
+    ref = profile.categorical(column) if profile else st.clean(ref)
+    cur = st.clean(cur)
     if ref.empty:
         raise _empty(column, "reference")
     if cur.empty:
@@ -133,12 +182,13 @@ def column_drift(
     kind: str,
     method: str | None = None,
     threshold: float | None = None,
+    profile: ReferenceProfile | None = None,
 ) -> ColumnDrift:
     """Evidently's ValueDrift for one column: method, score, threshold and drift flag."""
     if kind == NUM:
-        out = _numerical(reference, current, column, method, threshold)
+        out = _numerical(reference, current, column, method, threshold, profile)
     elif kind == CAT:
-        out = _categorical(reference, current, column, method, threshold)
+        out = _categorical(reference, current, column, method, threshold, profile)
     else:
         ref, cur = st.clean(reference), st.clean(current)
         if ref.empty or cur.empty:
@@ -148,12 +198,15 @@ def column_drift(
 
 
 def compute_drift(
-    reference: pd.DataFrame, current: pd.DataFrame, config: DriftConfig | None = None
+    reference: pd.DataFrame | ReferenceProfile,
+    current: pd.DataFrame,
+    config: DriftConfig | None = None,
 ) -> DriftResult:
     """DataDriftPreset's verdict on two frames.
 
     Args:
-        reference: The baseline data (e.g. the training set logged with the model's run).
+        reference: The baseline data (e.g. the training set logged with the model's run), or
+            its ReferenceProfile: the same verdict, without preparing the reference again.
         current: The data to compare with it.
         config: Drift share, column roles, per-column methods and thresholds, sampling.
 
@@ -165,7 +218,11 @@ def compute_drift(
             column, or an unknown or inapplicable method.
     """
     config = config or DriftConfig()
+    profile = reference if isinstance(reference, ReferenceProfile) else None
+    reference = profile.frame if profile else reference
     reference, ref_sampled = sample(reference, config.sample_rows)
+    if ref_sampled:
+        profile = None  # the profile describes the whole reference, not a sample of it
     current, cur_sampled = sample(current, config.sample_rows)
     columns = drift_columns(current, config.roles)
     missing = [c for c, _ in columns if c not in reference.columns]
@@ -180,7 +237,7 @@ def compute_drift(
             config.per_column_method.get(name),
             config.per_column_threshold.get(name),
         )
-        return column_drift(reference[name], current[name], name, kind, method, threshold)
+        return column_drift(reference[name], current[name], name, kind, method, threshold, profile)
 
     delegated = any(
         kind not in (NUM, CAT) or (config.per_column_method.get(name) or "") in st.DELEGATED_METHODS

@@ -6,14 +6,14 @@ No I/O: evidence dicts, requests, votes and audit events in, Streamlit elements 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 import pandas as pd
 import streamlit as st
 
-from app.entities import ActivityEvent, OutOfBandFlag
+from app.entities import ActivityEvent, MonitoringFlag, OutOfBandFlag
 from app.errors import UserFacingError
 from app.ui import charts, navigation, tables
 from app.ui.guard import escape_markdown
@@ -208,6 +208,11 @@ def feed(events: Sequence[ActivityEvent], *, empty: str = "No activity yet.") ->
     st.markdown("\n".join(lines))
 
 
+def finding_banner(text: str) -> None:
+    """The one loud style of every open finding (out-of-band changes, monitoring alerts)."""
+    st.error(text, icon=":material/warning:")
+
+
 def out_of_band(flags: Sequence[OutOfBandFlag]) -> None:
     """Loud banner for every open out-of-band change; a quieter note for each one put back."""
     how = {"reconcile": "found by reconcile", "mlflow_webhook": "reported by MLflow's webhook"}
@@ -224,11 +229,40 @@ def out_of_band(flags: Sequence[OutOfBandFlag]) -> None:
             )
             continue
         source = how.get(f.detected_by, "found")
-        st.error(
+        finding_banner(
             f"Out-of-band change: {name} is held by {found} in MLflow, but the ledger says "
-            f"{ledger} ({source}, entry #{f.seq}, {when} UTC).",
-            icon=":material/warning:",
+            f"{ledger} ({source}, entry #{f.seq}, {when} UTC)."
         )
+
+
+def monitoring_alerts(
+    flags: Sequence[MonitoringFlag], close: Callable[[str, str], str] | None = None
+) -> None:
+    """A banner per open monitoring finding; with `close`, a form to close it with a comment.
+
+    `close(finding_id, comment)` is the one facade call of the form; it returns the message.
+    """
+    for f in flags:
+        finding_banner(
+            f"Monitoring alert: {escape_markdown(f.model)} v{escape_markdown(f.version)} "
+            f"{f.check} {f.value:.4g} breaks "
+            f"{f.limit} for {f.consecutive} batch(es) in a row (latest as of "
+            f"{f.as_of:%Y-%m-%d %H:%M} UTC, batch {f.batch_id}; finding {f.id})."
+        )
+        navigation.link(
+            "drift.py",
+            f"Open batch {f.batch_id} in Drift",
+            query={"model": f.model, "version": f.version, "batch": f.batch_id},
+        )
+        if close is None:
+            continue
+        with st.form(f"close_finding_{f.id}", clear_on_submit=True):
+            comment = st.text_input(f"Comment closing finding {f.id}", max_chars=4000)
+            if st.form_submit_button(f"Close finding {f.id}"):
+                try:
+                    st.success(close(f.id, comment))
+                except (GovernanceError, UserFacingError) as exc:
+                    st.error(str(exc))
 
 
 def open_request_link(req: PromotionRequest) -> None:

@@ -50,6 +50,7 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("compare_versions.py", "Compare versions", ":material/compare_arrows:", "Review"),
     PageSpec("drift.py", "Drift", ":material/ssid_chart:", "Monitoring"),
     PageSpec("feature_importance.py", "Feature importance", ":material/bar_chart:", "Monitoring"),
+    PageSpec("monitoring.py", "Monitoring over time", ":material/monitoring:", "Monitoring"),
     PageSpec(
         "promotions.py",
         "Promotions",
@@ -142,6 +143,15 @@ def link(file: str, label: str, *, query: Mapping[str, str] | None = None, icon:
 
         target = url_path + (f"?{urlencode(dict(query))}" if query else "")
         st.markdown(f"[{label}]({target})")
+
+
+def go(file: str, query: Mapping[str, str]) -> None:
+    """Open another page with a selection in its URL; where the page is not registered with
+    the navigation (a page run on its own), show a link to it instead."""
+    try:
+        st.switch_page(f"../pages/{file}", query_params=dict(query))
+    except st.errors.StreamlitAPIException:
+        link(file, f"Open {Path(file).stem}", query=query)
 
 
 def is_available(file: str) -> bool:

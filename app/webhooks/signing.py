@@ -39,6 +39,7 @@ NOTIFIED_ACTIONS: Mapping[str, str] = {
     "out_of_band_change": "OUT-OF-BAND CHANGE in MLflow",
     "out_of_band_reverted": "Out-of-band change PUT BACK in MLflow",
     "out_of_band_revert_failed": "Out-of-band change could NOT be put back",
+    "monitoring_alert": "MONITORING ALERT",
 }
 
 
@@ -74,6 +75,8 @@ def summary_text(event: Mapping[str, Any], data: Mapping[str, Any]) -> str:
     detail = ""
     if event["action"] == "vote_recorded" and data.get("decision"):
         detail = f" ({data['decision']})"
+    elif event["action"] == "monitoring_alert":
+        detail = f" ({data.get('check')} {data.get('value')} breaks {data.get('limit')})"
     elif data.get("state") and event["action"] not in ("request_created", "vote_recorded"):
         detail = f" (state: {data['state']})"
     return (

@@ -85,6 +85,8 @@ def test_an_empty_ledger_reads_as_zeros(world: World) -> None:
     assert figures.pending_created_at == ()
     assert (figures.out_of_band_changes, figures.out_of_band_open) == (0, 0)
     assert figures.drift_shares == ()
+    assert figures.quality == ()
+    assert (figures.monitoring_batches, figures.monitoring_findings_open) == (0, 0)
     assert figures.webhooks_by_status == ()
 
 
@@ -106,9 +108,22 @@ def test_the_figures_follow_the_workflow(world: World) -> None:
     assert all(t.tzinfo is not None for t in opened.pending_created_at)
     assert dict(opened.decisions_by_outcome) == {"approved": 1}
     assert dict(opened.executions_by_outcome) == {"succeeded": 1}
-    assert opened.drift_shares == (("iris", "2", 0.4),)  # the newest evidence of v2 wins
+    assert opened.drift_shares == ()  # request evidence no longer feeds the drift series
     assert (opened.out_of_band_changes, opened.out_of_band_open) == (1, 1)
     assert (cleared.out_of_band_changes, cleared.out_of_band_open) == (1, 0)
+
+
+def test_the_drift_and_quality_figures_are_the_latest_monitoring_batchs(world: World) -> None:
+    from governance.monitoring_service import record_batch
+    from tests.integration.test_monitoring_store import batch
+
+    facade = world.facade
+    for item in (batch("iris", 4, 0.1, accuracy=0.93), batch("iris", 2, 0.6, accuracy=0.7)):
+        record_batch(facade.store.unit_of_work(), facade.context, CLI_OPERATOR, item)
+    figures = read_figures(world.engine)
+    assert figures.drift_shares == (("iris", "1", 0.1),)  # day 4, though day 2 came later
+    assert figures.quality == (("iris", "1", "accuracy", 0.93),)
+    assert figures.monitoring_batches == 2
 
 
 def test_the_outbox_queues_what_the_caller_names_and_retries_when_told(world: World) -> None:

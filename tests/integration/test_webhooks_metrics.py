@@ -18,6 +18,7 @@ import time
 import urllib.request
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -283,6 +284,12 @@ def test_metrics_serve_exposes_the_workflow_series_over_http(world: dict[str, An
     facade: GovernanceFacade = world["facade"]
     world["registry"].add("iris", "3", author="carl", metrics={"accuracy": 0.95})
     facade.request_promotion("rita", "iris", "3", "challenger", "try it")  # stays pending
+    # The drift share series is the latest monitoring batch's, not the 0.25 of request evidence.
+    from governance.monitoring_service import record_batch
+    from tests.integration.test_monitoring_store import batch
+
+    monitored = replace(batch("iris", 1, 0.4, accuracy=0.91), version="2", batch_id="iris-2-1")
+    record_batch(facade.store.unit_of_work(), facade.context, CLI_OPERATOR, monitored)
     port = free_port()
     env = {**os.environ, **world["env"], "PYTHONPATH": str(ROOT)}
     process = subprocess.Popen(
@@ -309,7 +316,9 @@ def test_metrics_serve_exposes_the_workflow_series_over_http(world: dict[str, An
     assert samples[("countersign_executions_total", (("outcome", "succeeded"),))] >= 1
     assert samples[("countersign_out_of_band_changes_total", ())] >= 1
     drift = (("model", "iris"), ("version", "2"))
-    assert samples[("countersign_model_drift_share", drift)] == 0.25
+    assert samples[("countersign_model_drift_share", drift)] == 0.4
+    assert samples[("countersign_model_quality", (("metric", "accuracy"), *drift))] == 0.91
+    assert samples[("countersign_monitoring_batches_total", ())] == 1
     assert samples[("countersign_audit_chain_valid", ())] == 1
     assert samples[("countersign_audit_chain_events", ())] > 5
     assert ("countersign_pending_request_oldest_age_seconds", ()) in samples

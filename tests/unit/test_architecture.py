@@ -23,6 +23,9 @@ GOVERNANCE_PURE = (
     "governance/policy.py",
     "governance/policy_schema.py",
     "governance/redaction.py",
+    "governance/monitoring_rules.py",
+    "governance/monitoring_records.py",
+    "governance/monitoring_ports.py",
 )
 GOVERNANCE_DB = (
     "governance/orm.py",
@@ -34,6 +37,8 @@ GOVERNANCE_DB = (
     "governance/metrics_queries.py",
     "governance/webhook_outbox.py",
     "governance/mlflow_deliveries.py",
+    "governance/monitoring_rows.py",
+    "governance/monitoring_store.py",
     "governance/migrations/*",
     "governance/migrations/**/*",
 )
@@ -43,6 +48,10 @@ UI_MAY_USE = ("app.deps", "app.ui", "app.entities", "app.errors")
 MAIN_ALSO: dict[str, tuple[str, ...]] = {"app/main.py": ("app.web",)}
 THIRD_PARTY_HEAVY = ("mlflow", "evidently", "sqlalchemy", "alembic")
 SQL_LIBRARIES = ("sqlalchemy", "alembic")
+# Use cases that see only the abstract unit of work (never SQL, the ORM or the engine).
+SERVICE_MODULES = ("governance/service.py", "governance/monitoring_service.py")
+# Storage of the governance tables; monitoring over time reaches it through the use cases.
+GOVERNANCE_STORAGE = ("governance.orm", "governance.db", "governance.monitoring_store")
 # The only SQL library imports allowed in app/ and pages/, each with the libraries it may use.
 # The governance tables (requests, audit log, webhook outbox...) are read and written through
 # governance/ alone; the Prometheus exporter, the webhook dispatcher, the bootstrap and the CLI
@@ -122,6 +131,9 @@ def _pure_import_ok(rel: str, name: str) -> bool:
             "audit",
             "policy_schema",
             "redaction",
+            "monitoring_rules",
+            "monitoring_records",
+            "monitoring_ports",
         )
         return any(_is(name, f"governance.{m}") for m in pure)
     if top == "yaml":
@@ -179,6 +191,10 @@ def _violations(rel: str, names: set[str]) -> list[str]:
                 bad.append(f"{name}: SQL goes through governance/ (see SQL_OUTSIDE_GOVERNANCE)")
             if _is(name, "governance.orm"):
                 bad.append(f"{name}: ORM rows stay inside governance/; use its dataclasses")
+        if rel.startswith("app/batch_monitoring/") and (
+            _is(name, "app.mlflow_gateway") or any(_is(name, m) for m in GOVERNANCE_STORAGE)
+        ):
+            bad.append(f"{name}: batch monitoring goes through app.monitoring and the use cases")
         if in_deps and top in THIRD_PARTY_HEAVY:
             bad.append(f"{name}: app/deps only caches what bootstrap builds")
         if (in_reports or rel == "app/analysis.py") and top in ("mlflow", "streamlit"):
@@ -190,14 +206,14 @@ def _violations(rel: str, names: set[str]) -> list[str]:
                 bad.append(f"{name}: governance/ imports neither UI, MLflow nor app/")
             if rel in GOVERNANCE_PURE and not _pure_import_ok(rel, name):
                 bad.append(f"{name}: {rel} is standard library only")
-            if rel == "governance/service.py" and (
-                top in SQL_LIBRARIES or _is(name, "governance.orm") or _is(name, "governance.db")
+            if rel in SERVICE_MODULES and (
+                top in SQL_LIBRARIES or any(_is(name, m) for m in GOVERNANCE_STORAGE)
             ):
                 bad.append(f"{name}: the service layer sees only the abstract unit of work")
             if (
                 top in SQL_LIBRARIES
                 and not _matches(rel, GOVERNANCE_DB)
-                and rel != "governance/service.py"
+                and rel not in SERVICE_MODULES
             ):
                 bad.append(f"{name}: SQLAlchemy lives in orm, repository, unit_of_work, db")
     return bad
@@ -287,6 +303,19 @@ def test_no_module_but_the_worker_child_loads_a_model(path: Path) -> None:
         ("app/facade.py", "starlette"),
         ("pages/models.py", "uvicorn"),
         ("governance/mlflow_deliveries.py", "app.receiver"),
+        ("governance/monitoring_service.py", "sqlalchemy"),
+        ("governance/monitoring_service.py", "governance.monitoring_store"),
+        ("governance/monitoring_rules.py", "governance.policy"),
+        ("governance/monitoring_rules.py", "sqlalchemy"),
+        ("governance/monitoring_ports.py", "governance.orm"),
+        ("app/batch_monitoring/service.py", "sqlalchemy"),
+        ("app/batch_monitoring/service.py", "governance.monitoring_store"),
+        ("app/batch_monitoring/service.py", "app.mlflow_gateway"),
+        ("app/batch_monitoring/scoring.py", "evidently"),
+        ("app/batch_monitoring/timeline.py", "streamlit"),
+        ("pages/monitoring.py", "app.batch_monitoring"),
+        ("pages/monitoring.py", "governance.monitoring_rules"),
+        ("app/ui/monitoring_views.py", "governance.monitoring_service"),
     ],
 )
 def test_the_rules_catch_a_forbidden_import(rel: str, imported: str) -> None:
@@ -313,6 +342,11 @@ def test_the_rules_catch_a_forbidden_import(rel: str, imported: str) -> None:
         ("app/model_worker/child.py", "mlflow.sklearn"),
         ("app/model_worker/child.py", "app.reports.importance"),
         ("app/monitoring.py", "app.model_worker.launcher"),
+        ("governance/monitoring_store.py", "sqlalchemy"),
+        ("governance/monitoring_rows.py", "governance.orm"),
+        ("governance/policy_schema.py", "governance.monitoring_rules"),
+        ("app/batch_monitoring/service.py", "governance.monitoring_service"),
+        ("governance/metrics_queries.py", "governance.monitoring_rows"),
     ],
 )
 def test_the_rules_allow_the_listed_exceptions(rel: str, imported: str) -> None:

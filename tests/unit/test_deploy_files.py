@@ -302,7 +302,7 @@ def test_compose_commands_are_ones_the_cli_knows(compose: dict[str, Any]) -> Non
                 cli_accepts(argv)
                 seen.add(" ".join(argv[:2]))
     assert {"db upgrade", "seed-demo", "webhooks deliver", "metrics serve"} <= seen
-    assert {"reconcile --json", "audit checkpoint"} <= seen
+    assert {"reconcile --json", "audit checkpoint", "monitor run"} <= seen
     assert {"webhooks receive", "webhooks register"} <= seen
 
 
@@ -516,6 +516,7 @@ def test_jobs_run_migrations_reconcile_and_checkpoints_with_real_cli_commands(
                 commands.add(" ".join(argv[:2]))
     assert {"db upgrade", "reconcile --json", "audit checkpoint", "webhooks deliver"} <= commands
     assert {"webhooks receive", "webhooks register"} <= commands
+    assert "monitor run" in commands  # the daily monitoring CronJob
     for cron in by_kind(manifests, "CronJob"):
         assert len(cron["spec"]["schedule"].split()) == 5
         assert cron["spec"]["concurrencyPolicy"] == "Forbid"

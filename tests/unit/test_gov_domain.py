@@ -94,6 +94,7 @@ MATRIX = {
     Permission.EXPORT_AUDIT: {ADMIN, AUDITOR},
     Permission.RECONCILE: {ADMIN, AUDITOR},
     Permission.ENFORCE: {ADMIN},
+    Permission.MONITOR: {REQUESTER, APPROVER, ADMIN},
 }
 
 

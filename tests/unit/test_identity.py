@@ -534,6 +534,7 @@ EXPECTED_ACTIONS = {
     Permission.EXPORT_AUDIT: {"admin", "auditor"},
     Permission.RECONCILE: {"admin", "auditor"},
     Permission.ENFORCE: {"admin"},
+    Permission.MONITOR: {"requester", "approver", "admin"},
 }
 EXPECTED_PAGES = {
     "overview.py": Permission.VIEW,
@@ -543,6 +544,7 @@ EXPECTED_PAGES = {
     "compare_versions.py": Permission.VIEW,
     "drift.py": Permission.VIEW,
     "feature_importance.py": Permission.VIEW,
+    "monitoring.py": Permission.VIEW,
     "promotions.py": Permission.REQUEST,
     "approvals.py": Permission.SIGN,
     "audit.py": Permission.READ_AUDIT,

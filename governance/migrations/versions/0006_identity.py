@@ -3,8 +3,8 @@
 `browser_sessions` keeps each signed-in browser server-side: only the SHA-256 of its cookie
 secret and of its one-time grant (both unique), its user, times, user agent and revocation.
 
-Revision ID: 0005_identity
-Revises: 0004_mlflow_deliveries
+Revision ID: 0006_identity
+Revises: 0005_monitoring
 Create Date: 2026-12-03
 """
 
@@ -13,8 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005_identity"
-down_revision = "0004_mlflow_deliveries"
+revision = "0006_identity"
+down_revision = "0005_monitoring"
 branch_labels = None
 depends_on = None
 
