@@ -69,7 +69,7 @@ def break_glass(
         where = (ObjectType.TARGET, obj)
         user = reauthenticate(uow, ctx, user, reauth, check, "break_glass", where, "break glass")
         try:
-            target = check_target(target)
+            target = check_target(target, ctx)
             justification = require_text(justification, "a justification")
         except GovernanceError as exc:
             refuse(uow, ctx, actor, "break_glass", ObjectType.TARGET, obj, exc)

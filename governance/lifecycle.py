@@ -24,7 +24,13 @@ from governance.errors import (
     NotFound,
 )
 from governance.store_ports import UnitOfWork
-from governance.workflow import capture_or_refuse, new_request, open_request, request_event
+from governance.workflow import (
+    capture_or_refuse,
+    check_target,
+    new_request,
+    open_request,
+    request_event,
+)
 
 
 def refresh_evidence(
@@ -152,13 +158,18 @@ def request_rollback(
     execution replaced.
 
     Raises:
-        NotAllowed, InvalidInput (nothing to restore, or a version the ledger never recorded on
-        the target), UnknownModel, RegistryUnavailable.
+        NotAllowed, InvalidInput (bad target, nothing to restore, or a version the ledger never
+        recorded on the target), UnknownModel, RegistryUnavailable.
     """
     kind = target_kind_for(target)
     obj = target_object_id(model, kind, target)
     with uow:
         authorise(uow, ctx, actor, Permission.REQUEST, "request_rollback", ObjectType.TARGET, obj)
+        try:
+            target = check_target(target, ctx)
+        except GovernanceError as bad:
+            refuse(uow, ctx, actor, "request_rollback", ObjectType.TARGET, obj, bad)
+        kind = target_kind_for(target)
         last = None
         recorded: set[str] = set()
         for done in uow.executions.successes(model):

@@ -26,14 +26,16 @@ from governance.errors import (
 )
 from governance.evidence import Evidence, capture
 from governance.store_ports import UnitOfWork
+from governance.targets import check_target as check_target_name, targets_named
 
 
-def check_target(target: str) -> str:
-    """A target name: an alias or one of Staging, Production, Archived."""
-    name = (target or "").strip()
-    if not name or name == "None" or len(name) > 256:
-        raise InvalidInput(f"invalid target {target!r}: name an alias or a stage")
-    return name
+def check_target(target: str, ctx: Context) -> str:
+    """The target, if it is a stage, a target the policy names or a valid alias name.
+
+    Raises:
+        InvalidInput: Anything else (see `governance.targets`).
+    """
+    return check_target_name(target, targets_named(ctx.policy.document))
 
 
 def capture_or_refuse(
@@ -210,7 +212,7 @@ def new_request(
     with uow:
         authorise(uow, ctx, actor, Permission.REQUEST, attempted, ObjectType.TARGET, obj)
         try:
-            target = check_target(target)
+            target = check_target(target, ctx)
             justification = require_text(justification, "a justification")
         except GovernanceError as exc:
             refuse(uow, ctx, actor, attempted, ObjectType.TARGET, obj, exc)

@@ -13,6 +13,7 @@ import streamlit as st
 
 import app.deps as deps
 from app.ui import admin_forms as forms, errors, guard
+from app.ui.text import md_code
 from governance.domain import ROLES, Permission
 
 FLASH = "admin_flash"
@@ -40,7 +41,7 @@ def reset_message(actor: str, name: str) -> str:
 def policy_section() -> None:
     st.subheader("Active policy")
     policy = deps.get_governance().policy
-    st.markdown(f"Policy file: `{policy.name}`  \nSHA-256: `{policy.hash}`")
+    st.markdown(f"Policy file: {md_code(policy.name)}  \nSHA-256: {md_code(policy.hash)}")
     st.code(json.dumps(policy.document, indent=2, sort_keys=True, default=str), language="json")
 
 

@@ -8,6 +8,7 @@ import streamlit as st
 import app.deps as deps
 from app.entities import SignedInUser, SigningEligibility
 from app.ui import errors, governance as gov, guard, login, query
+from app.ui.text import md_escape, md_join
 from governance.domain import REAUTH_PASSWORD, Permission, RequestDetails, State
 
 USER = guard.require(Permission.SIGN)
@@ -81,11 +82,11 @@ def packet(user: SignedInUser, request_id: str) -> None:
 
 def review(user: SignedInUser, details: RequestDetails) -> SigningEligibility:
     req = details.request
-    st.subheader(gov.request_title(req))
+    st.subheader(md_escape(gov.request_title(req)))
     st.markdown(f"**State:** {gov.state_text(req.state)}")
     flash = st.session_state.pop(FLASH, None)
     if flash:
-        st.success(flash)
+        st.success(md_escape(flash))
     gov.outcome(details)
     if req.state == State.EXECUTION_FAILED and st.button("Retry", type="primary"):
         with errors.guard(stop=False), st.spinner("Applying the decision to MLflow…"):
@@ -103,10 +104,11 @@ def review(user: SignedInUser, details: RequestDetails) -> SigningEligibility:
     verdict = deps.signing_eligibility(user.username, user.roles, details)
     st.markdown(
         f"**Policy** `{req.policy_hash[:12]}`: {details.quorum} approval(s) from "
-        f"{' or '.join(details.approver_roles)}."
+        f"{md_join(details.approver_roles, ' or ')}."
     )
+    reason = md_escape(verdict.reason)
     (st.info if verdict.may_approve else st.warning)(
-        f"Why you may sign: {verdict.reason}" if verdict.may_sign else verdict.reason
+        f"Why you may sign: {reason}" if verdict.may_sign else reason
     )
     gov.evidence(req.evidence_dict(), req.evidence_hash)
     st.markdown("**Votes so far**")

@@ -9,6 +9,7 @@ import streamlit as st
 import app.deps as deps
 from app.entities import SignedInUser
 from app.ui import errors, governance as gov, guard, query
+from app.ui.text import md_escape
 from governance.domain import AuditAction, Permission
 
 USER = guard.require(Permission.READ_AUDIT)
@@ -29,7 +30,7 @@ def verification(user: SignedInUser) -> None:
         )
     else:
         st.error(
-            f"Chain broken at seq {result.first_broken_seq}: {result.reason} "
+            f"Chain broken at seq {result.first_broken_seq}: {md_escape(result.reason)} "
             f"(verified up to seq {result.last_seq})"
         )
 
@@ -46,7 +47,7 @@ def bounds() -> tuple[str, str]:
 
 def export(user: SignedInUser, model: str) -> None:
     st.subheader("Export")
-    scope = f"model {model}" if model else "every model"
+    scope = f"model {md_escape(model)}" if model else "every model"
     if st.button(f"Build the audit bundle ({scope})"):
         with (
             st.status("Building the signed audit bundle…", expanded=True) as status,

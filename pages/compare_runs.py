@@ -5,6 +5,7 @@ import streamlit as st
 
 import app.deps as deps
 from app.ui import charts, errors, guard, query, tables
+from app.ui.text import md_join
 
 
 def pick_runs() -> list[str]:
@@ -12,7 +13,7 @@ def pick_runs() -> list[str]:
     found, missing = deps.known_runs(tuple(wanted))
     known = {r.run_id: r for r in [*found, *deps.recent_runs(50)]}
     if missing:
-        st.warning(f"Unknown run ids ignored: {', '.join(missing)}")
+        st.warning(f"Unknown run ids ignored: {md_join(missing)}")
     return query.multiselect(
         "Runs",
         list(known),

@@ -6,6 +6,7 @@ import streamlit as st
 
 import app.deps as deps
 from app.ui import charts, errors, guard, navigation, pickers, query, tables
+from app.ui.text import md_escape
 
 MODES = {"alias": "Candidate versus an alias holder", "versions": "Any versions"}
 
@@ -37,7 +38,8 @@ def choose(model: str) -> tuple[str, ...]:
                 default=challenger.version if challenger else (rest[-1] if rest else None),
             )
         if holder is None or candidate is None:
-            st.info(f"No version holds the alias {alias!r}, or there is no other version.")
+            shown = md_escape(repr(alias))
+            st.info(f"No version holds the alias {shown}, or there is no other version.")
             return ()
         return (holder.version, str(candidate))
     if mode == "alias":
@@ -64,7 +66,9 @@ def main() -> None:
         st.info("Pick two or more versions.")
         return
     review = deps.version_review(name, chosen)
-    st.caption(f"Baseline: **{review.baseline}**; deltas are each version minus the baseline.")
+    st.caption(
+        f"Baseline: **{md_escape(review.baseline)}**; deltas are each version minus the baseline."
+    )
     st.dataframe(review.summary, hide_index=True, width="stretch")
     if navigation.is_available("promotions.py"):
         navigation.link(

@@ -12,6 +12,7 @@ import streamlit as st
 import app.deps as deps
 from app.entities import DriftConfig
 from app.ui import drift_views, errors, guard, monitoring_views, pickers, query
+from app.ui.text import md_join
 
 
 def choose_data() -> tuple[str, pd.DataFrame, pd.DataFrame] | None:
@@ -58,7 +59,7 @@ def choose_data() -> tuple[str, pd.DataFrame, pd.DataFrame] | None:
         # Scored data sets carry a prediction column the reference lacks: compare the rest.
         extra = [c for c in current.columns if c not in reference.columns]
         if extra:
-            st.caption(f"Only in the current data, left out: {', '.join(map(str, extra))}")
+            st.caption(f"Only in the current data, left out: {md_join(extra)}")
             current = current.drop(columns=extra)
     deps.check_compatible(reference, current)
     return f"{name}-v{number}", reference, current

@@ -8,7 +8,7 @@ import streamlit as st
 import app.deps as deps
 from app.errors import ArtifactsUnreachable, ImportanceNotLogged, InvalidInput
 from app.ui import drift_views, errors, guard, pickers, query
-from app.ui.guard import escape_markdown
+from app.ui.text import md_escape as esc, md_join
 
 
 def load(model: str, version: str):
@@ -16,14 +16,14 @@ def load(model: str, version: str):
     bar = st.empty()
 
     def progress(done: float, text: str) -> None:
-        bar.progress(done, text=f"v{version}: {text}")
+        bar.progress(done, text=f"v{esc(version)}: {esc(text)}")
 
     try:
         return deps.feature_importance(model, version, progress)
     except ImportanceNotLogged:
-        st.info(f"v{version}: no importance logged.")
+        st.info(f"v{esc(version)}: no importance logged.")
     except (ArtifactsUnreachable, InvalidInput) as exc:
-        st.warning(f"v{version}: {escape_markdown(str(exc))}")
+        st.warning(f"v{esc(version)}: {esc(exc)}")
     finally:
         bar.empty()
     return None
@@ -53,7 +53,7 @@ def main() -> None:
     k = st.slider("Top k", 1, max(1, max(len(i.importances) for i in found)), 5, key="top_k")
     worker = deps.get_settings().model_importance == "worker"
     st.caption(
-        "; ".join(f"v{i.version}: {i.source} ({i.method})" for i in found)
+        "; ".join(f"v{esc(i.version)}: {esc(i.source)} ({esc(i.method)})" for i in found)
         + ". Source: each version's logged feature_importance.json"
         + (", else computed by the model worker." if worker else ".")
     )
@@ -61,7 +61,7 @@ def main() -> None:
     with tabs[0]:
         drift_views.importance_bars(deps.importance_bars(found, k))
         for importance in found:
-            with st.expander(f"v{importance.version}: all features"):
+            with st.expander(f"v{esc(importance.version)}: all features"):
                 drift_views.importance_table(importance)
     with tabs[1]:
         if len(found) < 2:
@@ -70,22 +70,24 @@ def main() -> None:
             base, last = found[0], found[-1]
             comparison = deps.importance_comparison(base, last, k)
             st.metric(
-                f"Top-{k} overlap, v{base.version} to v{last.version}",
+                f"Top-{k} overlap, v{esc(base.version)} to v{esc(last.version)}",
                 f"{len(comparison['shared'])} of {k}",
                 help=f"Jaccard {comparison['jaccard']:.2f}",
             )
-            st.caption("Shared: " + (", ".join(comparison["shared"]) or "none"))
+            st.caption("Shared: " + (md_join(comparison["shared"]) or "none"))
             st.dataframe(comparison["table"], hide_index=True, width="stretch")
     with tabs[2]:
         last = found[-1]
         result = deps.version_drift(name, last.version)
         if result is None:
-            st.info(f"v{last.version}'s run logged no reference and current data sets to compare.")
+            st.info(
+                f"v{esc(last.version)}'s run logged no reference and current data sets to compare."
+            )
             return
         important = deps.drifted_important(result, last, k)
-        st.metric(f"Top-{k} features of v{last.version} that drifted", len(important))
+        st.metric(f"Top-{k} features of v{esc(last.version)} that drifted", len(important))
         if important:
-            st.warning("Drifted important features: " + ", ".join(important))
+            st.warning("Drifted important features: " + md_join(important))
         else:
             st.success(f"None of the top {k} features drifted.")
         frame = deps.drift_by_importance(result, last, k)

@@ -6,7 +6,16 @@ import streamlit as st
 
 import app.deps as deps
 from app.ui import errors, governance as gov, guard, history, navigation, pickers, query, tables
+from app.ui.text import md_code, md_escape, md_join
 from governance.domain import Permission
+
+
+def description(text: str) -> None:
+    """A description from MLflow, shown as it was written (plain text, never Markdown)."""
+    if text:
+        st.text(text)
+    else:
+        st.caption("No description.")
 
 
 def main() -> None:
@@ -30,7 +39,7 @@ def main() -> None:
     )
     name = pickers.model(models)
     model = next(m for m in models if m.name == name)
-    st.header(model.name)
+    st.header(md_escape(model.name))
     user = guard.current_user()
     with gov.secondary("Out-of-band check"):
         gov.out_of_band(deps.out_of_band(user.username, model.name) if user else [])
@@ -41,7 +50,7 @@ def main() -> None:
                 deps.finding_closer(user.username, guard.may(user, Permission.MONITOR)),
             )
         navigation.link("monitoring.py", "Monitoring over time", query={"model": model.name})
-    st.write(model.description or "_No description._")
+    description(model.description)
     tables.key_values(model.tags, empty="No model tags.")
 
     items = sorted(deps.versions(model.name), key=lambda v: int(v.version), reverse=True)
@@ -60,17 +69,18 @@ def main() -> None:
         format_func=lambda n: pickers.version_text(by_number[n]),
     )
     version = by_number[number]
-    st.subheader(f"Version {version.version}")
+    st.subheader(f"Version {md_escape(version.version)}")
     left, right = st.columns(2)
-    left.markdown(f"**Author:** {version.author or 'unknown'}")
-    left.markdown(f"**Stage:** {version.stage if version.stage not in ('', 'None') else 'none'}")
-    left.markdown(f"**Aliases:** {', '.join(version.aliases) or 'none'}")
-    right.markdown(f"**Source run:** `{version.run_id or 'none'}`")
-    right.markdown(f"**Status:** {version.status}")
+    left.markdown(f"**Author:** {md_escape(version.author or 'unknown')}")
+    stage = version.stage if version.stage not in ("", "None") else "none"
+    left.markdown(f"**Stage:** {md_escape(stage)}")
+    left.markdown(f"**Aliases:** {md_join(version.aliases) or 'none'}")
+    right.markdown(f"**Source run:** {md_code(version.run_id or 'none')}")
+    right.markdown(f"**Status:** {md_escape(version.status)}")
     right.markdown(
         f"**Created:** {version.creation_time:%Y-%m-%d %H:%M UTC}" if version.creation_time else ""
     )
-    st.write(version.description or "_No description._")
+    description(version.description)
     tables.key_values(version.tags, empty="No version tags.")
 
     st.markdown("**Data sets (lineage)**")

@@ -19,6 +19,7 @@ from app.ui import (
     pickers,
     query,
 )
+from app.ui.text import md_escape as esc, md_join
 from governance.domain import Permission
 
 OVERLAY = ("champion", "challenger")
@@ -72,18 +73,20 @@ def main() -> None:
         score_form(user, model.name, primary)
     view = deps.monitoring_view(user.username, model.name, tuple(shown))
     if view["timeline"].empty:
-        st.info(
-            f"No batches for {model.name} v{', v'.join(shown)} yet. Score one: "
-            f"`python -m app.cli monitor run --model {model.name} --version {primary} "
-            "--current PATH --label COL --prediction COL`"
+        command = (
+            f"python -m app.cli monitor run --model {model.name} --version {primary} "
+            "--current PATH --label COL --prediction COL"
         )
+        st.info(f"No batches for {esc(model.name)} v{md_join(shown, ', v')} yet. Score one: ")
+        st.code(command, language="bash")
         return
     thresholds = deps.monitoring_thresholds(model.name)
     st.subheader("Timeline")
     if thresholds["pattern"]:
+        pattern = esc(repr(thresholds["pattern"]))
         st.caption(
-            f"Threshold lines from the policy (models: {thresholds['pattern']!r}); a finding "
-            f"opens after {thresholds['consecutive']} batch(es) in a row. Click a point to open "
+            f"Threshold lines from the policy (models: {pattern}); a finding opens after"
+            f" {thresholds['consecutive']} batch(es) in a row. Click a point to open "
             "that batch's drift view."
         )
     figure = views.timeline_figure(
@@ -96,7 +99,7 @@ def main() -> None:
         batch, version = clicked
         navigation.go("drift.py", {"model": model.name, "version": version, "batch": batch})
     for version in shown:
-        st.subheader(f"v{version}: per-column drift (top drifting columns first)")
+        st.subheader(f"v{esc(version)}: per-column drift (top drifting columns first)")
         ids = [b for b, _ in reversed(view["batches"][version])]
         if not view["heatmaps"][version].empty:
             st.plotly_chart(views.heatmap_figure(view["heatmaps"][version], ids))

@@ -6,6 +6,7 @@ import streamlit as st
 import app.deps as deps
 from app.entities import SignedInUser
 from app.ui import errors, governance as gov, guard, login, pickers, query
+from app.ui.text import md_code, md_escape as esc, md_join
 from governance.domain import REAUTH_PASSWORD, STAGE_TARGETS, Permission, State
 
 USER = guard.require(Permission.REQUEST)
@@ -61,7 +62,7 @@ def new_request(user_name: str) -> None:
     with st.container():
         st.markdown(
             f"Policy `{preview.policy_hash[:12]}` applies: **{preview.quorum}** approval(s) from "
-            f"{' or '.join(preview.approver_roles)}"
+            f"{md_join(preview.approver_roles, ' or ')}"
             + (", separation of duties" if preview.separation_of_duties else "")
         )
         gov.evidence(preview.data, preview.hash)
@@ -86,7 +87,7 @@ def my_requests(user_name: str) -> None:
     for req in mine[:30]:
         left, right = st.columns([4, 1])
         title = guard.escape_markdown(gov.request_title(req))
-        left.markdown(f"`{req.id}` {gov.state_text(req.state)} — {title}")
+        left.markdown(f"{md_code(req.id)} {gov.state_text(req.state)} — {title}")
         if req.state == State.PENDING and right.button("Cancel", key=f"cancel_{req.id}"):
             with errors.guard(stop=False):
                 deps.get_governance().cancel(user_name, req.id, "cancelled by the requester")
@@ -113,7 +114,8 @@ def rollback(user_name: str) -> None:
                 req = deps.get_governance().request_rollback(
                     user_name, model, target, why, version.strip() or None
                 )
-                st.success(f"Rollback request {req.id} opened: v{req.version} → {req.target}.")
+                where = f"v{esc(req.version)} → {esc(req.target)}"
+                st.success(f"Rollback request {req.id} opened: {where}.")
 
 
 def break_glass(user: SignedInUser) -> None:
@@ -150,7 +152,7 @@ def break_glass(user: SignedInUser) -> None:
                 )
                 deps.after_write()
                 st.error(
-                    f"BREAK-GLASS executed: {model} v{version} → {target} (request "
+                    f"BREAK-GLASS executed: {esc(model)} v{esc(version)} → {esc(target)} (request "
                     f"{result.request.id}, state {result.execution.request.state}); follow-up "
                     f"review {result.follow_up.id} opened."
                 )

@@ -29,6 +29,9 @@ from app.reports.verdict import compute_drift, config_hash, evidently_version
 
 MB = 1024 * 1024
 DEFAULT_MAX_MB = 300
+# Reports cached before their data was escaped end in plain ".html": never served again (the
+# size budget removes them in time, least recently used first).
+REPORT_SUFFIX = ".safe.html"
 
 
 def touch(path: Path) -> None:
@@ -139,14 +142,14 @@ class DriftCache:
         enforce_budget(self.root, self.max_bytes, keep=path)
 
     def html_path(self, key: str) -> Path | None:
-        path = self._path(key, ".html")
+        path = self._path(key, REPORT_SUFFIX)
         if not path.is_file():
             return None
         touch(path)
         return path
 
     def put_html(self, key: str, html: str) -> Path:
-        path = self._path(key, ".html")
+        path = self._path(key, REPORT_SUFFIX)
         _write_atomic(path, html.encode("utf-8"))
         enforce_budget(self.root, self.max_bytes, keep=path)
         return path

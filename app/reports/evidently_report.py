@@ -129,7 +129,13 @@ def verdict_from_snapshot(snapshot: Any, config: DriftConfig | None = None) -> D
 def report_html(
     reference: pd.DataFrame, current: pd.DataFrame, config: DriftConfig | None = None
 ) -> str:
-    """Evidently's full report (DataDriftPreset + DataSummaryPreset) as one self-contained page."""
+    """Evidently's full report (DataDriftPreset + DataSummaryPreset) as one self-contained page.
+
+    Every report Countersign shows, caches or writes comes from here, made safe by
+    `safe_html.safe_report_html`: the data sets are untrusted, and their column names and
+    values are embedded in the page.
+    """
+    from app.reports.safe_html import safe_report_html
+
     snapshot = run_preset(reference, current, config, with_summary=True)
-    html: str = snapshot.get_html_str(as_iframe=False)
-    return html
+    return safe_report_html(snapshot.get_html_str(as_iframe=False))

@@ -11,6 +11,7 @@ import streamlit as st
 
 from app.entities import DriftResult, FeatureImportance
 from app.ui import report_frame
+from app.ui.text import md_escape
 
 
 def verdict(result: DriftResult) -> None:
@@ -23,7 +24,7 @@ def verdict(result: DriftResult) -> None:
     label = "SAMPLED: " if result.sampled else ""
     st.caption(
         f"{label}reference {result.reference_rows:,} rows, current {result.current_rows:,} rows; "
-        f"Evidently {result.evidently_version} defaults and thresholds."
+        f"Evidently {md_escape(result.evidently_version)} defaults and thresholds."
     )
 
 
@@ -64,7 +65,7 @@ def scores_chart(result: DriftResult) -> None:
 def distribution(frame: pd.DataFrame, column: str) -> None:
     """Reference and current distributions of one column, overlaid."""
     if frame.empty:
-        st.info(f"No values to plot for {column}.")
+        st.info(f"No values to plot for {md_escape(column)}.")
         return
     fig = px.bar(
         frame,
@@ -113,7 +114,7 @@ def report_panel(state: Callable[[], Any], file_name: str) -> None:
     """
     current = state()
     if current is not None and current.status == "failed":
-        st.error(f"Evidently could not build the report: {current.error}")
+        st.error(f"Evidently could not build the report: {md_escape(current.error)}")
         return
     if current is not None and current.status != "running":
         report_frame.report_frame(current.path, title="Evidently report", file_name=file_name)

@@ -9,14 +9,18 @@ import streamlit as st
 
 from app.deps import USER_ERRORS
 from app.errors import message_of
+from app.ui.text import md_escape
 from governance.errors import GovernanceError
 
 SHOWN_ERRORS: tuple[type[Exception], ...] = (*USER_ERRORS, GovernanceError)
 
 
 def show_error(exc: BaseException) -> None:
-    """The error banner: the message only, written for the person using the product."""
-    st.error(message_of(exc), icon=":material/error:")
+    """The error banner: the message only, written for the person using the product.
+
+    Messages quote names and values from MLflow and from people: shown escaped, never as Markdown.
+    """
+    st.error(md_escape(message_of(exc)), icon=":material/error:")
 
 
 @contextmanager

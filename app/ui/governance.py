@@ -1,7 +1,8 @@
 """Governance pieces shared by the promotion, approval, audit, model and overview pages.
 
-No I/O: evidence dicts, requests, votes and audit events in, Streamlit elements out. User text
-(justifications, comments, names) goes through `escape_markdown` or plain-text elements.
+No I/O: evidence dicts, requests, votes and audit events in, Streamlit elements out. Every
+value from MLflow or from a person (names, targets, justifications, comments, gate details,
+error texts) goes through `app.ui.text` (`md_escape`, `md_table`) or a plain-text element.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from app.entities import ActivityEvent, MonitoringFlag, OutOfBandFlag
 from app.errors import UserFacingError
 from app.ui import charts, navigation, tables
 from app.ui.guard import escape_markdown
+from app.ui.text import md_escape, md_table
 from governance.domain import PromotionRequest, RequestDetails, RequestKind
 from governance.errors import GovernanceError
 
@@ -72,7 +74,7 @@ def evidence(data: Mapping[str, Any], evidence_hash: str, *, chart: bool = True)
     """The evidence snapshot: deltas against the current holder, gates, params, drift."""
     current = data.get("current")
     cand = data.get("candidate") or {}
-    holder = f"v{current['version']}" if current else "nobody (first holder)"
+    holder = f"v{md_escape(current['version'])}" if current else "nobody (first holder)"
     st.markdown(
         f"**Candidate** v{escape_markdown(str(data.get('version')))} "
         f"(run author {escape_markdown(str(cand.get('run_author') or 'unknown'))}) versus "
@@ -121,16 +123,16 @@ def gates(results: Sequence[Mapping[str, Any]]) -> None:
     ]
     failed = [r for r in rows if r["result"] == "FAIL"]
     if failed:
-        st.error(f"{len(failed)} gate(s) fail: " + "; ".join(str(r["gate"]) for r in failed))
+        st.error(f"{len(failed)} gate(s) fail: " + "; ".join(md_escape(r["gate"]) for r in failed))
     else:
         st.success(f"All {len(rows)} gate(s) pass under the policy.")
-    st.table(pd.DataFrame(rows))
+    st.table(md_table(rows))
 
 
 def summaries(data: Mapping[str, Any]) -> None:
     drift, importance = data.get("drift"), data.get("importance")
     if drift:
-        share = drift.get("share_drifted")
+        share = md_escape(drift.get("share_drifted"))
         cols = ", ".join(str(c) for c in drift.get("drifted_columns") or []) or "none"
         st.markdown(
             f"**Drift:** share of drifted columns {share}; drifted: {escape_markdown(cols)}"
@@ -162,7 +164,7 @@ def votes(details: RequestDetails) -> None:
         }
         for v in details.votes
     ]
-    st.table(pd.DataFrame(rows))
+    st.table(md_table(rows))
 
 
 def reset_notices(details: RequestDetails) -> None:
@@ -185,12 +187,13 @@ def outcome(details: RequestDetails) -> None:
     state = details.request.state
     last = details.executions[-1] if details.executions else None
     if state == "executed":
+        req = details.request
         st.success(
-            f"Executed: {details.request.model} v{details.request.version} now holds "
-            f"{details.request.target}."
+            f"Executed: {md_escape(req.model)} v{md_escape(req.version)} now holds "
+            f"{md_escape(req.target)}."
         )
     elif state == "execution_failed":
-        st.error(f"Execution failed: {last.detail if last else 'unknown error'}")
+        st.error(f"Execution failed: {md_escape(last.detail) if last else 'unknown error'}")
     elif state in ("rejected", "cancelled", "expired", "superseded"):
         st.warning(f"This request is {state}.")
 
@@ -217,8 +220,8 @@ def out_of_band(flags: Sequence[OutOfBandFlag]) -> None:
     """Loud banner for every open out-of-band change; a quieter note for each one put back."""
     how = {"reconcile": "found by reconcile", "mlflow_webhook": "reported by MLflow's webhook"}
     for f in flags:
-        found = ", ".join(f"v{v}" for v in f.registry_versions) or "nobody"
-        ledger = f"v{f.ledger_version}" if f.ledger_version else "nobody"
+        found = ", ".join(f"v{md_escape(v)}" for v in f.registry_versions) or "nobody"
+        ledger = f"v{md_escape(f.ledger_version)}" if f.ledger_version else "nobody"
         when = f.ts[:19].replace("T", " ")
         name = escape_markdown(f"{f.model} {f.target_kind} {f.target}")
         if f.status == "put_back":
@@ -245,9 +248,9 @@ def monitoring_alerts(
     for f in flags:
         finding_banner(
             f"Monitoring alert: {escape_markdown(f.model)} v{escape_markdown(f.version)} "
-            f"{f.check} {f.value:.4g} breaks "
-            f"{f.limit} for {f.consecutive} batch(es) in a row (latest as of "
-            f"{f.as_of:%Y-%m-%d %H:%M} UTC, batch {f.batch_id}; finding {f.id})."
+            f"{md_escape(f.check)} {f.value:.4g} breaks "
+            f"{md_escape(f.limit)} for {f.consecutive} batch(es) in a row (latest as of "
+            f"{f.as_of:%Y-%m-%d %H:%M} UTC, batch {md_escape(f.batch_id)}; finding {f.id})."
         )
         navigation.link(
             "drift.py",
@@ -260,9 +263,9 @@ def monitoring_alerts(
             comment = st.text_input(f"Comment closing finding {f.id}", max_chars=4000)
             if st.form_submit_button(f"Close finding {f.id}"):
                 try:
-                    st.success(close(f.id, comment))
+                    st.success(md_escape(close(f.id, comment)))
                 except (GovernanceError, UserFacingError) as exc:
-                    st.error(str(exc))
+                    st.error(md_escape(exc))
 
 
 def open_request_link(req: PromotionRequest) -> None:
@@ -276,4 +279,4 @@ def secondary(what: str) -> Iterator[None]:
     try:
         yield
     except (GovernanceError, UserFacingError) as exc:
-        st.warning(f"{what} unavailable: {exc}")
+        st.warning(f"{what} unavailable: {md_escape(exc)}")

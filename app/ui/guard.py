@@ -10,15 +10,15 @@ from __future__ import annotations
 import streamlit as st
 
 from app.entities import SignedInUser
+from app.ui.text import md_escape
 from governance.domain import AUTHORISATION_MATRIX, ROLES, Permission, is_allowed
 
 SESSION_KEY = "countersign_user"
-_MARKDOWN_SPECIAL = "\\`*_{}[]()#+-.!|<>~$"
 
 
 def escape_markdown(text: str) -> str:
-    """User text shown through Markdown-rendering elements, inert."""
-    return "".join("\\" + ch if ch in _MARKDOWN_SPECIAL else ch for ch in text)
+    """User text shown through Markdown-rendering elements, inert (see `app.ui.text`)."""
+    return md_escape(text)
 
 
 def current_user() -> SignedInUser | None:
@@ -62,6 +62,6 @@ def require(permission: Permission = Permission.VIEW) -> SignedInUser:
         st.info("Please sign in to use Countersign.")
         st.stop()
     if not is_allowed(user.roles, permission, policy_signer_roles(user.roles)):
-        st.error(f"You need the {needed_roles_text(permission)} role to open this page.")
+        st.error(f"You need the {md_escape(needed_roles_text(permission))} role to open this page.")
         st.stop()
     return user

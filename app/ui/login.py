@@ -22,6 +22,7 @@ from app.entities import SESSION_COOKIE, SignedInUser
 from app.errors import UserFacingError
 from app.ui import handover, navigation
 from app.ui.guard import SESSION_KEY, current_user, escape_markdown
+from app.ui.text import md_escape, md_table
 from governance.errors import GovernanceError, PasswordChangeRequired
 
 if TYPE_CHECKING:
@@ -48,7 +49,7 @@ def gate(keep_page: Callable[[], object] | None = None) -> SignedInUser:
         identity = get_identity()
     except (*USER_ERRORS, GovernanceError) as exc:  # e.g. the schema needs `db upgrade`
         _title()
-        st.error(str(exc))
+        st.error(md_escape(exc))
         st.stop()
     user = current_user()
     if user is not None:
@@ -169,7 +170,7 @@ def _title() -> None:
     st.title("Countersign")
     notice = st.session_state.pop(NOTICE_KEY, None)
     if notice:
-        st.info(notice)
+        st.info(md_escape(notice))
     slot = st.empty()  # on every run of the sign-in page, so that nothing after it moves
     if st.session_state.pop(CLEAR_KEY, False):
         handover.clear_cookie(slot)
@@ -202,12 +203,12 @@ def _local_sign_in(identity: IdentityService) -> None:
         except (UserFacingError, GovernanceError) as exc:
             key = username.strip().lower()
             failures[key] = failures.get(key, 0) + 1
-            st.error(str(exc))
+            st.error(md_escape(exc))
             locked = identity.lockout_notice(failures[key])
             if locked:
-                st.warning(locked)
+                st.warning(md_escape(locked))
             else:
-                st.caption(identity.attempts_left_notice(failures[key]) or "")
+                st.caption(md_escape(identity.attempts_left_notice(failures[key]) or ""))
         else:
             failures.pop(username.strip().lower(), None)
             _accept(user, grant)
@@ -234,7 +235,7 @@ def _change_password(identity: IdentityService, username: str) -> None:
                 username, current, new, repeated, _user_agent()
             )
         except (UserFacingError, GovernanceError) as exc:
-            st.error(str(exc))
+            st.error(md_escape(exc))
         else:
             st.session_state.pop(CHANGE_KEY, None)
             _accept(user, grant)
@@ -254,7 +255,7 @@ def _demo_accounts(identity: IdentityService) -> None:
         "comes with a few weeks of promotion history."
     )
     st.table(
-        [
+        md_table(
             {
                 "Username": a.username,
                 "Role": a.role,
@@ -263,7 +264,7 @@ def _demo_accounts(identity: IdentityService) -> None:
                 "What you will find": a.finds,
             }
             for a in accounts
-        ]
+        )
     )
 
 
@@ -281,7 +282,7 @@ def _oidc_sign_in(identity: IdentityService) -> SignedInUser | None:
             return identity.from_oidc(st.user.to_dict())
         except (UserFacingError, GovernanceError) as exc:
             _title()
-            st.error(str(exc))
+            st.error(md_escape(exc))
             if st.button("Log out"):
                 st.logout()
             return None
@@ -298,7 +299,7 @@ def _header_sign_in(identity: IdentityService) -> SignedInUser | None:
         return identity.from_headers(dict(st.context.headers))
     except (UserFacingError, GovernanceError) as exc:
         _title()
-        st.error(str(exc))
+        st.error(md_escape(exc))
         return None
 
 
@@ -313,7 +314,7 @@ def signing_reauth(user: SignedInUser) -> str | None:
     try:
         return identity.signing_reauth_method(user)
     except UserFacingError as exc:
-        st.warning(str(exc))
+        st.warning(md_escape(exc))
         st.caption("You will come back to the Overview: open this request again from Approvals.")
         if st.button("Sign in again"):
             st.login()

@@ -145,8 +145,9 @@ def batch_drift(
     try:
         reference, current = frames()
     except UserFacingError as exc:
+        reason = escape_markdown(str(exc))
         for tab in tabs[2:]:
-            tab.info(f"The stored verdict stands; charts from the data need it: {exc}")
+            tab.info(f"The stored verdict stands; charts from the data need it: {reason}")
         return
     with tabs[2]:
         kinds = {c.column: c.type for c in result.columns}

@@ -131,7 +131,11 @@ def link(file: str, label: str, *, query: Mapping[str, str] | None = None, icon:
 
     Uses `st.page_link` when the page is registered with the navigation; otherwise (a page run
     on its own, or a page the user's role cannot open) a plain relative link with the same URL.
+    `label` is plain text (it often holds a model name): it is escaped here.
     """
+    from app.ui.text import md_escape
+
+    label = md_escape(label)
     spec = next((s for s in PAGES if s.file == file), None)
     url_path = spec.url_path if spec else Path(file).stem
     try:

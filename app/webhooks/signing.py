@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -62,26 +63,47 @@ def delivery_id(key: str, seq: int) -> str:
     return str(uuid.uuid5(_NAMESPACE, f"{key}:{seq}"))
 
 
+_LINE_BREAKS = re.compile(r"[\r\n\v\f\x85\u2028\u2029]+")
+
+
+def slack_escape(value: object) -> str:
+    """A value from MLflow or a person, as inert text inside a Slack message.
+
+    Slack reads `<...>` as a control sequence (`<!channel>`, `<!here>`, `<@U123>`,
+    `<https://x|label>`) and asks for `&`, `<` and `>` to be sent as `&amp;`, `&lt;`, `&gt;`.
+    Line breaks become spaces, so a value cannot add a line that looks like another event.
+    """
+    text = _LINE_BREAKS.sub(" ", str(value))
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def summary_text(event: Mapping[str, Any], data: Mapping[str, Any]) -> str:
-    """One line for chat: what happened, to which model version and target, and by whom."""
-    what = NOTIFIED_ACTIONS.get(str(event["action"]), str(event["action"]).replace("_", " "))
+    """One line for chat: what happened, to which model version and target, and by whom.
+
+    Every value comes from the audit entry (names, targets, actors typed by people or read from
+    MLflow) and is escaped with `slack_escape`; only the words around them are ours.
+    """
+    esc = slack_escape
+    action = str(event["action"])
+    what = NOTIFIED_ACTIONS.get(action) or esc(action.replace("_", " "))
     subject = ""
     if data.get("model"):
-        subject = f" {data['model']}"
+        subject = f" {esc(data['model'])}"
         if data.get("version"):
-            subject += f" v{data['version']}"
+            subject += f" v{esc(data['version'])}"
         if data.get("target"):
-            subject += f" -> {data['target']}"
+            subject += f" -> {esc(data['target'])}"
     detail = ""
-    if event["action"] == "vote_recorded" and data.get("decision"):
-        detail = f" ({data['decision']})"
-    elif event["action"] == "monitoring_alert":
-        detail = f" ({data.get('check')} {data.get('value')} breaks {data.get('limit')})"
-    elif data.get("state") and event["action"] not in ("request_created", "vote_recorded"):
-        detail = f" (state: {data['state']})"
+    if action == "vote_recorded" and data.get("decision"):
+        detail = f" ({esc(data['decision'])})"
+    elif action == "monitoring_alert":
+        check, value, limit = (esc(data.get(k)) for k in ("check", "value", "limit"))
+        detail = f" ({check} {value} breaks {limit})"
+    elif data.get("state") and action not in ("request_created", "vote_recorded"):
+        detail = f" (state: {esc(data['state'])})"
     return (
-        f"Countersign: {what}{subject}{detail} by {event['actor']} "
-        f"[{event['object_type']} {event['object_id']}, audit #{event['seq']}]"
+        f"Countersign: {what}{subject}{detail} by {esc(event['actor'])} "
+        f"[{esc(event['object_type'])} {esc(event['object_id'])}, audit #{esc(event['seq'])}]"
     )
 
 
@@ -99,6 +121,8 @@ def build_body(event: Mapping[str, Any], delivery: str) -> bytes:
         "data": data,
         "entry_hash": event["entry_hash"],
         "text": summary_text(event, data),
+        # Slack then shows `text` as typed: `*`, `_`, `~` and back-ticks in a value style nothing.
+        "mrkdwn": False,
     }
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 

@@ -25,13 +25,20 @@ models:
 DAYS = ("2026-11-01", "2026-11-02", "2026-11-03")
 
 
-def demo_current(demo_data_dir: Path) -> pd.DataFrame:
-    """The demo's scored production-like batch of the classifier (features, target, prediction)."""
-    path = next(
-        (demo_data_dir / "mlartifacts" / "tumor-classification").glob(
-            "*/artifacts/data/current.parquet"
-        )
-    )
+def demo_current(demo_data_dir: Path, version: str = "2") -> pd.DataFrame:
+    """The production-like batch that the demo scored with one classifier version (features,
+    target, prediction). Every demo run logs its own `current.parquet` with its own model's
+    predictions, so the run is looked up by version, never by listing order."""
+    import sqlite3
+
+    with sqlite3.connect(f"file:{demo_data_dir / 'mlflow.db'}?mode=ro", uri=True) as db:
+        (run_id,) = db.execute(
+            "SELECT run_id FROM model_versions WHERE name = ? AND version = ?",
+            (MODEL, int(version)),
+        ).fetchone()
+    path = (
+        demo_data_dir / "mlartifacts" / "tumor-classification" / run_id / "artifacts" / "data"
+    ) / "current.parquet"
     return pd.read_parquet(path)
 
 

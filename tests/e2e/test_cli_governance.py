@@ -105,6 +105,11 @@ def test_the_cli_runs_the_whole_flow_and_refuses_every_forbidden_step(
 
     assert "no model" in refused(create("9"))
     assert "no model" in refused(create("1", "nope"))
+    # A target is a stage, a target the policy names, or a valid MLflow alias name; nothing else.
+    for bad in ("<img src=x onerror=alert(1)>", "[x](javascript:alert(1))", "latest", "v2"):
+        assert "invalid target" in refused(create("3", target=bad))
+    rollback_bad = ("request", "rollback", "--model", model, "--target", "<!here>")
+    assert "invalid target" in refused(as_rita(*rollback_bad, "--justification", "undo"))
     created = json.loads(ok(create("3")))
     rid = created["id"]
     assert (created["state"], created["model"], created["version"]) == ("pending", model, "3")

@@ -18,6 +18,7 @@ from streamlit.testing.v1 import AppTest
 import app.deps as deps
 from app.entities import SignedInUser
 from tests.e2e.gov_env import CLASSIFIER, PASSWORDS, ROLES, prepare, store_env, workflow_policy
+from tests.markdown_text import shown
 
 _fixtures = pytest.importorskip("tests.fixtures_mlflow")
 demo_data_dir = _fixtures.demo_data_dir
@@ -178,18 +179,20 @@ def test_a_double_submit_records_one_vote_and_the_deciding_vote_executes(
     first, second = page("approvals", "erin", request=rid), page("approvals", "erin", request=rid)
     first = sign(first, "Approve", "checked", PASSWORDS["erin"])
     clean(first)
-    assert "approve recorded (1 of 2 approvals)" in texts(first, "success")
+    assert "approve recorded (1 of 2 approvals)" in map(shown, texts(first, "success"))
     # A second delivery of the click (a stale tab with the same form) records nothing more.
     second = sign(second, "Approve", "checked", PASSWORDS["erin"])
-    assert "already recorded: you signed this request (approve)" in texts(second, "warning")
+    assert "already recorded: you signed this request (approve)" in map(
+        shown, texts(second, "warning")
+    )
     assert len(deps.request_details("erin", rid).votes) == 1
     at = sign(page("approvals", "frank", request=rid), "Approve", "ok", PASSWORDS["frank"])
     clean(at)
     assert any(
-        "Executed: tumor-classifier v3 now holds champion" in s for s in texts(at, "success")
+        "Executed: tumor-classifier v3 now holds champion" in shown(s) for s in texts(at, "success")
     )
     assert deps.get_gateway().version_by_alias(CLASSIFIER, "champion").version == "3"
-    feed = "\n".join(texts(page("models", "alice", model=CLASSIFIER), "markdown"))
+    feed = shown("\n".join(texts(page("models", "alice", model=CLASSIFIER), "markdown")))
     assert f"frank approved request {rid}" in feed
     assert "execution succeeded" in feed
 
@@ -253,8 +256,8 @@ def test_break_glass_is_admin_only_and_loudly_marked(env: dict[str, str]) -> Non
 def test_reconcile_flags_out_of_band_changes_on_overview_and_models(env: dict[str, str]) -> None:
     at = page("overview", "admin")
     at = button(at, "Reconcile with MLflow").click().run()
-    # Names from MLflow are escaped for Markdown in the banners; compare without the escapes.
-    banners = [e.replace("\\", "") for e in texts(at, "error") if e.startswith("Out-of-band")]
+    # Names from MLflow are escaped for Markdown in the banners; compare the text shown.
+    banners = [shown(e) for e in texts(at, "error") if e.startswith("Out-of-band")]
     assert any("diabetes-progression stage Production" in b for b in banners)
     models = page("models", "alice", model="diabetes-progression")
     assert any("Out-of-band change" in e for e in texts(models, "error"))
@@ -311,14 +314,14 @@ def test_a_put_back_move_and_the_history_with_rollback_links_show_on_the_pages(
 
     overview = page("overview", "alice")  # earlier tests left open findings: banners, no failure
     assert not overview.exception
-    notes = [w.replace("\\", "") for w in texts(overview, "warning") if "put back" in w]
+    notes = [shown(w) for w in texts(overview, "warning") if "put back" in w]
     assert any(f"{CLASSIFIER} alias t-hist" in n and "back on v2" in n for n in notes)
 
     models = page("models", "alice", model=CLASSIFIER)
     assert not models.exception
-    shown = " ".join(texts(models, "markdown"))
-    assert "Request rollback to this version (v1 on t-hist)" in shown
-    assert "rollback_version=1" in shown
+    body = shown(" ".join(texts(models, "markdown")))  # link labels are escaped Markdown
+    assert "Request rollback to this version (v1 on t-hist)" in body
+    assert "rollback_version=1" in body
     table = next(f.value for f in models.dataframe if "how" in f.value.columns)
     held = table[table["target"] == "alias t-hist"]
     assert list(held["how"]) == [
@@ -331,4 +334,6 @@ def test_a_put_back_move_and_the_history_with_rollback_links_show_on_the_pages(
     next(t for t in form.text_area if t.label == "Rollback justification").input("v1 was better")
     form = button(form, "Request rollback").click().run()
     assert not form.exception
-    assert any("Rollback request" in s and "v1 → t-hist" in s for s in texts(form, "success"))
+    assert any(
+        "Rollback request" in s and "v1 → t-hist" in s for s in map(shown, texts(form, "success"))
+    )

@@ -13,6 +13,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.e2e.identity_env import ACCOUNTS, ROOT, build_governance_db, cli, identity_env
+from tests.markdown_text import shown
 
 MAIN = str(ROOT / "app" / "main.py")
 ADMIN_PAGE = str(ROOT / "pages" / "admin.py")
@@ -101,7 +102,7 @@ def test_a_correct_password_opens_the_app_and_log_out_closes_it(
     _button(at, "Log out").click()
     at.run()
     assert [w.label for w in at.text_input] == ["Username", "Password"]
-    assert "You are signed out." in [i.value for i in at.info]
+    assert "You are signed out." in [shown(i.value) for i in at.info]
 
 
 def test_the_account_locks_after_repeated_failures(app_env: dict[str, str]) -> None:
@@ -294,8 +295,8 @@ def test_demo_mode_lists_the_demo_users_with_their_passwords(
         at = start()
         table = at.table[0].value
         assert set(table["Username"]) == {"alice", "erin", "frank", "admin", "audrey"}
-        assert "alice-demo-pass" in set(table["Password"])
-        finds = dict(zip(table["Username"], table["What you will find"], strict=True))
+        assert "alice-demo-pass" in set(table["Password"].map(shown))
+        finds = dict(zip(table["Username"], table["What you will find"].map(shown), strict=True))
         assert finds["erin"].startswith("Approvals: one request waiting for your signature")
         assert "six requests" in finds["alice"]
 
@@ -317,7 +318,7 @@ def test_other_modes_refuse_to_open_without_their_set_up(
 ) -> None:
     for _ in _use({**gov_env, **extra}, monkeypatch):
         at = start()
-        assert any(message in e for e in _errors(at)), _errors(at)
+        assert any(message in shown(e) for e in _errors(at)), _errors(at)
         assert not at.text_input
         assert "Log out" not in _labels(at)
 

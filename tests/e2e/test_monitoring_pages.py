@@ -20,6 +20,7 @@ from tests import browser_support
 from tests.browser_support import ROOT, chromium, serve_app
 from tests.e2e.gov_env import PASSWORDS
 from tests.e2e.monitoring_env import DAYS, MODEL, build
+from tests.markdown_text import shown
 
 pytestmark = pytest.mark.slow
 TIMEOUT = 120
@@ -74,7 +75,7 @@ def as_user(store: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Iterator[
 def texts(at: AppTest) -> str:
     parts = [m.value for m in at.markdown] + [c.value for c in at.caption]
     parts += [s.value for s in at.subheader] + [i.value for i in at.info]
-    return "\n".join(str(p) for p in parts)
+    return shown("\n".join(str(p) for p in parts))  # the text as read, escapes resolved
 
 
 def test_the_timeline_shows_every_batch_with_the_policys_lines_and_alerts(
@@ -120,7 +121,7 @@ def test_a_person_closes_an_alert_with_a_comment_on_overview(
     field.input("scanner recalibrated")
     next(b for b in at.button if b.label == f"Close finding {finding.id}").click()
     at.run(timeout=TIMEOUT)
-    assert f"Finding {finding.id} closed." in [s.value for s in at.success]
+    assert f"Finding {finding.id} closed." in [shown(s.value) for s in at.success]
     at = as_user("erin", "models", model=MODEL)
     assert not any(finding.id in e.value for e in at.error)
 

@@ -19,6 +19,7 @@ import app.deps as deps
 from app.entities import SignedInUser
 from app.ui.guard import SESSION_KEY
 from tests.e2e.identity_env import build_governance_db
+from tests.markdown_text import shown
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = ("overview", "experiments", "compare_runs", "models", "compare_versions")
@@ -320,7 +321,7 @@ def test_an_unreachable_tracking_store_is_one_clear_message(
         deps.clear_caches()
     assert not at.exception, [e.value for e in at.exception]
     assert len(at.error) == 1
-    assert "127.0.0.1" in at.error[0].value
+    assert "127.0.0.1" in shown(at.error[0].value)
 
 
 def test_a_bad_setting_is_one_clear_message(
@@ -334,7 +335,7 @@ def test_a_bad_setting_is_one_clear_message(
     finally:
         deps.clear_caches()
     assert not at.exception
-    assert "COUNTERSIGN_CACHE_TTL_S" in at.error[0].value
+    assert "COUNTERSIGN_CACHE_TTL_S" in shown(at.error[0].value)
 
 
 def test_the_entry_point_opens_the_overview_and_switches_pages(store: Path) -> None:

@@ -23,6 +23,7 @@ GOVERNANCE_PURE = (
     "governance/policy.py",
     "governance/policy_schema.py",
     "governance/redaction.py",
+    "governance/targets.py",
     "governance/monitoring_rules.py",
     "governance/monitoring_records.py",
     "governance/monitoring_ports.py",
