@@ -64,15 +64,12 @@ def break_glass(
                 Permission.BREAK_GLASS, user.roles, ctx.policy.break_glass_roles
             ):
                 raise NotAllowed(f"{actor} may not break glass")
-        except GovernanceError as exc:
-            refuse(uow, ctx, actor, "break_glass", ObjectType.TARGET, obj, exc)
-        where = (ObjectType.TARGET, obj)
-        user = reauthenticate(uow, ctx, user, reauth, check, "break_glass", where, "break glass")
-        try:
             target = check_target(target, ctx)
             justification = require_text(justification, "a justification")
         except GovernanceError as exc:
             refuse(uow, ctx, actor, "break_glass", ObjectType.TARGET, obj, exc)
+        where = (ObjectType.TARGET, obj)
+        user = reauthenticate(uow, ctx, user, reauth, check, "break_glass", where, "break glass")
         uow.commit()  # keeps the reset of the failure counter
     evidence = capture_or_refuse(
         uow,
