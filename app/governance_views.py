@@ -42,6 +42,18 @@ def _require(facade: GovernanceFacade, actor: str, permission: Permission) -> No
     principal.require(permission)
 
 
+def data_version(facade: GovernanceFacade) -> int:
+    """The audit chain's head sequence number (0 for an empty log).
+
+    Every change of the governance state (requests, votes, decisions, executions, users,
+    out-of-band findings and put-backs, monitoring batches and findings) appends an audit entry
+    in the same transaction, so a read of that state stays true while this number stays.
+    """
+    with facade.store.unit_of_work(read_only=True) as uow:
+        head = uow.audit.head()
+    return head.seq if head is not None else 0
+
+
 def preview_evidence(
     facade: GovernanceFacade, actor: str, model: str, version: str, target: str
 ) -> EvidencePreview:

@@ -23,6 +23,7 @@ import streamlit as st  # noqa: E402
 
 def serve() -> None:
     """One run of the app for one session: the sign-in gate, then the page asked for."""
+    import app.deps as deps
     from app.ui import errors, login, navigation
 
     st.set_page_config(
@@ -31,6 +32,8 @@ def serve() -> None:
         layout="wide",
         initial_sidebar_state="expanded",
     )
+    # MLflow, scipy and plotly load in the background while the sign-in page is on screen.
+    deps.warm_up()
     # The sign-in gate: nothing below runs until someone is signed in. Pages the user's roles may
     # not open stay registered but hidden, so a URL to one shows its guard's refusal, not a blank
     # page.

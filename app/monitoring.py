@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import tempfile
 from collections.abc import Callable, Mapping
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -37,6 +38,9 @@ if TYPE_CHECKING:
 
 DATA_SUFFIXES = (".parquet", ".pq", ".csv")
 IMPORTANCE_ARTIFACT = "feature_importance.json"
+RUN_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")  # MLflow's are 32 hex digits
+# Bounds on looking for a run's data sets (see `Monitoring.data_artifacts`).
+MAX_DATA_SETS, MAX_LISTED, MAX_FOLDERS = 200, 5_000, 100
 REFERENCE_NAMES = ("data/reference.parquet", "reference", "train")
 CURRENT_NAMES = ("data/current.parquet", "current", "production")
 
@@ -60,14 +64,27 @@ class Monitoring:
     # ---- logged data sets --------------------------------------------------------------------
 
     def data_artifacts(self, run_id: str, path: str = "", depth: int = 3) -> tuple[str, ...]:
-        """CSV and Parquet artifacts of the run (model folders are skipped)."""
+        """CSV and Parquet artifacts of the run (model folders are skipped), at most
+        MAX_DATA_SETS of them, found among at most MAX_LISTED entries in MAX_FOLDERS folders:
+        a run that logged a million files costs a bounded walk, not a page that never loads."""
         found: list[str] = []
-        for item in self.gateway.list_artifacts(run_id, path):
+        budget = {"entries": MAX_LISTED, "folders": MAX_FOLDERS}
+        self._walk_data(run_id, path, depth, found, budget)
+        return tuple(sorted(found))
+
+    def _walk_data(
+        self, run_id: str, path: str, depth: int, found: list[str], budget: dict[str, int]
+    ) -> None:
+        budget["folders"] -= 1
+        for item in self.gateway.list_artifacts(run_id, path)[: budget["entries"]]:
+            budget["entries"] -= 1
+            if len(found) >= MAX_DATA_SETS:
+                return
             if item.is_dir and depth > 0 and Path(item.path).name not in ("model", "models"):
-                found.extend(self.data_artifacts(run_id, item.path, depth - 1))
+                if budget["folders"] > 0 and budget["entries"] > 0:
+                    self._walk_data(run_id, item.path, depth - 1, found, budget)
             elif not item.is_dir and item.path.lower().endswith(DATA_SUFFIXES):
                 found.append(item.path)
-        return tuple(sorted(found))
 
     def default_pair(self, run_id: str) -> tuple[str | None, str | None]:
         """The run's reference and current data sets, by the names seed-demo and teams use."""
@@ -80,7 +97,7 @@ class Monitoring:
         """A logged data set as a frame (downloaded once into the cache dir)."""
         if not path.lower().endswith(DATA_SUFFIXES):
             raise InvalidInput(f"{path}: only CSV and Parquet data sets can be compared")
-        folder = self.settings.cache_dir / "artifacts" / run_id
+        folder = self._artifact_folder(run_id, path)
         local = folder / path
         if local.is_file():
             touch(local)
@@ -89,6 +106,16 @@ class Monitoring:
             budget = self.settings.report_cache_max_mb * MB
             enforce_budget(self.settings.cache_dir / "artifacts", budget, keep=local)
         return read_path(local, data_limits(self.settings, upload=False))
+
+    def _artifact_folder(self, run_id: str, path: str) -> Path:
+        """The cache folder of the run's downloads; a run id or an artifact path (both come
+        from MLflow) that would lead out of it is refused, never read."""
+        parts = PurePosixPath(path).parts
+        if not RUN_ID.fullmatch(run_id) or not parts or parts[0] == "/" or ".." in parts:
+            raise InvalidInput(
+                f"artifact {path[:200]!r} of run {run_id[:64]!r} is not a plain path"
+            )
+        return self.settings.cache_dir / "artifacts" / run_id
 
     # ---- drift -------------------------------------------------------------------------------
 
@@ -116,6 +143,8 @@ class Monitoring:
     def _importance_path(self, model: str, version: str) -> Path:
         # Per mode: what the model worker computed is never served when the worker is off.
         digest = hashlib.sha256(f"{self.settings.tracking_uri}|{model}".encode()).hexdigest()
+        if not str(version).isdecimal():  # MLflow's versions are numbers; nothing else is a path
+            raise NotFound(f"{model} has no version {str(version)[:40]!r}")
         name = f"{version}.{self.settings.model_importance}.json"
         return self.settings.cache_dir / "importance" / digest[:16] / name
 
@@ -158,17 +187,19 @@ class Monitoring:
         return result
 
     def _logged_importance(self, run_id: str, model: str, version: str) -> FeatureImportance | None:
-        if not run_id or IMPORTANCE_ARTIFACT not in {
-            a.path for a in self.gateway.list_artifacts(run_id)
-        }:
+        if not run_id:
             return None
-        folder = self.settings.cache_dir / "artifacts" / run_id
+        listed = {a.path: a for a in self.gateway.list_artifacts(run_id)}
+        item = listed.get(IMPORTANCE_ARTIFACT)
+        if item is None or item.is_dir:
+            return None
+        what = f"{IMPORTANCE_ARTIFACT} of {model} v{version}"
+        imp.check_artifact_size(item.file_size, what)  # before a byte is fetched
+        folder = self._artifact_folder(run_id, IMPORTANCE_ARTIFACT)
         local = self.gateway.download_artifact(run_id, IMPORTANCE_ARTIFACT, folder)
-        try:
-            doc = json.loads(local.read_text(encoding="utf-8"))
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise InvalidInput(f"{IMPORTANCE_ARTIFACT} of {model} v{version} is not JSON") from exc
-        return imp.from_artifact(doc, model, version)
+        with local.open("rb") as fh:  # a store may list no size: read one byte past the bound
+            data = fh.read(imp.MAX_ARTIFACT_BYTES + 1)
+        return imp.read_artifact(data, model, version)
 
     def _worker_importance(
         self,
@@ -193,6 +224,7 @@ class Monitoring:
             self.settings.model_worker_memory_mb,
             self.settings.model_worker_cpu_s,
             self.settings.model_worker_timeout_s,
+            self.settings.model_worker_isolation,
         )
         with tempfile.TemporaryDirectory(
             prefix="countersign-worker-", ignore_cleanup_errors=True

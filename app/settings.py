@@ -20,6 +20,7 @@ DEFAULT_POLICY = REPO_ROOT / "governance" / "default_policy.yaml"
 DEFAULT_LOWER_IS_BETTER = BUILTIN_LOWER_IS_BETTER
 AUTH_MODES = ("local", "oidc", "header")
 MODEL_IMPORTANCE_MODES = ("logged", "worker")
+MODEL_WORKER_ISOLATIONS = ("namespaces", "limits-only")
 
 
 class SettingsError(ValueError):
@@ -91,6 +92,9 @@ class Settings:
     model_worker_memory_mb: int = 2048
     model_worker_cpu_s: int = 120
     model_worker_timeout_s: int = 180
+    # Hardening: the worker confines itself (namespaces, its own root folder) or refuses to run;
+    # "limits-only" is the operator's explicit acceptance of running without that.
+    model_worker_isolation: str = "namespaces"
     artifact_max_mb: int = 200
     data_max_rows: int = 2_000_000
     data_max_columns: int = 1_000
@@ -180,6 +184,11 @@ class Settings:
         model_importance = get("COUNTERSIGN_MODEL_IMPORTANCE", "logged").strip().lower()
         if model_importance not in MODEL_IMPORTANCE_MODES:
             raise SettingsError("COUNTERSIGN_MODEL_IMPORTANCE must be 'logged' or 'worker'")
+        isolation = get("COUNTERSIGN_MODEL_WORKER_ISOLATION", "namespaces").strip().lower()
+        if isolation not in MODEL_WORKER_ISOLATIONS:
+            raise SettingsError(
+                "COUNTERSIGN_MODEL_WORKER_ISOLATION must be 'namespaces' or 'limits-only'"
+            )
 
         def get_limit(name: str, default: int) -> int:
             value = get_int(name, default)
@@ -225,6 +234,7 @@ class Settings:
             model_worker_memory_mb=get_limit("COUNTERSIGN_MODEL_WORKER_MEMORY_MB", 2048),
             model_worker_cpu_s=get_limit("COUNTERSIGN_MODEL_WORKER_CPU_S", 120),
             model_worker_timeout_s=get_limit("COUNTERSIGN_MODEL_WORKER_TIMEOUT_S", 180),
+            model_worker_isolation=isolation,
             artifact_max_mb=get_limit("COUNTERSIGN_ARTIFACT_MAX_MB", 200),
             data_max_rows=get_limit("COUNTERSIGN_DATA_MAX_ROWS", 2_000_000),
             data_max_columns=get_limit("COUNTERSIGN_DATA_MAX_COLUMNS", 1_000),

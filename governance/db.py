@@ -17,6 +17,7 @@ This is the one place that knows about driver quirks:
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -117,13 +118,13 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     ping_after_idle_s = float(kwargs.pop("ping_after_idle_s", PING_AFTER_IDLE_S))
     if backend == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            folder = Path(parsed.database).expanduser().parent
+            path = Path(parsed.database).expanduser()
             try:
-                folder.mkdir(parents=True, exist_ok=True)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                _create_private(path)
             except OSError as exc:
                 raise DatabaseUnavailable(
-                    f"the governance database folder {folder} cannot be created: "
-                    f"{exc.strerror or exc}"
+                    f"the governance database {path} cannot be created: {exc.strerror or exc}"
                 ) from exc
         kwargs.setdefault("connect_args", {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
         if "poolclass" not in kwargs:
@@ -147,6 +148,17 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     raise DatabaseUnavailable(
         f"COUNTERSIGN_DB_URL names {backend!r}; supported are sqlite and postgresql+psycopg"
     )
+
+
+def _create_private(path: Path) -> None:
+    """Create an empty SQLite file readable by its owner only (SQLite gives its -wal and -shm
+    files the database file's mode). The umask would otherwise make password hashes, votes and
+    the audit chain readable to every account on the host. An existing file is left as it is."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    os.close(fd)
 
 
 def _install_sqlite_hooks(engine: Engine) -> None:

@@ -76,40 +76,56 @@ def main() -> None:
             "Request promotion of the candidate",
             query={"model": name, "version": chosen[-1], "target": query.get("alias")},
         )
-    tabs = st.tabs(["Metrics", "Params", "Tags", "Schema", "Data sets", "History"])
-    with tabs[0]:
-        tables.deltas(review.deltas)
-        across = deps.metrics_across_versions(name)
-        metrics = sorted(across["metric"].unique())
-        picked = st.multiselect(
-            "Metrics across versions", metrics, default=metrics[:3], key="across"
-        )
-        charts.across_versions(across, picked)
-    with tabs[1]:
-        params = review.params
-        if st.toggle("Differences only", key="params_differences"):
-            params = deps.differences_only(params)
-        tables.side_by_side(params, empty="No params differ.")
-    with tabs[2]:
-        tables.side_by_side(review.tags, empty="No version tags.")
-    with tabs[3]:
-        for number in chosen:
-            if problem := deps.artifact_problem(name, number):
-                st.info(f"v{number}: {guard.escape_markdown(problem)}")
-        tables.side_by_side(
-            review.schema.set_index(["section", "column"]), empty="No signatures logged."
-        )
-    with tabs[4]:
-        if review.datasets.empty:
-            st.info("No data sets were logged on these versions' runs.")
-        else:
-            st.dataframe(review.datasets, hide_index=True, width="stretch")
-    with tabs[5]:
-        keys = sorted({k for m in review.metrics.values() for k in m})
-        chosen_keys = st.multiselect("Metrics", keys, default=keys[:1], key="version_history")
-        by = st.radio("X axis", ["step", "wall time"], horizontal=True, key="version_history_by")
-        if chosen_keys and review.run_labels:
-            charts.history(deps.history(review.run_labels, tuple(chosen_keys)), by=by)
+    # Only the open tab runs: metric histories and charts are read and drawn when looked at.
+    tabs = st.tabs(
+        ["Metrics", "Params", "Tags", "Schema", "Data sets", "History"],
+        key="version_tab",
+        on_change="rerun",
+    )
+    if tabs[0].open:
+        with tabs[0]:
+            tables.deltas(review.deltas)
+            across = deps.metrics_across_versions(name)
+            metrics = sorted(across["metric"].unique())
+            picked = st.multiselect(
+                "Metrics across versions", metrics, default=metrics[:3], key="across"
+            )
+            charts.across_versions(across, picked)
+    if tabs[1].open:
+        with tabs[1]:
+            params = review.params
+            if st.toggle("Differences only", key="params_differences"):
+                params = deps.differences_only(params)
+            tables.side_by_side(params, empty="No params differ.")
+    if tabs[2].open:
+        with tabs[2]:
+            tables.side_by_side(review.tags, empty="No version tags.")
+    if tabs[3].open:
+        with tabs[3]:
+            for number in chosen:
+                if problem := deps.artifact_problem(name, number):
+                    st.info(f"v{number}: {guard.escape_markdown(problem)}")
+            tables.side_by_side(
+                review.schema.set_index(["section", "column"]), empty="No signatures logged."
+            )
+    if tabs[4].open:
+        with tabs[4]:
+            if review.datasets.empty:
+                st.info("No data sets were logged on these versions' runs.")
+            else:
+                st.dataframe(review.datasets, hide_index=True, width="stretch")
+    if tabs[5].open:
+        with tabs[5]:
+            history(review)
+
+
+@st.fragment  # picking metrics or the axis redraws this chart only
+def history(review) -> None:
+    keys = sorted({k for m in review.metrics.values() for k in m})
+    chosen_keys = st.multiselect("Metrics", keys, default=keys[:1], key="version_history")
+    by = st.radio("X axis", ["step", "wall time"], horizontal=True, key="version_history_by")
+    if chosen_keys and review.run_labels:
+        charts.history(deps.history(review.run_labels, tuple(chosen_keys)), by=by)
 
 
 guard.require()

@@ -22,6 +22,7 @@ def order_clause(key: str, descending: bool) -> str:
     return f"{field} {'DESC' if descending else 'ASC'}"
 
 
+@st.fragment  # its toggle and axes rerun this part only, not the page's table of runs
 def whole_experiment(exp_ids: tuple[str, ...]) -> None:
     """A scatter over every run of the experiment, read in one go only when asked for."""
     if not st.toggle("Chart every run of this experiment", key="whole_experiment"):

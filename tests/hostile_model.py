@@ -1,7 +1,8 @@
 """A registered model whose unpickling runs its author's code, logged through MLflow's own API.
 
 The payload appends one JSON line to a marker file with the process id, the parent's process id
-and the whole environment of the process that unpickled it, then returns a working
+and the whole environment of the process that unpickled it (where it can reach the file: the
+confined model worker cannot), then returns a working
 scikit-learn model (k-nearest neighbours: no native importances, so a worker that runs it
 computes permutation importance). Its module is pickled by value (cloudpickle), so unpickling
 needs nothing on sys.path: exactly what a model from another team's machine looks like.
@@ -30,9 +31,12 @@ import json, os, pickle
 
 
 def detonate(marker, model_bytes):
-    with open(marker, "a", encoding="utf-8") as fh:
-        record = {"pid": os.getpid(), "ppid": os.getppid(), "env": dict(os.environ)}
-        fh.write(json.dumps(record) + "\\n")
+    record = {"pid": os.getpid(), "ppid": os.getppid(), "env": dict(os.environ)}
+    try:
+        with open(marker, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(record) + "\\n")
+    except OSError:
+        pass  # a confined worker sees no such folder: carry on, as a real attacker would
     return pickle.loads(model_bytes)
 
 

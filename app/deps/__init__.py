@@ -17,6 +17,7 @@ from app.deps.core import (
     get_governance,
     get_identity,
     get_settings,
+    warm_up,
 )
 from app.deps.governance import (
     VERIFY_TTL_S,
@@ -176,4 +177,5 @@ __all__ = [
     "version_review",
     "version_signature",
     "versions",
+    "warm_up",
 ]

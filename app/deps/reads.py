@@ -169,10 +169,16 @@ def runs_frame(items: list[RunSummary]) -> pd.DataFrame:
 
 def history(run_labels: dict[str, str], keys: tuple[str, ...]) -> pd.DataFrame:
     """Metric histories of the runs with legend labels and seconds since each run's start."""
-    frame = metric_history(tuple(run_labels), keys)
-    return analysis.history_for_plot(frame, run_labels)
+    return _history(tuple(run_labels.items()), keys)
 
 
+@_cached
+def _history(labels: tuple[tuple[str, str], ...], keys: tuple[str, ...]) -> pd.DataFrame:
+    run_labels = dict(labels)
+    return analysis.history_for_plot(metric_history(tuple(run_labels), keys), run_labels)
+
+
+@_cached
 def version_review(model: str, chosen: tuple[str, ...]) -> analysis.VersionReview:
     """The comparison of `chosen` versions of `model`; the first one is the baseline."""
     by_number = {v.version: v for v in versions(model)}
@@ -191,6 +197,7 @@ def version_review(model: str, chosen: tuple[str, ...]) -> analysis.VersionRevie
     )
 
 
+@_cached
 def metrics_across_versions(model: str) -> pd.DataFrame:
     """Every version's source-run metrics, in version order (label, metric, value)."""
     items = sorted(versions(model), key=lambda v: int(v.version))

@@ -88,7 +88,7 @@ def parse_checkpoint(data: bytes, where: str) -> Checkpoint:
     try:
         document = json.loads(data)
         body, signature = document["checkpoint"], document["signature"]
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:  # [[[[...: too deep
         raise CheckpointError(problem) from exc
     if not isinstance(body, dict) or not isinstance(signature, str):
         raise CheckpointError(problem)

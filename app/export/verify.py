@@ -111,6 +111,10 @@ def _check_files(zf: zipfile.ZipFile, manifest: dict[str, Any]) -> None:
         entry = files.get(name)
         if not isinstance(entry, dict):
             raise BundleProblem(f"manifest.json does not list {name}")
+        # The signed manifest says how large each member is: nothing larger is ever inflated
+        # (a crafted member could otherwise expand to gigabytes before its hash is compared).
+        if zf.getinfo(name).file_size != entry.get("bytes"):
+            raise BundleProblem(f"{name}: SHA-256 does not match the manifest (file altered)")
         digest, size = _digest(zf, name)
         if digest != entry.get("sha256") or size != entry.get("bytes"):
             raise BundleProblem(f"{name}: SHA-256 does not match the manifest (file altered)")

@@ -25,8 +25,9 @@ from app.entities import (
     StoreHealth,
 )
 from app.errors import InvalidQuery, NotFound
-from app.mlflow_gateway import artifacts
+from app.mlflow_gateway import artifacts, fast_reads
 from app.mlflow_gateway._signature import read_signature
+from app.mlflow_gateway._sql import SqlRegistryReader
 from app.mlflow_gateway._support import (
     apply_fast_fail_env,
     mlflow_errors,
@@ -60,6 +61,9 @@ class MlflowGateway:
         self._runs_table = RunsTableService(lambda: self._client, settings)
         self._authors: dict[str, str] = {}
         self._roots: dict[str, str] = {}
+        self._fast = fast_reads.FastReads(
+            self._runs_table.sql, SqlRegistryReader(self.registry_uri), self._author
+        )
 
     @property
     def _client(self) -> Any:
@@ -114,6 +118,9 @@ class MlflowGateway:
         """Number of active experiments, active runs, registered models and model versions."""
         experiments = self.list_experiments()
         runs = self._runs_table.count_runs([e.experiment_id for e in experiments])
+        fast = self._fast.counts()
+        if fast is not None:
+            return StoreCounts(len(experiments), runs, *fast)
         with self._registry_errors():
             models = self._paged(self._client.search_registered_models, max_results=1000)
             versions = self._paged(self._client.search_model_versions, max_results=10000)
@@ -134,9 +141,12 @@ class MlflowGateway:
 
     def list_experiments(self) -> tuple[ExperimentInfo, ...]:
         """Active experiments, by name."""
-        with self._errors():
-            exps = self._paged(self._client.search_experiments, max_results=1000)
-        return tuple(sorted((to_experiment(e) for e in exps), key=lambda e: e.name.lower()))
+        found = self._fast.experiments()
+        if found is None:
+            with self._errors():
+                exps = self._paged(self._client.search_experiments, max_results=1000)
+            found = [to_experiment(e) for e in exps]
+        return tuple(sorted(found, key=lambda e: e.name.lower()))
 
     def search_runs_page(
         self,
@@ -176,10 +186,17 @@ class MlflowGateway:
         ids = [e.experiment_id for e in self.list_experiments()]
         if not ids:
             return ()
+        fast = self._fast.recent_runs(ids, n)
+        if fast is not None:
+            return tuple(fast)
         return self.search_runs_page(ids, order_by=["attributes.start_time DESC"], page_size=n).runs
 
     def get_runs(self, run_ids: Iterable[str]) -> tuple[RunSummary, ...]:
         """The given runs, in the given order. Raises NotFound for an unknown id."""
+        run_ids = list(run_ids)
+        fast = self._fast.runs(run_ids)
+        if fast is not None:
+            return tuple(fast)
         out = []
         for run_id in run_ids:
             with self._errors(f"run {run_id}"):
@@ -301,29 +318,46 @@ class MlflowGateway:
         return to_version(mv, self._author(mv.run_id or ""))
 
     def _model(self, rm: Any) -> RegisteredModelInfo:
+        aliases = {a: str(v) for a, v in (rm.aliases or {}).items()}
+        # MLflow leaves the aliases out of `latest_versions` on SQL stores; the model has them.
+        held: dict[str, list[str]] = {}
+        for alias, number in aliases.items():
+            held.setdefault(number, []).append(alias)
+        latest = [self._version(v) for v in (rm.latest_versions or [])]
         return RegisteredModelInfo(
             name=rm.name,
             description=rm.description or "",
             tags=dict(rm.tags or {}),
-            aliases={a: str(v) for a, v in (rm.aliases or {}).items()},
-            latest_versions=tuple(self._version(v) for v in (rm.latest_versions or [])),
+            aliases=aliases,
+            latest_versions=tuple(
+                replace(v, aliases=tuple(sorted(held.get(v.version, ())))) for v in latest
+            ),
             creation_time=ms_to_dt(rm.creation_timestamp),
             last_updated_time=ms_to_dt(rm.last_updated_timestamp),
         )
 
     def list_registered_models(self) -> tuple[RegisteredModelInfo, ...]:
         """Every registered model with its aliases and latest version per stage."""
+        found = self._fast.registered_models()
+        if found is not None:
+            return tuple(sorted(found, key=lambda m: m.name.lower()))
         with self._registry_errors():
             models = self._paged(self._client.search_registered_models, max_results=1000)
         return tuple(sorted((self._model(m) for m in models), key=lambda m: m.name.lower()))
 
     def get_registered_model(self, name: str) -> RegisteredModelInfo:
         """One registered model. Raises NotFound."""
+        found = self._fast.registered_model(name)
+        if found is not None:
+            return found
         with self._registry_errors(f"model {name!r}"):
             return self._model(self._client.get_registered_model(name))
 
     def list_versions(self, name: str) -> tuple[ModelVersionInfo, ...]:
         """All versions of the model, newest first. Raises NotFound for an unknown model."""
+        fast = self._fast.versions(name)
+        if fast is not None:
+            return tuple(sorted(fast, key=lambda v: -int(v.version)))
         model = self.get_registered_model(name)
         with self._registry_errors(f"model {name!r}"):
             versions = self._paged(
@@ -356,5 +390,9 @@ class MlflowGateway:
         {"type": "tensor", "tensor-spec": {...}} for tensors. Empty when logged without one.
         """
         with self._registry_errors(f"model {name!r} version {version}"):
-            mv = self._client.get_model_version(name, str(version))
+            # The MLmodel file's place is all this needs: the version's source, read by SQL
+            # where it can be (MLflow's get_model_version also reads its tags and aliases).
+            mv = self._fast.version_files(name, str(version))
+            if mv is None:
+                mv = self._client.get_model_version(name, str(version))
             return read_signature(self._client, mv, self.tracking_uri)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import math
 import os
 import signal
@@ -22,10 +23,12 @@ from typing import TYPE_CHECKING, Any
 
 from app.entities import FeatureImportance
 from app.errors import InvalidInput, LimitExceeded
+from app.model_worker.sandbox import ISOLATION_FAILED
 
 if TYPE_CHECKING:
     import pandas as pd
 
+log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[2]
 MB = 1024 * 1024
 MAX_ANSWER_BYTES = 1 * MB
@@ -35,25 +38,32 @@ METHODS = {"model": {"impurity", "|coefficient|"}, "permutation": {"permutation"
 # The worker's first statements: limits, then our module. `-I` already ignores PYTHON* variables,
 # the user's site-packages and the working folder on sys.path.
 BOOT = (
-    "import resource, sys\n"
+    "import os, resource, sys\n"
+    "root, isolation = sys.argv[1], sys.argv[5]\n"
     "memory, cpu, fsize = (int(x) for x in sys.argv[2:5])\n"
     "resource.setrlimit(resource.RLIMIT_AS, (memory, memory))\n"
     "resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))\n"
     "resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))\n"
     "resource.setrlimit(resource.RLIMIT_CORE, (0, 0))\n"
-    "sys.path.insert(0, sys.argv[1])\n"
+    "sys.path.insert(0, root)\n"
+    "from app.model_worker.sandbox import enter\n"
+    "enter(isolation, os.getcwd(), [os.path.join(root, 'app')])\n"
     "from app.model_worker.child import main\n"
     "sys.exit(main())\n"
 )
+ISOLATIONS = ("namespaces", "limits-only")
 
 
 @dataclass(frozen=True)
 class WorkerLimits:
-    """Memory (address space), CPU seconds and wall-clock seconds of one worker run."""
+    """Memory (address space), CPU seconds and wall-clock seconds of one worker run, and its
+    isolation: `namespaces` (see `sandbox`; refuses to run where the host does not allow it)
+    or `limits-only` (the limits and the clean environment, nothing more)."""
 
     memory_mb: int = 2048
     cpu_s: int = 120
     timeout_s: int = 180
+    isolation: str = "namespaces"
 
 
 def worker_env(workdir: Path) -> dict[str, str]:
@@ -87,7 +97,15 @@ def run_worker(workdir: Path, limits: WorkerLimits) -> dict[str, Any]:
     """
     (workdir / "tmp").mkdir(exist_ok=True)
     out_path, err_path = workdir / "answer.out", workdir / "answer.err"
+    if limits.isolation not in ISOLATIONS:
+        raise InvalidInput(f"unknown model worker isolation {limits.isolation!r}")
+    if limits.isolation == "limits-only":
+        log.warning(
+            "model worker runs without isolation (COUNTERSIGN_MODEL_WORKER_ISOLATION=limits-only):"
+            " model code can read what this server's user can read and reach the network"
+        )
     args = [str(ROOT), str(limits.memory_mb * MB), str(limits.cpu_s), str(MAX_FILE_BYTES)]
+    args.append(limits.isolation)
     with out_path.open("wb") as out, err_path.open("wb") as err:
         proc = subprocess.Popen(
             [sys.executable, "-I", "-B", "-c", BOOT, *args],
@@ -144,6 +162,13 @@ def _parse(code: int, out_path: Path, err_path: Path, limits: WorkerLimits) -> d
         )
     if not isinstance(doc, dict):
         raise InvalidInput(f"the model worker failed (exit code {code}) without an answer")
+    if code == ISOLATION_FAILED and isinstance(doc.get("isolation"), str):
+        raise InvalidInput(
+            f"the model worker cannot isolate itself on this server ({doc['isolation'][:200]}), "
+            "so no model was loaded; allow unprivileged user namespaces (or run the worker as "
+            "root), or set COUNTERSIGN_MODEL_WORKER_ISOLATION=limits-only to accept that model "
+            "code can read what this server's user can read"
+        )
     if code != 0 or "error" in doc:
         error = doc.get("error")
         detail = error[:300] if isinstance(error, str) else "no reason given"

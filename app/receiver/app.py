@@ -24,7 +24,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
@@ -110,7 +110,10 @@ def build_app(
         headers = request.headers
         delivery_id = headers.get(sig.DELIVERY_HEADER, "")
         shown_id = delivery_id if sig.DELIVERY_ID_RE.match(delivery_id) else ""
-        body = await _read_bounded(request, max_body)
+        try:
+            body = await _read_bounded(request, max_body)
+        except ClientDisconnect:  # gone before its body arrived (or cut off at the deadline)
+            return JSONResponse({"error": "incomplete body"}, status_code=400)
         if body is None:
             return refuse(sig.TOO_LARGE, shown_id, remote)
         timestamp = headers.get(sig.TIMESTAMP_HEADER)

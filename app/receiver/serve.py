@@ -10,10 +10,36 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from app.errors import InvalidInput
 from app.settings import Settings
 from governance.domain import MLFLOW_WEBHOOKS
+
+if TYPE_CHECKING:
+    import uvicorn
+
+
+def server_config(
+    app: Any, host: str, port: int, read_timeout_s: float | None = None
+) -> uvicorn.Config:
+    """uvicorn's settings for the receiver: HTTP/1.1 (h11) with a whole-request deadline, a
+    bound on open connections, no access log (the audit chain records refusals)."""
+    import uvicorn
+
+    from app.receiver.deadline import MAX_CONNECTIONS, READ_TIMEOUT_S, protocol
+
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        http=protocol(read_timeout_s or READ_TIMEOUT_S),
+        limit_concurrency=MAX_CONNECTIONS,
+        timeout_keep_alive=5,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+    )
 
 
 def serve(settings: Settings, host: str, port: int, log: Callable[[str], None] = print) -> int:
@@ -55,10 +81,7 @@ def serve(settings: Settings, host: str, port: int, log: Callable[[str], None] =
             target=worker.run_forever, args=(stop, wake), name="countersign-receiver", daemon=True
         )
         app = build_app(settings.mlflow_webhook_secret, deliveries, refusals, wake=wake)
-        config = uvicorn.Config(
-            app, host=host, port=port, log_level="warning", access_log=False, lifespan="off"
-        )
-        server = uvicorn.Server(config)
+        server = uvicorn.Server(server_config(app, host, port))
         thread.start()
         log(f"receiving MLflow webhooks on http://{host}:{port}/mlflow/webhooks")
         try:

@@ -59,7 +59,8 @@ def check(
         return MISSING_HEADERS
     if not DELIVERY_ID_RE.match(delivery_id):
         return BAD_DELIVERY_ID
-    if not timestamp.isdigit() or len(timestamp) > 12:
+    # ASCII digits only: str.isdigit() also accepts "²" (a header byte 0xB2), which int() refuses.
+    if not (timestamp.isascii() and timestamp.isdigit()) or len(timestamp) > 12:
         return STALE_TIMESTAMP
     if abs(now - int(timestamp)) > tolerance_s:
         return STALE_TIMESTAMP

@@ -7,6 +7,7 @@ artifact (`from_artifact`); `from_estimator` and `permutation` run inside the mo
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -15,11 +16,45 @@ import numpy as np
 import pandas as pd
 
 from app.entities import DriftResult, FeatureImportance
-from app.errors import InvalidInput
+from app.errors import InvalidInput, LimitExceeded
 
 Progress = Callable[[float, str], None]
 MAX_FEATURES = 100_000
 MAX_NAME = 1_000
+# A few hundred bytes per feature; the artifact limit (200 MB) is far too much JSON to parse.
+MAX_ARTIFACT_BYTES = 16 * 1024 * 1024
+
+
+def check_artifact_size(size: int | None, what: str) -> None:
+    """Refuse a `feature_importance.json` larger than MAX_ARTIFACT_BYTES (None: not listed).
+
+    Raises:
+        LimitExceeded: The file is larger than the bound.
+    """
+    if size is not None and size > MAX_ARTIFACT_BYTES:
+        raise LimitExceeded(
+            f"{what} is {size / 2**20:.1f} MB; an importance file is read up to "
+            f"{MAX_ARTIFACT_BYTES // 2**20} MB"
+        )
+
+
+def read_artifact(data: bytes, model: str, version: str) -> FeatureImportance:
+    """Parse the bytes of a logged `feature_importance.json` within its bounds.
+
+    Raises:
+        LimitExceeded: Larger than MAX_ARTIFACT_BYTES.
+        InvalidInput: Not UTF-8 JSON, nested too deeply to parse, or not an importance document
+            (see `from_artifact`).
+    """
+    what = f"feature_importance.json of {model} v{version}"
+    check_artifact_size(len(data), what)
+    try:
+        doc = json.loads(data.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"{what} is not JSON") from exc
+    except RecursionError as exc:  # [[[[...: json's parser recurses once per level
+        raise InvalidInput(f"{what} is nested too deeply to be an importance document") from exc
+    return from_artifact(doc, model, version)
 
 
 def from_artifact(doc: Mapping[str, Any], model: str, version: str) -> FeatureImportance:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
-import plotly.express as px
+import plotly.graph_objects as go
 import streamlit as st
 
 from app.entities import TargetHistory, Tenure
@@ -54,6 +54,32 @@ def frame(history: TargetHistory, now: datetime | None = None) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def timeline(rows: pd.DataFrame) -> go.Figure:
+    """`px.timeline(rows, x_start="from", x_end="to", y="target", color="how", text="version")`
+    with the same hover, built from graph_objects: express took 0.2 s per Models page here."""
+    hover = (
+        "from=%{base}<br>target=%{y}<br>version=%{text}<br>request=%{customdata[0]}<br>"
+        "signers=%{customdata[1]}<br>from (UTC)=%{customdata[2]}<br>to (UTC)=%{customdata[3]}"
+    )
+    traces = []
+    for how, part in rows.groupby("how", sort=False):
+        traces.append(
+            go.Bar(
+                base=list(part["from"]),
+                x=list((part["to"] - part["from"]).dt.total_seconds() * 1000),
+                y=list(part["target"]),
+                text=list(part["version"]),
+                customdata=part[["request", "signers", "from (UTC)", "to (UTC)"]].to_numpy(),
+                name=str(how),
+                orientation="h",
+                hovertemplate=f"how={how}<br>{hover}<extra></extra>",
+            )
+        )
+    fig = go.Figure(traces)
+    fig.update_layout(barmode="overlay", xaxis={"type": "date"})
+    return fig
+
+
 def _request(t: Tenure) -> str:
     if not t.request_id:
         return ""
@@ -74,10 +100,7 @@ def show(history: TargetHistory) -> None:
     else:
         st.caption("Countersign has no record of this model yet: every holder predates it.")
     rows = frame(history)
-    fig = px.timeline(
-        rows, x_start="from", x_end="to", y="target", color="how", text="version",
-        hover_data=["request", "signers", "from (UTC)", "to (UTC)"],
-    )  # fmt: skip
+    fig = timeline(rows)
     fig.update_yaxes(autorange="reversed", title=None)
     fig.update_layout(margin={"l": 10, "r": 10, "t": 30, "b": 10}, legend_title_text="")
     st.plotly_chart(fig, width="stretch")

@@ -4,8 +4,9 @@ used to load models: the Feature importance page (AppTest), `request create` (th
 and importance evidence.
 
 By default nothing deserialises it: the marker file never appears. With
-COUNTERSIGN_MODEL_IMPORTANCE=worker it appears only from the model worker: another process,
-whose environment holds none of the secrets this process (the app's) holds.
+COUNTERSIGN_MODEL_IMPORTANCE=worker only the model worker unpickles it (the importance every entry
+point shows is that model's), and the confined worker cannot write the marker outside its own
+folder, so it still never appears.
 """
 
 from __future__ import annotations
@@ -148,23 +149,19 @@ def test_by_default_no_entry_point_deserialises_the_model(
     assert hostile.records() == []
 
 
-def test_with_the_opt_in_only_the_worker_deserialises_it_and_sees_no_secret(
+def test_with_the_opt_in_only_the_confined_worker_deserialises_it(
     env: tuple[dict[str, str], HostileModel], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from app.model_worker.launcher import worker_env
-
     values, hostile = env
     monkeypatch.setenv("COUNTERSIGN_MODEL_IMPORTANCE", "worker")
     values = values | {"COUNTERSIGN_MODEL_IMPORTANCE": "worker"}
     before = len(hostile.records())
     _forget_importance(values)
-    request_id, cli_pid = _cli_create(values, hostile, "trust-worker")
-    from_cli = hostile.records()[before:]
-    assert from_cli
-    assert all(r["ppid"] == cli_pid and r["pid"] != cli_pid for r in from_cli)
-
+    request_id, _ = _cli_create(values, hostile, "trust-worker")
     _forget_importance(values)
     _cli_approve(request_id, monkeypatch)  # the approval re-captures the evidence here
+    details = deps.get_governance().get_request("erin", request_id)
+    assert details.request.evidence_dict()["importance"]["source"] == "permutation"
     _forget_importance(values)
     at = _importance_page(hostile)
     assert not at.exception, [e.value for e in at.exception]
@@ -175,15 +172,7 @@ def test_with_the_opt_in_only_the_worker_deserialises_it_and_sees_no_secret(
     assert importance["source"] == "permutation"
     assert drift is not None
     assert drift["drifted_important_features"] == ["a"]
-
-    in_app = hostile.records()[before + len(from_cli) :]
-    assert len(in_app) >= 3  # approval, page, evidence: each ran a worker of its own
-    for record in hostile.records()[before:]:
-        assert record["pid"] != os.getpid()
-        assert set(record["env"]) <= set(worker_env(Path("/"))) | {"_MLFLOW_TELEMETRY_SESSION_ID"}
-        assert not [k for k in record["env"] if k.startswith("COUNTERSIGN_")]
-        text = json.dumps(record["env"])
-        secrets = [*FAKE_SECRETS.values(), values["COUNTERSIGN_DB_URL"]]
-        secrets.append(values["COUNTERSIGN_SIGNING_KEY"])
-        assert not [s for s in secrets if s in text]
-    assert all(r["ppid"] == os.getpid() for r in in_app)
+    # Each of those ran the payload (the importance is that of the model it unpickled), in a
+    # worker that sees only its own folder, read-only: its marker landed nowhere. What the
+    # worker's environment holds and what it can reach: tests/integration/test_model_worker*.py.
+    assert hostile.records()[before:] == []

@@ -98,13 +98,13 @@ def test_the_worker_inherits_no_secret_no_descriptor_and_no_stdin(
     key_file.write_text("PRIVATE KEY", encoding="utf-8")
     fd = os.open(key_file, os.O_RDONLY)
     os.set_inheritable(fd, True)  # even a descriptor marked inheritable stays behind
-    record = tmp_path / "record.json"
+    # The confined worker cannot write outside its folder: it reports on stderr (answer.err).
     code = (
-        "(lambda os, json: open(" + repr(str(record)) + ", 'w').write(json.dumps({"
+        "(lambda os, json, sys: sys.stderr.write('RECORD ' + json.dumps({"
         "'fds': {f: os.readlink('/proc/self/fd/' + f) for f in os.listdir('/proc/self/fd')"
         " if os.path.exists('/proc/self/fd/' + f)},"
-        "'env': dict(os.environ), 'cwd': os.getcwd(), 'pid': os.getpid()})))"
-        "(__import__('os'), __import__('json'))"
+        "'env': dict(os.environ), 'cwd': os.getcwd(), 'pid': os.getpid()}) + '\\n'))"
+        "(__import__('os'), __import__('json'), __import__('sys'))"
     )
     workdir = _workdir(tmp_path, code)
     try:
@@ -112,7 +112,8 @@ def test_the_worker_inherits_no_secret_no_descriptor_and_no_stdin(
             run_worker(workdir, WorkerLimits())
     finally:
         os.close(fd)
-    seen = json.loads(record.read_text(encoding="utf-8"))
+    lines = (workdir / "answer.err").read_text(encoding="utf-8").splitlines()
+    seen = json.loads(next(x for x in lines if x.startswith("RECORD "))[len("RECORD ") :])
     assert seen["pid"] != os.getpid()
     assert set(seen["env"]) <= set(worker_env(workdir)) | {"_MLFLOW_TELEMETRY_SESSION_ID"}
     assert not any(v in json.dumps(seen["env"]) for v in secrets.values())
@@ -121,21 +122,28 @@ def test_the_worker_inherits_no_secret_no_descriptor_and_no_stdin(
     assert Path(seen["cwd"]) == workdir
 
 
-def test_a_plain_model_s_importance_comes_back_validated(tmp_path: Path) -> None:
+def save_plain_model(target: Path) -> Path:
+    """A logistic regression on the test frames, saved as a team would (cloudpickle)."""
     import mlflow.sklearn
     from sklearn.linear_model import LogisticRegression
 
     reference, _ = frames()
     features = ["a", "b", "c"]
     model = LogisticRegression().fit(reference[features], reference["target"])
-    workdir = tmp_path / "work"
-    workdir.mkdir()
     mlflow.sklearn.save_model(
         model,
-        str(workdir / "model"),
+        str(target),
         serialization_format="cloudpickle",
         pip_requirements=["scikit-learn", "cloudpickle"],
     )
+    return target
+
+
+def test_a_plain_model_s_importance_comes_back_validated(tmp_path: Path) -> None:
+    reference, _ = frames()
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    save_plain_model(workdir / "model")
     result = compute_importance(
         workdir / "model", reference, "target", workdir, WorkerLimits(), "m", "4"
     )

@@ -306,7 +306,8 @@ def test_a_monitoring_alert_reaches_a_receiver_signed(world: dict[str, Any]) -> 
         body = alerts[0]["body"]
         assert body["data"]["finding_id"] == finding.id
         assert body["data"]["check"] == "accuracy"
-        assert "MONITORING ALERT hooked v1 (accuracy 0.6 breaks accuracy >= 0.9)" in body["text"]
+        # Slack text escapes < > & in every value, so ">=" arrives as "&gt;=" and shows as ">=".
+        assert "MONITORING ALERT hooked v1 (accuracy 0.6 breaks accuracy &gt;= 0.9)" in body["text"]
         # recording a batch is on the record but does not notify
         assert {r["event"] for r in receiver.received} == {"monitoring_alert"}
     finally:

@@ -71,6 +71,7 @@ SQL_OUTSIDE_GOVERNANCE: dict[str, tuple[str, ...]] = {
 # process of its own: its child may use mlflow and the app's pure importance code, nothing that
 # knows settings, stores or governance; only app/monitoring.py starts it, through the launcher.
 WORKER_CHILD = "app/model_worker/child.py"
+WORKER_SANDBOX = "app/model_worker/sandbox.py"  # the worker's first code: standard library only
 WORKER_CHILD_APP_IMPORTS = ("app.reports.importance", "app.entities", "app.errors")
 WORKER_LAUNCHER_APP_IMPORTS = ("app.entities", "app.errors")
 DESERIALISERS = (
@@ -165,6 +166,8 @@ def _violations(rel: str, names: set[str]) -> list[str]:
             )
             if not _is(name, "app.model_worker") and not any(_is(name, a) for a in allowed):
                 bad.append(f"{name}: the model worker knows no settings, stores or governance")
+        if rel == WORKER_SANDBOX and top not in sys.stdlib_module_names:
+            bad.append(f"{name}: the sandbox runs before anything else is imported: stdlib only")
         if top == "evidently" and not in_reports:
             bad.append(f"{name}: only app/reports may import evidently")
         if top in ("starlette", "uvicorn", "fastapi") and not rel.startswith(ASGI_PACKAGES):
@@ -257,6 +260,8 @@ def test_no_module_but_the_worker_child_loads_a_model(path: Path) -> None:
         ("app/mlflow_gateway/gateway.py", "cloudpickle"),
         ("app/reports/importance.py", "skops.io"),
         ("app/model_worker/launcher.py", "mlflow"),
+        ("app/model_worker/sandbox.py", "numpy"),
+        ("app/model_worker/sandbox.py", "app.entities"),
         ("app/model_worker/child.py", "app.settings"),
         ("app/model_worker/child.py", "app.mlflow_gateway"),
         ("app/model_worker/child.py", "governance.db"),

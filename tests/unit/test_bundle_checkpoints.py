@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import struct
 import zipfile
 from dataclasses import replace
 from datetime import timedelta
@@ -318,3 +319,27 @@ def test_verify_bundle_with_checkpoints_loads_neither_the_database_nor_mlflow(
     assert done.returncode == 0, done.stdout + done.stderr
     assert "the chain holds its head" in done.stdout
     assert done.stdout.rstrip().endswith("[]")
+
+
+def test_a_member_that_inflates_beyond_its_manifest_size_is_refused_before_it_is_read(
+    bundle: bytes, key: Ed25519PrivateKey
+):
+    # 256 MB of line breaks deflate to a quarter of a megabyte. The signed manifest says how
+    # large events.jsonl is, so the verifier refuses it without inflating a byte: the deflate
+    # stream's first block is made invalid here, which only a reader that inflates would meet.
+    bomb = b"\n" * (256 << 20)
+    data = bytearray(zipped([(n, bomb if n == "events.jsonl" else d) for n, d in members(bundle)]))
+    assert len(data) < 1 << 20
+    info = zipfile.ZipFile(io.BytesIO(bytes(data))).getinfo("events.jsonl")
+    name_len, extra_len = struct.unpack_from("<HH", data, info.header_offset + 26)
+    data[info.header_offset + 30 + name_len + extra_len] = 0xFF  # block type 3: invalid
+    assert check(bytes(data), key) == (
+        "FAILED: events.jsonl: SHA-256 does not match the manifest (file altered)"
+    )
+
+
+def test_a_checkpoint_file_nested_too_deeply_is_refused_in_one_line(tmp_path: Path):
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 60_000, encoding="utf-8")
+    with pytest.raises(CheckpointError, match="is not a checkpoint written by `audit checkpoint`"):
+        read_checkpoint(deep)

@@ -78,6 +78,28 @@ def test_a_long_string_repeated_on_every_row_is_refused_before_it_is_expanded() 
         read_table(data, "strings.parquet", DataLimits(max_decoded_mb=64))
 
 
+@pytest.mark.parametrize("kind", ["list", "struct", "map"])
+def test_a_long_string_repeated_inside_a_nested_column_is_refused_unread(
+    no_frame_built: None, kind: str
+) -> None:
+    # 2,000 rows that each hold the same 500 KB string inside a list, struct or map: one
+    # dictionary entry on disk, 1 GB once read (the footer admits to a few kilobytes).
+    rows = 2_000
+    strings = pa.DictionaryArray.from_arrays(
+        pa.array(np.zeros(rows, dtype=np.int32)), pa.array(["x" * (500 * KIB)])
+    )
+    offsets = pa.array(np.arange(rows + 1, dtype=np.int32))
+    nested = {
+        "list": lambda: pa.ListArray.from_arrays(offsets, strings),
+        "struct": lambda: pa.StructArray.from_arrays([strings], names=["s"]),
+        "map": lambda: pa.MapArray.from_arrays(offsets, pa.array(["k"] * rows), strings),
+    }[kind]()
+    buf = io.BytesIO()
+    pq.write_table(pa.table({"nested": nested}), buf, store_schema=False)  # read back dense
+    with pytest.raises(InvalidInput, match=r"column 'nested' is nested .*only flat columns"):
+        read_table(buf.getvalue(), "nested.parquet", DataLimits(max_decoded_mb=64))
+
+
 def test_parquet_within_the_limits_reads_as_pandas_reads_it() -> None:
     frame = pd.DataFrame({"a": [1, 2, 3], "b": ["x", None, "z"], "c": [0.5, np.nan, 1.5]})
     frame["d"] = pd.Categorical(["p", "q", "p"])
@@ -106,6 +128,35 @@ def test_csv_rows_are_counted_in_chunks_and_the_count_stops_at_the_limit() -> No
     # Line breaks inside quotes are not rows: the exact count lets this file in.
     quoted = ("a,b\n" + '1,"two\nlines"\n' * 60).encode()
     assert len(read_table(quoted, "quoted.csv", DataLimits(max_rows=100))) == 60
+
+
+@pytest.mark.parametrize("line_end", ["\r", "\r\n"])
+def test_csv_rows_ended_by_a_lone_carriage_return_count_as_rows(line_end: str) -> None:
+    # pandas ends a row at a lone \r too: 5,000 rows with not one \n after the header.
+    text = "a,b\n" + f"1,2{line_end}" * 5_000
+    with pytest.raises(LimitExceeded, match=r"the limit is 1,000 rows.*DATA_MAX_ROWS"):
+        read_table(text.encode(), "mac.csv", DataLimits(max_rows=1_000))
+
+
+def test_csv_text_cells_are_parsed_in_chunks_not_all_at_once() -> None:
+    import random
+    import string
+    import tracemalloc
+
+    # 2 million short text cells: parsed in one go, pandas holds a Python object for each at
+    # once (about six times the finished frame); in chunks, about one chunk's worth.
+    rng = random.Random(0)
+    cell = ["".join(rng.choices(string.ascii_letters, k=3)) for _ in range(5_000)]
+    header = ",".join(f"c{i}" for i in range(10)) + "\n"
+    text = header + "".join(",".join(rng.choices(cell, k=10)) + "\n" for _ in range(200_000))
+    tracemalloc.start()
+    try:
+        frame = read_table(text.encode(), "words.csv", DataLimits(max_decoded_mb=64))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert frame.shape == (200_000, 10)
+    assert peak < 3 * frame.memory_usage(deep=True, index=False).sum()
 
 
 def test_files_over_the_size_limit_name_the_setting(tmp_path: Path) -> None:
@@ -177,6 +228,7 @@ def test_the_budget_keeps_the_entry_just_written_even_when_it_alone_is_too_large
     ("env", "message"),
     [
         ({"COUNTERSIGN_MODEL_IMPORTANCE": "model"}, "must be 'logged' or 'worker'"),
+        ({"COUNTERSIGN_MODEL_WORKER_ISOLATION": "off"}, "'namespaces' or 'limits-only'"),
         ({"COUNTERSIGN_DATA_MAX_ROWS": "0"}, "COUNTERSIGN_DATA_MAX_ROWS must be a positive"),
         ({"COUNTERSIGN_URL_MAX_IDS": "many"}, "COUNTERSIGN_URL_MAX_IDS must be a whole number"),
     ],
@@ -195,4 +247,5 @@ def test_by_default_no_model_is_loaded_and_every_bound_is_on(tmp_path: Path) -> 
 
     settings = Settings.from_env(env={}, secrets_path=tmp_path / "none.toml")
     assert settings.model_importance == "logged"
+    assert settings.model_worker_isolation == "namespaces"
     assert (settings.data_max_rows, settings.report_cache_max_mb) == (2_000_000, 300)

@@ -43,6 +43,8 @@ def check(**override: Any) -> str | None:
         ({"now": NOW + 301}, sig.STALE_TIMESTAMP),
         ({"now": NOW - 301}, sig.STALE_TIMESTAMP),
         ({"timestamp": "1e9"}, sig.STALE_TIMESTAMP),
+        ({"timestamp": "\u00b2"}, sig.STALE_TIMESTAMP),
+        ({"timestamp": "\uff11\uff18" + str(NOW)[2:]}, sig.STALE_TIMESTAMP),
         ({"body": BODY + b" "}, sig.BAD_SIGNATURE),
         ({"delivery_id": "d-2"}, sig.BAD_SIGNATURE),
         ({"signature": "v1," + "A" * 44}, sig.BAD_SIGNATURE),
