@@ -3,11 +3,13 @@
 Pages show `message_of(error)` with `st.error`; the CLI prints it and exits non-zero.
 """
 
-from governance.redaction import redact_secrets
-
 
 def message_of(exc: BaseException) -> str:
     """The one line a person sees for an error, without any password a URI in it carried."""
+    # Imported here: the model worker's child process imports this module and nothing of
+    # governance/ (it runs with the repository's packages out of reach).
+    from governance.redaction import redact_secrets
+
     return redact_secrets(str(exc) or type(exc).__name__)
 
 
