@@ -10,6 +10,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+# The session cookie and the endpoints that set and clear it (served by app.web.session_cookie,
+# posted to from the page by app.ui.handover; both under Streamlit's server.baseUrlPath).
+SESSION_COOKIE = "countersign_session"
+SESSION_ISSUE_PATH = "_countersign/session"
+SESSION_END_PATH = "_countersign/session/end"
+SESSION_HEADER = "X-Countersign-Session"
+
 
 @dataclass(frozen=True)
 class ExperimentInfo:
@@ -282,7 +289,8 @@ class SignedInUser:
 
     `authenticated_at` is when the person last proved who they are (the password check, or the
     identity provider's `auth_time`/`iat`); `last_seen` moves on every interaction and drives the
-    inactivity expiry.
+    inactivity expiry. A local sign-in is a server-side browser session (`session_id`), checked
+    again on every interaction, so that its end reaches every tab.
     """
 
     username: str
@@ -291,6 +299,7 @@ class SignedInUser:
     authenticated_at: datetime
     last_seen: datetime
     display_name: str = ""
+    session_id: str = ""  # the server-side browser session (local sign-in), else ""
 
 
 @dataclass(frozen=True)

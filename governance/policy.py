@@ -15,6 +15,7 @@ Schema (see governance/default_policy.yaml for a commented example):
           only: moving a version in archives every version holding the stage now; the older
           spelling archive_existing is accepted),
           gates (list; a later level REPLACES the whole list),
+          admins_may_sign (bool, default false: a holder of the admin role may not sign)
           out_of_band ("flag" or "revert": what happens when MLflow shows a holder the ledger
           did not put there; default flag)
     GATE: {metric: M, min: X} | {metric: M, max: X} | {metric: M, min_delta_vs_current: D}
@@ -96,6 +97,9 @@ class Rule:
     expires_after: timedelta = timedelta(days=7)
     archive_existing: bool = True
     gates: tuple[Gate, ...] = ()
+    # Administering and signing are separate duties: an admin can reset an approver's password
+    # or grant roles, so by default an admin's own signature does not count.
+    admins_may_sign: bool = False
     out_of_band: str = "flag"  # "revert": put the governed holder back at once
 
 
@@ -261,6 +265,7 @@ def _rule_from(spec: Mapping[str, Any]) -> Rule:
         ),
         archive_existing=bool(spec.get("archive_existing_versions", base.archive_existing)),
         gates=tuple(gate_from(g, "gates") for g in spec.get("gates") or ()),
+        admins_may_sign=bool(spec.get("admins_may_sign", base.admins_may_sign)),
         out_of_band=str(spec.get("out_of_band", base.out_of_band)),
     )
 

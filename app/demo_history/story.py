@@ -190,7 +190,9 @@ class Story:
         if self.find(model, version, target, RequestKind.BREAK_GLASS) is None:
             self.set_registry(model, before)
             self.sign_in(who)
-            self.facade.break_glass(who, model, version, target, justification())
+            self.facade.break_glass(
+                who, model, version, target, justification(), password=self.passwords[who]
+            )
         follow_up = self.find(model, version, target, RequestKind.FOLLOW_UP)
         if follow_up is None:
             raise StoryError(f"break-glass on {model} v{version} opened no follow-up review")

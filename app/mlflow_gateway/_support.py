@@ -15,6 +15,7 @@ from typing import Any
 
 from app.entities import DatasetInfo, ExperimentInfo, ModelVersionInfo, RunSummary
 from app.errors import InvalidQuery, NotFound, StoreUnavailable
+from governance.redaction import redact_secrets
 
 # A dashboard must answer "the store is down" in seconds, not after MLflow's default of 7 retries
 # with exponential backoff and a 120 s timeout. Operators may still override these variables.
@@ -82,7 +83,7 @@ def require_existing_sqlite(uri: str) -> None:
 
 def redact(uri: str) -> str:
     """The URI without a password, fit for a message."""
-    return re.sub(r"//([^:/@]+):[^@/]*@", r"//\1:***@", uri)
+    return redact_secrets(uri)
 
 
 def _first_line(text: str, limit: int = 300) -> str:
@@ -131,7 +132,7 @@ def mlflow_errors(uri: str, what: str = "") -> Iterator[None]:
 
 
 def _unavailable(uri: str, detail: str) -> str:
-    detail = re.sub(r"\s+", " ", detail).strip()
+    detail = redact_secrets(re.sub(r"\s+", " ", detail).strip())
     if len(detail) > 200:
         detail = detail[:197] + "..."
     return f"the MLflow store at {redact(uri)} cannot be reached or read ({detail})"

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 import streamlit as st
 
 from app.deps import USER_ERRORS
-from app.errors import StoreSchemaMismatch
+from app.errors import StoreSchemaMismatch, message_of
 from app.ui.text import md_escape
 from governance.errors import GovernanceError
 
@@ -24,7 +24,7 @@ def show_error(exc: BaseException) -> None:
 
     Messages quote names and values from MLflow and from people: shown escaped, never as Markdown.
     """
-    st.error(md_escape(str(exc) or type(exc).__name__), icon=":material/error:")
+    st.error(md_escape(message_of(exc)), icon=":material/error:")
 
 
 @contextmanager
