@@ -15,6 +15,8 @@ from app.entities import ActivityEvent, EvidencePreview, OutOfBandFlag, SigningE
 from governance.audit import AuditRecord
 from governance.context import load_principal
 from governance.domain import (
+    ADMIN,
+    ADMIN_MAY_NOT_SIGN,
     AuditAction,
     ObjectType,
     Permission,
@@ -108,6 +110,8 @@ def eligibility(
         return SigningEligibility(False, False, role, f"the request is {req.state}")
     if role is None:
         return SigningEligibility(False, False, None, f"signing needs the role {wanted}")
+    if ADMIN in roles and not rule.admins_may_sign:
+        return SigningEligibility(False, False, role, ADMIN_MAY_NOT_SIGN)
     if rule.separation_of_duties and actor == req.requester:
         return SigningEligibility(
             True, False, role, "separation of duties: you requested it, so you may only reject it"

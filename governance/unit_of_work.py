@@ -34,6 +34,7 @@ from governance.repository import (
     SqlVoteRepository,
 )
 from governance.seals import Sealer
+from governance.session_repository import SqlSessionRepository
 from governance.store_ports import UnitOfWork
 
 
@@ -187,6 +188,10 @@ class SqlUnitOfWork:
     @property
     def executions(self) -> SqlExecutionRepository:
         return SqlExecutionRepository(self._open(), self._sealer)
+
+    @property
+    def sessions(self) -> SqlSessionRepository:
+        return SqlSessionRepository(self._open())
 
     @property
     def monitoring(self) -> SqlMonitoringRepository:

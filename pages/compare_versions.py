@@ -5,51 +5,33 @@ champion) or any N versions. Shareable: ?model=X&versions=3,4 or
 import streamlit as st
 
 import app.deps as deps
-from app.ui import charts, errors, guard, navigation, pickers, query, tables
+from app.ui import charts, errors, guard, holders, navigation, pickers, query, tables
 from app.ui.text import md_escape
 
-MODES = {"alias": "Candidate versus an alias holder", "versions": "Any versions"}
+MODES = {"alias": "Candidate versus the holder of an alias or stage", "versions": "Any versions"}
 
 
 def choose(model: str) -> tuple[str, ...]:
     """The versions to compare, baseline first."""
     items = sorted(deps.versions(model), key=lambda v: int(v.version))
-    by_number = {v.version: v for v in items}
-    numbers = list(by_number)
-    aliases = sorted({a for v in items for a in v.aliases})
-    default_mode = "versions" if query.get("versions") or not aliases else "alias"
+    numbers = [v.version for v in items]
+    held = [a for v in items for a in v.aliases] + [v.stage for v in items]
+    targets = sorted({t for t in held if t and t not in ("None", "Archived")})
+    default_mode = "versions" if query.get("versions") or not targets else "alias"
     mode = query.selectbox(
         "Compare", list(MODES), "mode", format_func=MODES.get, default=default_mode
     )
-    label = lambda n: pickers.version_text(by_number[n])  # noqa: E731
-    if mode == "alias" and aliases:
-        left, right = st.columns(2)
-        with left:
-            alias = query.selectbox("Alias", aliases, "alias", default="champion")
-        holder = deps.version_by_alias(model, str(alias))
-        rest = [n for n in numbers if holder is None or n != holder.version]
-        challenger = deps.version_by_alias(model, "challenger")
-        with right:
-            candidate = query.selectbox(
-                "Candidate",
-                rest,
-                "candidate",
-                format_func=label,
-                default=challenger.version if challenger else (rest[-1] if rest else None),
-            )
-        if holder is None or candidate is None:
-            shown = md_escape(repr(alias))
-            st.info(f"No version holds the alias {shown}, or there is no other version.")
-            return ()
-        return (holder.version, str(candidate))
     if mode == "alias":
-        st.info("This model has no aliases; pick versions instead.")
+        if targets or query.get("alias"):
+            return holders.against_holder(model, items, targets)
+        st.info("No version of this model holds an alias or a stage; pick versions instead.")
+    by_number = {v.version: v for v in items}
     return tuple(
         query.multiselect(
             "Versions (the first one is the baseline)",
             numbers,
             "versions",
-            format_func=label,
+            format_func=lambda n: pickers.version_text(by_number[n]),
             default=numbers[-2:],
         )
     )
@@ -63,7 +45,8 @@ def main() -> None:
         return
     chosen = choose(name)
     if len(chosen) < 2:
-        st.info("Pick two or more versions.")
+        if query.get("mode") != "alias":
+            st.info("Pick two or more versions.")
         return
     review = deps.version_review(name, chosen)
     st.caption(

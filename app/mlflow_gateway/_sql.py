@@ -91,12 +91,12 @@ _ONE_MODEL = {
     "versions": " AND mv.name = :name",
 }
 _ONLY_RUNS = " AND r.run_uuid IN ({runs})"
-_RUN_ID = re.compile(r"^[0-9A-Za-z_-]{1,64}$")
+_RUN_ID = re.compile(r"[0-9A-Za-z_-]{1,64}")  # fullmatch: `$` would accept a trailing "\n"
 
 
 def _in_list(experiment_ids: Sequence[str], run_ids: Sequence[str] = ()) -> dict[str, str]:
     for run_id in run_ids:
-        if not _RUN_ID.match(run_id):
+        if not _RUN_ID.fullmatch(run_id):
             raise ValueError(f"unexpected run id {run_id!r}")
     return {
         "ids": ",".join(str(int(e)) for e in experiment_ids),

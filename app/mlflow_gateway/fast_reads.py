@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from app.entities import ExperimentInfo, ModelVersionInfo, RegisteredModelInfo, RunSummary
 from app.errors import NotFound
 from app.mlflow_gateway._sql import SqlRegistryReader, SqlRunsReader
-from app.mlflow_gateway._support import ms_to_dt, redact
+from app.mlflow_gateway._support import model_id_of_source, ms_to_dt, redact
 
 Authors = Callable[[list[str]], dict[str, str]]
 T = TypeVar("T")
@@ -121,6 +121,7 @@ def _versions(
                 creation_time=ms_to_dt(created),
                 last_updated_time=ms_to_dt(updated),
                 author=by_run.get(run_id or "", ""),
+                model_id=model_id_of_source(source),
             )
         )
     return out

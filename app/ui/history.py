@@ -41,17 +41,28 @@ def frame(history: TargetHistory, now: datetime | None = None) -> pd.DataFrame:
         rows.append(
             {
                 "target": f"{t.target_kind} {t.target}",
-                "version": f"v{t.version}" if t.version else "nobody",
+                "version": _held(t),
                 "from": _when(t.since) or first - lead,
                 "to": _when(t.until) or now,
                 "how": HOW.get(t.source, t.source),
                 "request": _request(t),
                 "signers": ", ".join(t.signers),
-                "from (UTC)": (t.since or "before Countersign knew")[:19].replace("T", " "),
-                "to (UTC)": (t.until or "now")[:19].replace("T", " "),
+                "from (UTC)": _stamp(t.since) if t.since else "before Countersign knew",
+                "to (UTC)": _stamp(t.until) if t.until else "now",
             }
         )
     return pd.DataFrame(rows)
+
+
+def _stamp(stamp: str) -> str:
+    return stamp[:19].replace("T", " ")
+
+
+def _held(t: Tenure) -> str:
+    # No version: removed (nobody held it), or before Countersign's record (nobody knows who).
+    if t.version:
+        return f"v{t.version}"
+    return "unknown" if t.source == "before_countersign" else "nobody"
 
 
 def timeline(rows: pd.DataFrame) -> go.Figure:

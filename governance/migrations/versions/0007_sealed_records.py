@@ -6,8 +6,8 @@ rows written before this revision have no seal until an operator runs
 `python -m app.cli audit seal-existing`; until then they do not count. Plain ADD COLUMN (no
 table rebuild), so the append-only triggers on audit_events stay as they are.
 
-Revision ID: 0006_sealed_records
-Revises: 0005_monitoring
+Revision ID: 0007_sealed_records
+Revises: 0006_identity
 Create Date: 2026-12-10
 """
 
@@ -16,8 +16,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006_sealed_records"
-down_revision = "0005_monitoring"
+revision = "0007_sealed_records"
+down_revision = "0006_identity"
 branch_labels = None
 depends_on = None
 
