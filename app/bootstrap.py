@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from app.monitoring import Monitoring, VersionEvidence
     from app.reports.limits import DataLimits
     from governance.ports import Clock, EvidenceSource, ModelRegistry, PasswordHasher
+    from governance.unit_of_work import SqlStore
 
 # Argon2id at the memory and time cost of the first of OWASP's recommended settings (m = 19 MiB,
 # t = 2), computed in two lanes. An attacker's cost is set by memory times passes, the same for any
@@ -77,6 +78,21 @@ def upgrade_governance_db(settings: Settings) -> tuple[str | None, str]:
         engine.dispose()
 
 
+def build_store(settings: Settings) -> SqlStore:
+    """The governance database with the seal key (nothing connects yet).
+
+    Raises:
+        SettingsError: The seal key file cannot be read (see app.seal_keys).
+        DatabaseUnavailable: COUNTERSIGN_DB_URL is not a usable database URL.
+    """
+    from app.seal_keys import load_sealer
+    from governance.db import make_engine
+    from governance.unit_of_work import SqlStore
+
+    sealer = load_sealer(settings)  # before the engine: a missing key fails first
+    return SqlStore(make_engine(settings.db_url), sealer)
+
+
 def build_governance(
     settings: Settings,
     *,
@@ -106,9 +122,7 @@ def build_governance(
     """
     from app.facade import GovernanceFacade, LazyRegistry, SystemClock
     from governance import service
-    from governance.db import make_engine
     from governance.monitoring_store import SqlMonitoringSource
-    from governance.unit_of_work import SqlStore
 
     if registry is None:
 
@@ -121,7 +135,7 @@ def build_governance(
         if evidence is None:
             evidence = build_evidence_source(settings)
     clock = clock or SystemClock()
-    store = SqlStore(make_engine(settings.db_url))
+    store = build_store(settings)
     try:
         store.check_schema()
         policy = service.load_policy(store.unit_of_work(), clock, settings.policy_path, actor)

@@ -29,6 +29,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "app.commands.metrics",
     "app.commands.reseal",
     "app.commands.checkpoints",
+    "app.commands.seal_existing",
     "app.commands.monitor",
     "app.commands.store",
 )

@@ -19,6 +19,7 @@ from prometheus_client.registry import Collector
 from governance.audit_store import verify_audit_log
 from governance.db import Engine
 from governance.metrics_queries import Counts, GovernanceFigures, read_figures
+from governance.seals import Sealer
 
 # Upper bounds of the age buckets of pending requests, and their labels.
 AGE_BUCKETS: tuple[tuple[timedelta | None, str], ...] = (
@@ -56,10 +57,12 @@ class GovernanceCollector(Collector):
         self,
         engine: Engine,
         *,
+        sealer: Sealer | None = None,
         verify_interval_s: float = 300,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.engine = engine
+        self.sealer = sealer  # with the seal key, the chain check covers every entry's seal
         self.verify_interval_s = verify_interval_s
         self.clock = clock
         self._lock = threading.Lock()
@@ -186,7 +189,7 @@ class GovernanceCollector(Collector):
             if stale:
                 started = time.monotonic()
                 try:
-                    result = verify_audit_log(self.engine, workers=1)
+                    result = verify_audit_log(self.engine, sealer=self.sealer, workers=1)
                     ok, count = result.ok, result.count
                 except Exception:
                     ok, count = False, 0

@@ -102,6 +102,11 @@ class Settings:
     report_cache_max_mb: int = 300
     report_jobs_max: int = 16
     url_max_ids: int = 50
+    # Sealed records: the HMAC key the governance database never sees (app/seal_keys.py). None:
+    # a local key under data_dir, made at first start. Earlier keys verify seals made before a
+    # rotation.
+    audit_seal_key_file: Path | None = None
+    audit_seal_old_key_files: tuple[Path, ...] = ()
 
     @property
     def artifacts_dir(self) -> Path:
@@ -190,6 +195,9 @@ class Settings:
                 "COUNTERSIGN_MODEL_WORKER_ISOLATION must be 'namespaces' or 'limits-only'"
             )
 
+        seal_key = get("COUNTERSIGN_AUDIT_SEAL_KEY_FILE").strip()
+        old_seal_keys = get("COUNTERSIGN_AUDIT_SEAL_OLD_KEY_FILES")
+
         def get_limit(name: str, default: int) -> int:
             value = get_int(name, default)
             if value < 1:
@@ -242,4 +250,8 @@ class Settings:
             report_cache_max_mb=get_limit("COUNTERSIGN_REPORT_CACHE_MAX_MB", 300),
             report_jobs_max=get_limit("COUNTERSIGN_REPORT_JOBS_MAX", 16),
             url_max_ids=get_limit("COUNTERSIGN_URL_MAX_IDS", 50),
+            audit_seal_key_file=Path(seal_key).expanduser() if seal_key else None,
+            audit_seal_old_key_files=tuple(
+                Path(p.strip()).expanduser() for p in old_seal_keys.split(",") if p.strip()
+            ),
         )

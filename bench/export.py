@@ -62,12 +62,10 @@ def synthetic_events(n: int) -> Iterator[dict[str, Any]]:
 
 def seed(settings: Settings, n: int, batch: int = 5000) -> None:
     """Append n events through the store's own AuditLog (sealed, chained, head moved)."""
-    from app.bootstrap import upgrade_governance_db
-    from governance.db import make_engine
-    from governance.unit_of_work import SqlStore
+    from app.bootstrap import build_store, upgrade_governance_db
 
     upgrade_governance_db(settings)
-    store = SqlStore(make_engine(settings.db_url))
+    store = build_store(settings)
     try:
         events = synthetic_events(n)
         while True:

@@ -165,6 +165,9 @@ class User:
     failed_logins: int = 0
     locked_until: datetime | None = None
     created_at: datetime | None = None
+    # "" when the stored row's seal verified (or the object was made here); else what is wrong
+    # (see governance.row_seals). Not part of equality: it describes the copy, not the user.
+    seal_problem: str = field(default="", compare=False)
     # Set when an admin resets the password: the next sign-in must choose a new one.
     must_change_password: bool = False
 

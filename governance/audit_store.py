@@ -23,6 +23,8 @@ from sqlalchemy.pool import NullPool
 from governance.audit import GENESIS_HASH, AuditRecord, VerifyResult, seal, verify_chain
 from governance.db import READ_ONLY, make_engine, translate_errors
 from governance.orm import AuditEventRow, ChainHeadRow, RequestRow, table_of
+from governance.seal_check import SealScan, legacy_through
+from governance.seals import Sealer
 
 VERIFY_BATCH = 20_000
 # Every column of an entry, in AuditRecord's field order (Core reads outside a session).
@@ -67,10 +69,15 @@ def lock_chain_head(session: Session) -> tuple[int, str]:
 
 
 class SqlAuditLog:
-    """The AuditLog port: appends sealed entries inside the caller's (locked) transaction."""
+    """The AuditLog port: appends sealed entries inside the caller's (locked) transaction.
 
-    def __init__(self, session: Session) -> None:
+    Each entry carries its seal (an HMAC of its entry hash under the seal key, see
+    governance.seals) from the moment it is inserted.
+    """
+
+    def __init__(self, session: Session, sealer: Sealer) -> None:
         self._session = session
+        self._sealer = sealer
         self._head: tuple[int, str] | None = None
         self._moved = False
         self._move_with_insert = session.get_bind().dialect.name == "postgresql"
@@ -108,6 +115,7 @@ class SqlAuditLog:
             payload=payload,
         )
         values = record.as_dict()
+        values["seal"] = self._sealer.entry(record.entry_hash)
         with translate_errors():
             if self._move_with_insert:
                 values.update(new_seq=record.seq, new_head_hash=record.entry_hash)
@@ -219,28 +227,37 @@ class SqlAuditLog:
 # verify_chain reads attributes only; a namedtuple row is several times cheaper to build than
 # the frozen AuditRecord, and that matters at 100,000 entries per second.
 _FastRecord = namedtuple("_FastRecord", [field.name for field in fields(AuditRecord)])  # type: ignore[misc]
+# The same with the seal last, for the verification that checks seals too.
+_SealedRecord = namedtuple("_SealedRecord", [*_FastRecord._fields, "seal"])  # type: ignore[misc]
 _SELECT_SQL = (
     "SELECT seq, ts, actor, action, object_type, object_id, payload, payload_hash, prev_hash, "
-    "entry_hash, alg FROM audit_events WHERE seq >= {lo} AND seq <= {hi} ORDER BY seq LIMIT {n}"
+    "entry_hash, alg{extra} FROM audit_events WHERE seq >= {lo} AND seq <= {hi} ORDER BY seq "
+    "LIMIT {n}"
 )
 PARALLEL_MIN_EVENTS = 50_000
 
 
 def stream_records(
-    conn: Connection, *, start_seq: int = 1, end_seq: int | None = None, batch: int = VERIFY_BATCH
+    conn: Connection,
+    *,
+    start_seq: int = 1,
+    end_seq: int | None = None,
+    batch: int = VERIFY_BATCH,
+    with_seal: bool = False,
 ) -> Iterator[Any]:
     """Entries in seq order as named tuples with AuditRecord's fields, in bounded batches.
 
     The rows come straight from the driver cursor: SQLAlchemy's Row objects cost more than the
-    hashing itself at this volume.
+    hashing itself at this volume. `with_seal` adds the `seal` column last.
     """
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    make = _FastRecord._make
+    make = _SealedRecord._make if with_seal else _FastRecord._make
+    extra = ", seal" if with_seal else ""
     lo, hi = int(start_seq), int(end_seq if end_seq is not None else 2**62)
     try:
         while lo <= hi:
             # Only integers we computed go into the text: nothing user-supplied.
-            cursor.execute(_SELECT_SQL.format(lo=lo, hi=hi, n=int(batch)))
+            cursor.execute(_SELECT_SQL.format(extra=extra, lo=lo, hi=hi, n=int(batch)))
             rows = cursor.fetchall()
             if not rows:
                 return
@@ -259,18 +276,23 @@ def _snapshot_options(engine: Engine) -> dict[str, Any]:
     return options
 
 
-def _verify_segment(url: str, lo: int, hi: int, start_prev_hash: str) -> VerifyResult:
+def _verify_segment(
+    url: str, lo: int, hi: int, start_prev_hash: str, scan: SealScan | None
+) -> VerifyResult:
     """Verify seq lo..hi in a worker process, on an engine of its own (nothing shared)."""
     engine = make_engine(url, poolclass=NullPool)
     try:
         with engine.connect() as conn, conn.execution_options(**_snapshot_options(engine)).begin():
+            rows = stream_records(conn, start_seq=lo, end_seq=hi, with_seal=scan is not None)
             result = verify_chain(
-                stream_records(conn, start_seq=lo, end_seq=hi),
+                scan.checked(rows) if scan is not None else rows,
                 start_prev_hash=start_prev_hash,
                 start_seq=lo,
             )
     finally:
         engine.dispose()
+    if scan is not None and scan.failure is not None:
+        return scan.result(result)
     if result.ok and result.count != hi - lo + 1:
         return replace(
             result,
@@ -287,7 +309,9 @@ def _can_fork() -> bool:
     return hasattr(os, "fork") and threading.active_count() == 1
 
 
-def _verify_parallel(engine: Engine, last_seq: int, workers: int) -> VerifyResult:
+def _verify_parallel(
+    engine: Engine, last_seq: int, workers: int, scan: SealScan | None
+) -> VerifyResult:
     """Split 1..last_seq into segments; segment k chains to the stored hash of its predecessor.
 
     Segment k-1 proves that entry's hash is right; segment k proves its first entry points at it:
@@ -311,6 +335,7 @@ def _verify_parallel(engine: Engine, last_seq: int, workers: int) -> VerifyResul
                 bounds[k],
                 bounds[k + 1] - 1,
                 GENESIS_HASH if k == 0 else stored.get(bounds[k] - 1, "missing"),
+                scan.fresh() if scan is not None else None,
             )
             for k in range(workers)
         ]
@@ -326,7 +351,11 @@ def _verify_parallel(engine: Engine, last_seq: int, workers: int) -> VerifyResul
 
 
 def verify_audit_log(
-    engine: Engine, *, workers: int | None = None, batch: int = VERIFY_BATCH
+    engine: Engine,
+    *,
+    sealer: Sealer | None = None,
+    workers: int | None = None,
+    batch: int = VERIFY_BATCH,
 ) -> VerifyResult:
     """Recompute the whole chain from the database and check the chain head against it.
 
@@ -336,6 +365,9 @@ def verify_audit_log(
 
     Args:
         engine: The governance database.
+        sealer: With the seal key, every entry's seal is checked too (see
+            governance.seal_check): the first entry without a valid seal is the first broken
+            one, unless an `audit_sealed_existing` entry vouches for it.
         workers: Processes to use; None picks up to four when the log is large.
         batch: Rows per fetch.
     """
@@ -345,14 +377,20 @@ def verify_audit_log(
                 select(ChainHeadRow.seq, ChainHeadRow.head_hash).where(ChainHeadRow.id == 1)
             ).one()
             last = conn.execute(select(func.max(AuditEventRow.seq))).scalar() or 0
+            scan = None
+            if sealer is not None:
+                scan = SealScan(sealer, legacy_through(conn, sealer))
             if workers is None:
                 big = last >= PARALLEL_MIN_EVENTS and _can_fork()
                 workers = min(4, os.cpu_count() or 1) if big else 1
             result = None
             if workers <= 1 or last < workers:
-                result = verify_chain(stream_records(conn, batch=batch))
+                rows = stream_records(conn, batch=batch, with_seal=scan is not None)
+                result = verify_chain(scan.checked(rows) if scan is not None else rows)
+                if scan is not None:
+                    result = scan.result(result)
         if result is None:
-            result = _verify_parallel(engine, int(last), workers)
+            result = _verify_parallel(engine, int(last), workers, scan)
     return _check_head(result, int(head.seq), str(head.head_hash))
 
 

@@ -21,10 +21,11 @@ from governance.domain import (
     User,
     permissions_of,
 )
-from governance.errors import GovernanceError, InvalidInput, NotAllowed
+from governance.errors import GovernanceError, InvalidInput, NotAllowed, Tampered
 from governance.monitoring_ports import MonitoringSource
 from governance.policy import Policy
 from governance.ports import Clock, EvidenceSource, ModelRegistry, PasswordHasher
+from governance.row_seals import tampered
 from governance.store_ports import UnitOfWork
 
 ANONYMOUS = "anonymous"
@@ -95,12 +96,14 @@ def refuse(
 ) -> NoReturn:
     """Record `action_refused` for an attempted action, commit it, and raise `error`.
 
+    A Tampered error (a row that fails its seal) is recorded as `tampering_detected` instead.
     Must be called inside an open `with uow:` block; anything else written in that transaction
     is committed too, so call it before making changes.
     """
+    tampering = isinstance(error, Tampered)
     uow.audit.append(
         actor=actor,
-        action=AuditAction.ACTION_REFUSED,
+        action=AuditAction.TAMPERING_DETECTED if tampering else AuditAction.ACTION_REFUSED,
         object_type=object_type,
         object_id=object_id,
         payload={
@@ -125,6 +128,7 @@ def load_principal(
 
     Raises:
         NotAllowed: Unknown user, disabled user, or unknown system principal.
+        Tampered: The user's stored record fails its seal (roles or password set with SQL).
     """
     if actor.startswith(SYSTEM_PREFIX):
         perms = SYSTEM_PERMISSIONS.get(actor)
@@ -134,6 +138,8 @@ def load_principal(
     user = uow.users.find(actor)
     if user is None or user.disabled:
         raise NotAllowed(f"{actor!r} is not an active user")
+    if user.seal_problem:
+        raise tampered(f"the record of user {actor!r}", user.seal_problem)
     principal = Principal(
         name=user.name,
         roles=user.roles,
@@ -160,7 +166,7 @@ def authorise(
         principal, user = load_principal(uow, actor, ctx.policy.signer_roles())
         if permission is not None:
             principal.require(permission)
-    except NotAllowed as exc:
+    except (NotAllowed, Tampered) as exc:
         refuse(uow, ctx, actor, attempted, object_type, object_id, exc)
     return principal, user
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Final
@@ -154,6 +154,9 @@ class PromotionRequest:
     related_request_id: str | None = None
     row_version: int = 1
     updated_at: datetime | None = None
+    # "" when the stored row's seal verified (or the object was made here); else what is wrong
+    # with it (see governance.row_seals). Not part of equality.
+    seal_problem: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
         _plain_strings(self)
@@ -235,6 +238,9 @@ class Vote:
     reauth_method: str
     content_hash: str
     signer_name: str = ""
+    # "" when the stored row's seal verified (or the object was made here); else what is wrong
+    # with it (see governance.row_seals). Not part of equality.
+    seal_problem: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
         _plain_strings(self)
@@ -267,6 +273,9 @@ class Decision:
     quorum: int
     policy_hash: str
     content_hash: str
+    # "" when the stored row's seal verified (or the object was made here); else what is wrong
+    # with it (see governance.row_seals). Not part of equality.
+    seal_problem: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
         _plain_strings(self)
@@ -297,6 +306,9 @@ class Execution:
     target_kind: str
     previous_holder: str | None = None
     detail: str = ""
+    # "" when the stored row's seal verified (or the object was made here); else what is wrong
+    # with it (see governance.row_seals). Not part of equality.
+    seal_problem: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
         _plain_strings(self)
@@ -345,6 +357,10 @@ class AuditAction:
     MONITORING_BATCH_RECORDED: Final = "monitoring_batch_recorded"
     MONITORING_ALERT: Final = "monitoring_alert"
     MONITORING_FINDING_CLOSED: Final = "monitoring_finding_closed"
+    # A row or entry whose seal fails: written outside Countersign (see governance.seals).
+    TAMPERING_DETECTED: Final = "tampering_detected"
+    # Entries and rows from before sealed records, sealed once by an operator.
+    AUDIT_SEALED_EXISTING: Final = "audit_sealed_existing"
 
 
 class ObjectType:
@@ -389,12 +405,21 @@ class SignOffResult:
     approvals: int
     quorum: int
     execution: ExecutionResult | None = None
+    # Approvers whose stored vote failed its seal: written outside Countersign, not counted.
+    unsealed_votes: tuple[str, ...] = ()
 
     @property
     def message(self) -> str:
         if self.already_recorded:
             return "already recorded"
-        return f"{self.vote.decision} recorded ({self.approvals} of {self.quorum} approvals)"
+        text = f"{self.vote.decision} recorded ({self.approvals} of {self.quorum} approvals)"
+        if self.unsealed_votes:
+            names = ", ".join(self.unsealed_votes)
+            text += (
+                f"; not counted: the stored vote of {names}, which fails its seal (written "
+                "outside Countersign; recorded as tampering)"
+            )
+        return text
 
 
 @dataclass(frozen=True)

@@ -102,6 +102,8 @@ def ledger_view(uow: UnitOfWork, models: tuple[str, ...] | None) -> dict[Key, Go
         if models is not None
         else list(uow.executions.successes())
     )
+    # An execution row that fails its seal was written outside Countersign: it governs nothing.
+    done = [e for e in done if not e.seal_problem]
     done.sort(key=lambda e: e.at)
     settled = _fold((e.model, e.target_kind, e.target, e.version) for e in done)
     last_at: dict[Key, datetime] = {(e.model, e.target_kind, e.target): e.at for e in done}
@@ -109,6 +111,8 @@ def ledger_view(uow: UnitOfWork, models: tuple[str, ...] | None) -> dict[Key, Go
     for state in IN_FLIGHT:
         for model in models if models is not None else (None,):
             for req in uow.requests.find(state=state, model=model):
+                if req.seal_problem:
+                    continue
                 key = (req.model, req.target_kind, req.target)
                 moment = req.updated_at or req.created_at
                 if req.kind == RequestKind.FOLLOW_UP or moment < last_at.get(key, moment):

@@ -86,3 +86,16 @@ class InvalidInput(GovernanceError):
 
 class DuplicateVote(Conflict):
     """The approver already voted on this request (unique on request and approver)."""
+
+
+class Tampered(GovernanceError):
+    """A stored row or audit entry fails its seal: it was written or changed outside Countersign.
+
+    The message names the record and says what is wrong; the row is never acted on.
+    """
+
+
+UNSEALED_HINT = (
+    "those are sealed once by an operator: `python -m app.cli audit seal-existing`, see the "
+    "README's Sealed records"
+)

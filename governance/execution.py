@@ -6,6 +6,8 @@ from governance.context import Context, authorise, refuse
 from governance.domain import (
     EXECUTABLE_STATES,
     AuditAction,
+    Decision,
+    DecisionOutcome,
     Execution,
     ExecutionOutcome,
     ExecutionResult,
@@ -16,11 +18,13 @@ from governance.domain import (
     RequestKind,
     State,
     TargetKind,
+    content_hash_of,
     transition,
 )
 from governance.enforcement import enforce
-from governance.errors import InvalidTransition, NotFound, RegistryUnavailable
+from governance.errors import InvalidTransition, NotFound, RegistryUnavailable, Tampered
 from governance.evidence import current_holder
+from governance.row_seals import tampered
 from governance.store_ports import UnitOfWork
 
 TAG_PREFIX = "countersign."
@@ -68,6 +72,9 @@ def apply_decision(
     else:
         with uow:
             request = uow.requests.get(request_id)
+            if request.seal_problem:
+                forged = tampered(f"request {request_id}", request.seal_problem)
+                refuse(uow, ctx, actor, "execute", ObjectType.REQUEST, request_id, forged)
             if request.state == State.EXECUTED:
                 return ExecutionResult(request, None, executed_now=False)
             if request.state not in EXECUTABLE_STATES or request.kind == RequestKind.FOLLOW_UP:
@@ -75,8 +82,10 @@ def apply_decision(
                     f"request {request_id} is {request.state}: nothing to execute"
                 )
                 refuse(uow, ctx, actor, "execute", ObjectType.REQUEST, request_id, exc)
-            earlier = tuple(uow.executions.for_request(request_id))
+            earlier = tuple(e for e in uow.executions.for_request(request_id) if not e.seal_problem)
             decision = uow.decisions.get(request_id)
+            if (problem := decision_problem(request, decision)) is not None:
+                refuse(uow, ctx, actor, "execute", ObjectType.REQUEST, request_id, problem)
         approvers = decision.approvers if decision else ()
     previous, detail = _apply(ctx, request, approvers)
     # A retry keeps what an earlier attempt read: a partly applied attempt would otherwise make
@@ -85,6 +94,9 @@ def apply_decision(
     previous = next((p for p in readings if p is not None and p != request.version), None)
     with uow:
         request = uow.lock_request(request_id)
+        if request.seal_problem:  # changed with SQL while the registry was being called
+            forged = tampered(f"request {request_id}", request.seal_problem)
+            refuse(uow, ctx, actor, "execute", ObjectType.REQUEST, request_id, forged)
         if request.state == State.EXECUTED:
             return ExecutionResult(request, None, executed_now=False)
         now = ctx.clock.now()
@@ -103,11 +115,10 @@ def apply_decision(
             previous_holder=previous,
             detail=detail,
         )
-        uow.executions.add(execution)
         if ok or request.state == State.APPROVED:
             request = transition(request, State.EXECUTED if ok else State.EXECUTION_FAILED, now)
             uow.requests.update(request)
-        uow.audit.append(
+        entry = uow.audit.append(
             actor=actor,
             action=AuditAction.EXECUTION_SUCCEEDED if ok else AuditAction.EXECUTION_FAILED,
             object_type=ObjectType.REQUEST,
@@ -124,8 +135,43 @@ def apply_decision(
             },
             at=now,
         )
+        uow.executions.add(execution, audit_seq=entry.seq)
         uow.commit()
         return ExecutionResult(request, execution, executed_now=ok)
+
+
+def decision_problem(request: PromotionRequest, decision: Decision | None) -> Tampered | None:
+    """Why the stored decision does not authorise executing this request, or None.
+
+    A request becomes executable only through a sealed decision (a quorum or a break-glass)
+    over exactly its content: a state flipped with SQL, a decision row inserted or edited with
+    SQL, or a request whose model, version or target was changed afterwards is refused.
+    """
+    what = f"the decision of request {request.id}"
+    if decision is None:
+        return Tampered(
+            f"request {request.id} is {request.state} but no decision is on record: its state "
+            "was changed outside Countersign; nothing is executed"
+        )
+    if decision.seal_problem:
+        return tampered(what, decision.seal_problem)
+    if decision.outcome not in (DecisionOutcome.APPROVED, DecisionOutcome.BREAK_GLASS):
+        return Tampered(f"{what} is {decision.outcome}: nothing is executed")
+    content = content_hash_of(
+        model=request.model,
+        version=request.version,
+        target=request.target,
+        target_kind=request.target_kind,
+        justification=request.justification,
+        evidence_hash=request.evidence_hash,
+        policy_hash=request.policy_hash,
+    )
+    if not (content == request.content_hash == decision.content_hash):
+        return Tampered(
+            f"request {request.id} differs from the content its decision approved: it was "
+            "changed outside Countersign; nothing is executed"
+        )
+    return None
 
 
 def provenance_tags(

@@ -173,6 +173,8 @@ def request_rollback(
         last = None
         recorded: set[str] = set()
         for done in uow.executions.successes(model):
+            if done.seal_problem:  # written outside Countersign: not part of the record
+                continue
             if (done.target_kind, done.target) == (kind, target):
                 last = done
                 recorded.add(done.version)

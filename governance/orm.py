@@ -33,6 +33,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from governance.audit import AuditRecord, canonical_json
 from governance.domain import BrowserSession, Decision, Execution, PromotionRequest, User, Vote
 
+SEAL_LENGTH = 96  # "s1:<16-digit key id>:<64-digit MAC>" (governance.seals)
+
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -89,6 +91,9 @@ class AuditEventRow(Base):
     prev_hash: Mapped[str] = mapped_column(String(64), unique=True)  # a fork breaks a constraint
     entry_hash: Mapped[str] = mapped_column(String(64), unique=True)
     alg: Mapped[str] = mapped_column(String(32))
+    # HMAC of entry_hash under the seal key (governance.seals); not hashed into the chain. NULL
+    # only for entries made before sealed records, vouched for by `audit seal-existing`.
+    seal: Mapped[str | None] = mapped_column(String(SEAL_LENGTH), nullable=True)
 
     __table_args__ = (
         Index(None, "object_type", "object_id"),
@@ -148,6 +153,7 @@ class UserRow(Base):
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    seal: Mapped[str | None] = mapped_column(String(SEAL_LENGTH), nullable=True)
     must_change_password: Mapped[bool] = mapped_column(
         Boolean, default=False, server_default=false()
     )
@@ -199,6 +205,7 @@ class RequestRow(Base):
     related_request_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     row_version: Mapped[int] = mapped_column(Integer)
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    seal: Mapped[str | None] = mapped_column(String(SEAL_LENGTH), nullable=True)
 
     __table_args__ = (
         # One open request per target; follow-up reviews move nothing, so they are exempt.
@@ -275,6 +282,8 @@ class VoteRow(Base):
     reauth_method: Mapped[str] = mapped_column(String(64))
     content_hash: Mapped[str] = mapped_column(String(64))
     signer_name: Mapped[str] = mapped_column(String(200), default="")
+    audit_seq: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    seal: Mapped[str | None] = mapped_column(String(SEAL_LENGTH), nullable=True)
 
     __table_args__ = (UniqueConstraint("request_id", "approver", name="uq_votes_request_approver"),)
 
@@ -319,6 +328,8 @@ class DecisionRow(Base):
     quorum: Mapped[int] = mapped_column(Integer)
     policy_hash: Mapped[str] = mapped_column(String(64))
     content_hash: Mapped[str] = mapped_column(String(64))
+    audit_seq: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    seal: Mapped[str | None] = mapped_column(String(SEAL_LENGTH), nullable=True)
 
     def to_domain(self) -> Decision:
         return Decision(
@@ -361,6 +372,8 @@ class ExecutionRow(Base):
     target_kind: Mapped[str] = mapped_column(String(16))
     previous_holder: Mapped[str | None] = mapped_column(String(64), nullable=True)
     detail: Mapped[str] = mapped_column(Text, default="")
+    audit_seq: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    seal: Mapped[str | None] = mapped_column(String(SEAL_LENGTH), nullable=True)
 
     __table_args__ = (
         UniqueConstraint("request_id", "attempt", name="uq_executions_request_attempt"),

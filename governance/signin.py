@@ -18,6 +18,7 @@ from governance.errors import (
 )
 from governance.ports import PasswordHasher
 from governance.revocation import PASSWORD_CHANGED, end_user_sessions
+from governance.row_seals import tampered
 from governance.store_ports import UnitOfWork
 from governance.users import check_new_password
 
@@ -120,6 +121,9 @@ def record_external_sign_in(uow: UnitOfWork, ctx: Context, name: str, method: st
         user = uow.users.find(name)
         if user is None or user.disabled:
             raise NotAllowed(f"{name!r} has no enabled account")
+        if user.seal_problem:
+            exc = tampered(f"the record of user {name!r}", user.seal_problem)
+            refuse(uow, ctx, name, f"sign in ({method})", ObjectType.USER, name, exc)
         uow.audit.append(
             actor=user.name,
             action=AuditAction.LOGIN_SUCCEEDED,
@@ -179,6 +183,11 @@ def record_password_check(
     ok = check.matches
     if ok and check.checked_hash != user.password_hash:  # the password changed meanwhile
         ok = ctx.hasher.verify(user.password_hash, check.password)
+    if user.seal_problem:  # roles or password written with SQL: nobody signs in as them
+        if not ok:  # the same answer as any wrong password; the row is left as it is
+            _login_failed(uow, ctx, user.name, "wrong password (record fails its seal)", purpose)
+        exc = tampered(f"the record of user {user.name!r}", user.seal_problem)
+        refuse(uow, ctx, user.name, purpose, ObjectType.USER, user.name, exc)
     if not ok:
         failed = user.failed_logins + 1
         locked = failed >= ctx.lockout_attempts

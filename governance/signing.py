@@ -44,6 +44,7 @@ from governance.errors import (
 from governance.evidence import Evidence
 from governance.execution import apply_decision
 from governance.policy import Rule
+from governance.row_seals import tampered
 from governance.signin import PasswordCheck, record_password_check, verify_password
 from governance.store_ports import UnitOfWork
 from governance.workflow import capture_or_refuse, request_event
@@ -132,11 +133,20 @@ def sign_off(
             uow, ctx, user, reauth, check, attempted, (ObjectType.REQUEST, request_id)
         )
         request = uow.lock_request(request_id)
+        if request.seal_problem:
+            forged = tampered(f"request {request_id}", request.seal_problem)
+            refuse(uow, ctx, actor, attempted, ObjectType.REQUEST, request_id, forged)
         rule = ctx.policy.rule_for(request.model, request.target, request.kind)
         # Read once under the lock: no other vote on this request can land before the commit.
-        votes = uow.votes.for_request(request_id)
-        existing = next((v for v in votes if v.approver == actor), None)
+        # Votes whose seal fails were written outside Countersign: they never count.
+        votes, unsealed = _sealed_votes(uow.votes.for_request(request_id))
+        existing = next((v for v in (*votes, *unsealed) if v.approver == actor), None)
         if existing is not None:
+            if existing.seal_problem:
+                forged = tampered(
+                    f"the stored vote of {actor} on {request_id}", existing.seal_problem
+                )
+                refuse(uow, ctx, actor, attempted, ObjectType.REQUEST, request_id, forged)
             uow.commit()  # keeps the reset of the user's failure counter
             return _repeat(request, existing, votes, rule)
         now = ctx.clock.now()
@@ -162,18 +172,24 @@ def sign_off(
             content_hash=request.content_hash,
             signer_name=user.display_name or user.name,
         )
+        # The entry first: the vote row is sealed together with the seq that records it.
+        entry = request_event(
+            uow, actor, AuditAction.VOTE_RECORDED, request, now, **_vote_payload(vote)
+        )
         try:
-            uow.votes.add(vote)
+            uow.votes.add(vote, audit_seq=entry.seq)
         except DuplicateVote:
             uow.rollback()  # a concurrent double submit won the race: answer as a repeat
-            votes = uow.votes.for_request(request_id)
+            votes, _ = _sealed_votes(uow.votes.for_request(request_id))
             mine = next((v for v in votes if v.approver == actor), vote)
             return _repeat(request, mine, votes, rule)
-        request_event(uow, actor, AuditAction.VOTE_RECORDED, request, now, **_vote_payload(vote))
+        for bad_vote in unsealed:
+            _record_unsealed_vote(uow, ctx, actor, request, bad_vote, attempted)
         votes = tuple(sorted((*votes, vote), key=lambda v: v.signed_at))  # the stored order
         request, approvers = _count(uow, ctx, actor, request, rule, vote_decision, votes)
         uow.commit()
-    result = SignOffResult(request, vote, False, len(approvers), rule.quorum)
+    unsealed_names = tuple(v.approver for v in unsealed)
+    result = SignOffResult(request, vote, False, len(approvers), rule.quorum, None, unsealed_names)
     if request.state == State.APPROVED and request.kind != RequestKind.FOLLOW_UP:
         outcome = apply_decision(uow, ctx, actor, request_id, decided=(request, approvers))
         result = replace(result, request=outcome.request, execution=outcome)
@@ -273,7 +289,13 @@ def _count(
     Returns:
         The request (closed or not) and every approver so far.
     """
-    approvers = tuple(v.approver for v in votes if v.decision == VoteDecision.APPROVE)
+    approvers = tuple(
+        v.approver
+        for v in votes
+        if v.decision == VoteDecision.APPROVE
+        and not v.seal_problem
+        and v.content_hash == request.content_hash
+    )
     now = ctx.clock.now()
     if decision is VoteDecision.REJECT:
         outcome, state, action = (
@@ -316,8 +338,7 @@ def decide(
         policy_hash=ctx.policy.hash,
         content_hash=request.content_hash,
     )
-    uow.decisions.add(decision)
-    request_event(
+    entry = request_event(
         uow,
         actor,
         action,
@@ -329,6 +350,7 @@ def decide(
         policy_hash=ctx.policy.hash,
         content_hash=request.content_hash,
     )
+    uow.decisions.add(decision, audit_seq=entry.seq)
 
 
 def _repeat(
@@ -336,6 +358,41 @@ def _repeat(
 ) -> SignOffResult:
     approvals = sum(1 for v in votes if v.decision == VoteDecision.APPROVE)
     return SignOffResult(request, vote, True, approvals, rule.quorum)
+
+
+def _sealed_votes(votes: tuple[Vote, ...]) -> tuple[tuple[Vote, ...], tuple[Vote, ...]]:
+    """The votes whose seal verifies, and those whose seal fails (never counted)."""
+    return (
+        tuple(v for v in votes if not v.seal_problem),
+        tuple(v for v in votes if v.seal_problem),
+    )
+
+
+def _record_unsealed_vote(
+    uow: UnitOfWork,
+    ctx: Context,
+    actor: str,
+    request: PromotionRequest,
+    vote: Vote,
+    attempted: str,
+) -> None:
+    """Put a vote that fails its seal on the record (it is left out of the count)."""
+    error = tampered(f"the stored vote of {vote.approver} on {request.id}", vote.seal_problem)
+    uow.audit.append(
+        actor=actor,
+        action=AuditAction.TAMPERING_DETECTED,
+        object_type=ObjectType.REQUEST,
+        object_id=request.id,
+        payload={
+            "attempted": attempted,
+            "record": "vote",
+            "approver": vote.approver,
+            "decision": vote.decision,
+            "reason": str(error),
+            "outcome": "not counted",
+        },
+        at=ctx.clock.now(),
+    )
 
 
 def _vote_payload(vote: Vote) -> dict[str, object]:

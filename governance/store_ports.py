@@ -3,6 +3,12 @@
 Implemented with SQLAlchemy in governance/{orm,repository,unit_of_work}.py and in memory by
 tests/unit/fakes.py. Repositories take and return the frozen dataclasses of governance.domain,
 never ORM rows. Nothing is visible to other transactions before `UnitOfWork.commit()`.
+
+Sealed records: users, requests, votes, decisions and executions are sealed when written (see
+governance.row_seals). What a repository returns carries `seal_problem`: "" when the stored
+row's seal verifies, otherwise what is wrong; the use cases never act on such a row, and
+`update` refuses (Tampered) to write back an object read from one. Votes, decisions and
+executions are added after the audit entry that records them, whose seq they are bound to.
 """
 
 from __future__ import annotations
@@ -80,8 +86,10 @@ class RequestRepository(Protocol):
 class VoteRepository(Protocol):
     """Votes. Unique on (request_id, approver): the database is the last guard."""
 
-    def add(self, vote: Vote) -> None:
+    def add(self, vote: Vote, *, audit_seq: int) -> None:
         """Insert a vote, flushing at once so that a duplicate is detected HERE, not at commit.
+
+        `audit_seq` is the seq of its `vote_recorded` entry (the seal covers it).
 
         Raises:
             DuplicateVote: This approver already voted on this request (a subclass of
@@ -174,8 +182,8 @@ class SessionRepository(Protocol):
 class DecisionRepository(Protocol):
     """Decisions: at most one per request (unique on request_id)."""
 
-    def add(self, decision: Decision) -> None:
-        """Insert the decision of a request.
+    def add(self, decision: Decision, *, audit_seq: int) -> None:
+        """Insert the decision of a request, bound to the audit entry that records it.
 
         Raises:
             Conflict: The request already has a decision.
@@ -190,8 +198,8 @@ class DecisionRepository(Protocol):
 class ExecutionRepository(Protocol):
     """Execution attempts: unique on (request_id, attempt)."""
 
-    def add(self, execution: Execution) -> None:
-        """Insert one attempt.
+    def add(self, execution: Execution, *, audit_seq: int) -> None:
+        """Insert one attempt, bound to the audit entry that records its outcome.
 
         Raises:
             Conflict: This (request_id, attempt) exists already.

@@ -33,6 +33,7 @@ from governance.repository import (
     SqlUserRepository,
     SqlVoteRepository,
 )
+from governance.seals import Sealer
 from governance.session_repository import SqlSessionRepository
 from governance.store_ports import UnitOfWork
 
@@ -45,9 +46,11 @@ class SqlUnitOfWork:
         sessions: sessionmaker[Session],
         *,
         sqlite: bool,
+        sealer: Sealer,
         reads: sessionmaker[Session] | None = None,
     ) -> None:
         self._sessions = sessions
+        self._sealer = sealer
         self._reads = reads or sessions
         self._sqlite = sqlite
         self._session: Session | None = None
@@ -61,8 +64,8 @@ class SqlUnitOfWork:
         if self._session is not None:
             raise RuntimeError("a unit of work cannot be nested; finish the open one first")
         self._session = sessions()
-        self._audit = SqlAuditLog(self._session)
-        self._requests = SqlRequestRepository(self._session)
+        self._audit = SqlAuditLog(self._session, self._sealer)
+        self._requests = SqlRequestRepository(self._session, self._sealer)
         return self._session
 
     def __enter__(self) -> Self:
@@ -172,19 +175,19 @@ class SqlUnitOfWork:
 
     @property
     def votes(self) -> SqlVoteRepository:
-        return SqlVoteRepository(self._open())
+        return SqlVoteRepository(self._open(), self._sealer)
 
     @property
     def users(self) -> SqlUserRepository:
-        return SqlUserRepository(self._open())
+        return SqlUserRepository(self._open(), self._sealer)
 
     @property
     def decisions(self) -> SqlDecisionRepository:
-        return SqlDecisionRepository(self._open())
+        return SqlDecisionRepository(self._open(), self._sealer)
 
     @property
     def executions(self) -> SqlExecutionRepository:
-        return SqlExecutionRepository(self._open())
+        return SqlExecutionRepository(self._open(), self._sealer)
 
     @property
     def sessions(self) -> SqlSessionRepository:
@@ -213,10 +216,15 @@ def _refuse_flush(session: Session, context: object, instances: object) -> None:
 
 
 class SqlStore:
-    """The governance database as the composition root sees it: units of work and verification."""
+    """The governance database as the composition root sees it: units of work and verification.
 
-    def __init__(self, engine: Engine) -> None:
+    `sealer` holds the seal key (governance.seals): every unit of work seals what it writes and
+    checks what it reads with it.
+    """
+
+    def __init__(self, engine: Engine, sealer: Sealer) -> None:
         self.engine = engine
+        self.sealer = sealer
         self._sqlite = is_sqlite(engine)
         self._write = sessionmaker(engine, expire_on_commit=False, autoflush=False)
         self._read = sessionmaker(
@@ -235,15 +243,16 @@ class SqlStore:
     def unit_of_work(self, *, read_only: bool = False) -> SqlUnitOfWork:
         """A fresh unit of work; `read_only` avoids taking SQLite's write lock for queries."""
         sessions = self._read if read_only else self._write
-        return SqlUnitOfWork(sessions, sqlite=self._sqlite, reads=self._reads)
+        return SqlUnitOfWork(sessions, sqlite=self._sqlite, sealer=self.sealer, reads=self._reads)
 
     def check_schema(self) -> None:
         """Raise SchemaOutOfDate unless the database is at the shipped migration head."""
         check_schema(self.engine)
 
     def verify(self, *, workers: int | None = None) -> VerifyResult:
-        """Recompute the whole audit chain (see governance.audit_store.verify_audit_log)."""
-        return verify_audit_log(self.engine, workers=workers)
+        """Recompute the whole audit chain and check every entry's seal (see
+        governance.audit_store.verify_audit_log)."""
+        return verify_audit_log(self.engine, sealer=self.sealer, workers=workers)
 
     def entry_hashes(self, seqs: Iterable[int]) -> dict[int, str]:
         """The stored entry hash at each of `seqs` the log holds (to compare signed checkpoints)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from governance.audit import AuditRecord
 from governance.context import Context, authorise, refuse, require_text
 from governance.domain import (
     AuditAction,
@@ -162,8 +163,8 @@ def open_request(
 
 def request_event(
     uow: UnitOfWork, actor: str, action: str, req: PromotionRequest, at: datetime, **payload: object
-) -> None:
-    uow.audit.append(
+) -> AuditRecord:
+    return uow.audit.append(
         actor=actor,
         action=action,
         object_type=ObjectType.REQUEST,

@@ -157,6 +157,7 @@ def _request_sign(args: argparse.Namespace) -> int:
             already_recorded=result.already_recorded,
             approvals=result.approvals,
             quorum=result.quorum,
+            unsealed_votes=list(result.unsealed_votes),
             message=result.message,
         )
         views.emit(view)

@@ -25,18 +25,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from prometheus_client.process_collector import ProcessCollector
 
     from app.metrics import GovernanceCollector
+    from app.seal_keys import load_sealer
     from app.settings import Settings
     from governance.db import check_schema, make_engine
 
     if not 0 < args.port < 65536:
         raise InvalidInput(f"--port must be between 1 and 65535, got {args.port}")
     settings = Settings.from_env()
+    sealer = load_sealer(settings)
     engine = make_engine(settings.db_url, pool_size=2, max_overflow=2)
     try:
         check_schema(engine)
         registry = CollectorRegistry()
         registry.register(
-            GovernanceCollector(engine, verify_interval_s=settings.metrics_verify_interval_s)
+            GovernanceCollector(
+                engine, sealer=sealer, verify_interval_s=settings.metrics_verify_interval_s
+            )
         )
         ProcessCollector(registry=registry)
         try:

@@ -68,10 +68,9 @@ def signature_checked(checkpoint: dict[str, Any], public_key: Path) -> bool:
 
 
 def cmd_reseal(args: argparse.Namespace) -> int:
+    from app.bootstrap import build_store
     from app.settings import Settings
-    from governance.db import make_engine
     from governance.domain import CLI_OPERATOR, ObjectType
-    from governance.unit_of_work import SqlStore
 
     reason = args.reason.strip()
     if not reason:
@@ -82,8 +81,7 @@ def cmd_reseal(args: argparse.Namespace) -> int:
     signed = (
         signature_checked(checkpoint, args.public_key) if checkpoint and args.public_key else None
     )
-    settings = Settings.from_env()
-    store = SqlStore(make_engine(settings.db_url))
+    store = build_store(Settings.from_env())
     try:
         store.check_schema()
         verified = store.verify()

@@ -51,10 +51,9 @@ def read_ledger(
     Raises:
         SchemaOutOfDate: The database needs `python -m app.cli db upgrade`.
     """
-    from governance.db import make_engine
-    from governance.unit_of_work import SqlStore
+    from app.bootstrap import build_store
 
-    store = SqlStore(make_engine(settings.db_url))
+    store = build_store(settings)
     try:
         store.check_schema()
         with store.unit_of_work(read_only=True) as uow:

@@ -1,11 +1,13 @@
-"""A database insider rewrites the chain consistently; only the signed checkpoints can tell.
+"""A database insider rewrites the chain consistently; the seals and the checkpoints tell.
 
 On a real SQLite file and a real PostgreSQL database: a promotion is approved by ann, the
 hourly job signs checkpoints (each checked against the one before), then somebody with SQL
 access makes it look as if "mallory" had signed instead: a user row, the vote, the decision,
 the execution and the audit entries, with a forged `user_created` entry inserted into the
-chain, every hash recomputed and the head moved. The chain verifies on its own; the checkpoints
-(and a bundle exported after the rewrite, checked against them) do not.
+chain, every hash recomputed and the head moved. The hash chain verifies on its own; the
+insider has no seal key, so `audit verify` names the first rewritten entry, the rows fail
+their seals, and the checkpoints (and a bundle exported after the rewrite, checked against
+them) do not match.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from app.bootstrap import build_governance
 from app.cli import main as cli_main
 from app.settings import Settings
 from governance.audit import AuditRecord, canonical_json
+from governance.audit_store import verify_audit_log
 from governance.db import make_engine, upgrade
 from governance.domain import CLI_OPERATOR
 from tests.integration.insider import read_chain, rewrite_chain, triggers_off
@@ -204,20 +207,29 @@ def test_a_consistent_rewrite_passes_verify_but_not_the_signed_checkpoints(
     assert first["last_seq"] < changed <= second["last_seq"]
     assert forged[changed - 1].object_id == "mallory"
 
-    # The rewrite is consistent: the app shows mallory's signature and the chain verifies.
+    # The hash chain is consistent, but the rewritten entries and rows fail their seals.
+    engine = make_engine(world.url)
+    try:
+        assert verify_audit_log(engine).ok  # hashes only: the rewrite is consistent
+    finally:
+        engine.dispose()
     facade = build_governance(world.settings, registry=FakeRegistry(), hasher=FakeHasher())
     try:
         votes = facade.get_request(CLI_OPERATOR, world.request_id).votes
     finally:
         facade.dispose()
     assert [v.approver for v in votes] == ["mallory"]
-    code, out, _ = world.cli(capsys, "audit", "verify")
-    assert code == 0
-    assert out.startswith("audit chain verified")
+    assert votes[0].seal_problem == "the seal does not match"
+    code, out, err = world.cli(capsys, "audit", "verify")
+    assert code == 1
+    assert err.startswith(f"audit chain broken at seq {changed}: the entry's seal fails")
 
-    # The checkpoint before the rewrite still holds; the ones after it do not.
+    # The checkpoint before the rewrite still holds (the seals fail after it); the ones after
+    # the rewrite do not.
     code, out, _ = world.cli(capsys, "audit", "verify", "--checkpoint", str(files[0]), *key)
-    assert code == 0, out
+    assert code == 1
+    assert f"checkpoint seq {first['last_seq']} ({files[0].name}" in out
+    assert "the chain holds its head" in out
     code, out, err = world.cli(capsys, "audit", "verify", "--checkpoint", str(files[1]), *key)
     assert code == 1
     seq = second["last_seq"]
@@ -230,7 +242,8 @@ def test_a_consistent_rewrite_passes_verify_but_not_the_signed_checkpoints(
     )
     assert code == 1
     report = json.loads(out)
-    assert report["chain"]["ok"] is True
+    assert report["chain"]["ok"] is False
+    assert report["chain"]["first_broken_seq"] == changed
     assert [c["status"] for c in report["checkpoints"]] == ["match", "mismatch", "mismatch"]
     assert report["checkpoints"][1]["held_head_hash"] == held
     code, _, err = world.cli(capsys, "audit", "verify", "--checkpoints", str(world.folder), *key)
@@ -241,7 +254,7 @@ def test_a_consistent_rewrite_passes_verify_but_not_the_signed_checkpoints(
     code, out, err = world.cli(capsys, *job)
     assert code == 1
     assert out == ""
-    assert f"MISMATCH at seq {third['last_seq']}" in err
+    assert f"first broken seq {changed}: the entry's seal fails" in err
     assert "nothing signed" in err
     assert sorted(world.folder.glob("*")) == files
 

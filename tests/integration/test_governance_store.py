@@ -38,16 +38,18 @@ from governance.domain import (
 )
 from governance.errors import Conflict, DuplicateVote, NotFound, SchemaOutOfDate
 from governance.orm import Base
+from governance.seals import Sealer, SealKey
 from governance.unit_of_work import SqlStore
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+SEALER = Sealer(SealKey(b"store-test-seal-key-32-bytes-long!"))
 
 
 @pytest.fixture
 def store(empty_db_url: str) -> Iterator[SqlStore]:
     engine = make_engine(empty_db_url)
     upgrade(engine)
-    yield SqlStore(engine)
+    yield SqlStore(engine, SEALER)
     engine.dispose()
 
 
@@ -177,19 +179,19 @@ def test_one_pending_request_per_target_but_follow_ups_are_exempt(store: SqlStor
 def test_votes_decisions_and_executions_round_trip(store: SqlStore) -> None:
     with store.unit_of_work() as uow:
         uow.requests.add(a_request())
-        uow.votes.add(a_vote("r1", "ann"))
+        uow.votes.add(a_vote("r1", "ann"), audit_seq=1)
         with pytest.raises(DuplicateVote, match="already"):
-            uow.votes.add(a_vote("r1", "ann", "reject"))
-        uow.votes.add(a_vote("r1", "bob"))
+            uow.votes.add(a_vote("r1", "ann", "reject"), audit_seq=2)
+        uow.votes.add(a_vote("r1", "bob"), audit_seq=3)
         decision = Decision("r1", "approved", NOW, "bob", ("ann", "bob"), 2, "p" * 64, "c" * 64)
-        uow.decisions.add(decision)
+        uow.decisions.add(decision, audit_seq=4)
         with pytest.raises(Conflict):
-            uow.decisions.add(decision)
+            uow.decisions.add(decision, audit_seq=5)
         failed = Execution("r1", 1, "failed", NOW, "bob", "iris", "3", "champion", "alias", "2")
-        uow.executions.add(failed)
-        uow.executions.add(replace(failed, attempt=2, outcome="succeeded"))
+        uow.executions.add(failed, audit_seq=6)
+        uow.executions.add(replace(failed, attempt=2, outcome="succeeded"), audit_seq=7)
         with pytest.raises(Conflict):
-            uow.executions.add(failed)
+            uow.executions.add(failed, audit_seq=8)
         uow.commit()
     with store.unit_of_work(read_only=True) as uow:
         assert uow.votes.for_request("r1") == (a_vote("r1", "ann"), a_vote("r1", "bob"))
@@ -224,7 +226,7 @@ def test_reading_waits_for_no_writer_and_refuses_to_write(store: SqlStore) -> No
             raw: Any = uow.session.connection().connection.dbapi_connection
             assert raw.info.transaction_status.name == "IDLE"  # not inside a transaction block
         with pytest.raises(RuntimeError, match="nothing is written"):
-            uow.votes.add(a_vote("r1", "ann"))
+            uow.votes.add(a_vote("r1", "ann"), audit_seq=1)
         with pytest.raises(RuntimeError, match="no lock"):
             uow.lock_request("r1")
         with pytest.raises(RuntimeError, match="nothing is committed"):

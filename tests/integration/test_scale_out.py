@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 
+from app.seal_keys import write_new_key
 from app.settings import Settings
 from tests.browser_support import (
     ROOT,
@@ -105,12 +106,17 @@ def stack(pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dic
             )
         )  # fmt: skip
         tracking = f"http://127.0.0.1:{mlflow_port}"
+        # One seal key for every replica and job, as the deployments mount it from one Secret
+        # (a key made per data folder would make each replica's seals foreign to the other).
+        seal_key = folder / "audit-seal.key"
+        write_new_key(seal_key)
         env = {
             **base_env,
             "PYTHONPATH": str(ROOT),
             "MLFLOW_TRACKING_URI": tracking,
             "COUNTERSIGN_DB_URL": governance_url,
             "COUNTERSIGN_AUTH": "local",
+            "COUNTERSIGN_AUDIT_SEAL_KEY_FILE": str(seal_key),
         }
         migrate = subprocess.run(
             [sys.executable, "-m", "app.cli", "db", "upgrade"],

@@ -47,6 +47,7 @@ from governance.errors import (
 )
 from governance.policy import Policy, load_policy_file, parse_policy
 from governance.ports import RegistryVersion, TargetAssignment
+from governance.row_seals import tampered
 
 DEFAULT_POLICY = Path(__file__).resolve().parents[2] / "governance" / "default_policy.yaml"
 T0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
@@ -86,6 +87,8 @@ class _State:
     decisions: dict[str, Decision] = field(default_factory=dict)
     executions: list[Execution] = field(default_factory=list)
     audit: list[AuditRecord] = field(default_factory=list)
+    # (kind, request id, approver or attempt) -> the seq of the audit entry the row is bound to
+    bound: dict[tuple[str, str, str], int] = field(default_factory=dict)
     sessions: dict[str, BrowserSession] = field(default_factory=dict)
 
 
@@ -122,6 +125,8 @@ class FakeRequests:
             raise NotFound(f"no request {request_id}") from None
 
     def update(self, request: PromotionRequest) -> None:
+        if request.seal_problem:  # as the SQL store: never launder a row that fails its seal
+            raise tampered(f"request {request.id}", request.seal_problem)
         stored = self.get(request.id)
         if stored.row_version != request.row_version - 1:
             raise Conflict(f"request {request.id} was changed by someone else")
@@ -158,7 +163,8 @@ class FakeVotes:
     def __init__(self, state: _State) -> None:
         self.s = state
 
-    def add(self, vote: Vote) -> None:
+    def add(self, vote: Vote, *, audit_seq: int) -> None:
+        self.s.bound[("vote", vote.request_id, vote.approver)] = audit_seq
         key = (vote.request_id, vote.approver)
         if key in self.s.votes:
             raise DuplicateVote("already recorded")
@@ -184,6 +190,8 @@ class FakeUsers:
         return self.s.users.get(name)
 
     def update(self, user: User) -> None:
+        if user.seal_problem:  # as the SQL store: never launder a row that fails its seal
+            raise tampered(f"the record of user {user.name!r}", user.seal_problem)
         if user.name not in self.s.users:
             raise NotFound(user.name)
         self.s.users[user.name] = user
@@ -242,7 +250,8 @@ class FakeDecisions:
     def __init__(self, state: _State) -> None:
         self.s = state
 
-    def add(self, decision: Decision) -> None:
+    def add(self, decision: Decision, *, audit_seq: int) -> None:
+        self.s.bound[("decision", decision.request_id, "")] = audit_seq
         if decision.request_id in self.s.decisions:
             raise Conflict("decided already")
         self.s.decisions[decision.request_id] = decision
@@ -255,7 +264,8 @@ class FakeExecutions:
     def __init__(self, state: _State) -> None:
         self.s = state
 
-    def add(self, execution: Execution) -> None:
+    def add(self, execution: Execution, *, audit_seq: int) -> None:
+        self.s.bound[("execution", execution.request_id, str(execution.attempt))] = audit_seq
         if any(
             (e.request_id, e.attempt) == (execution.request_id, execution.attempt)
             for e in self.s.executions

@@ -27,6 +27,8 @@ GOVERNANCE_PURE = (
     "governance/monitoring_rules.py",
     "governance/monitoring_records.py",
     "governance/monitoring_ports.py",
+    "governance/seals.py",
+    "governance/row_seals.py",
 )
 GOVERNANCE_DB = (
     "governance/orm.py",
@@ -40,6 +42,8 @@ GOVERNANCE_DB = (
     "governance/mlflow_deliveries.py",
     "governance/monitoring_rows.py",
     "governance/monitoring_store.py",
+    "governance/seal_check.py",
+    "governance/seal_existing.py",
     "governance/migrations/*",
     "governance/migrations/**/*",
 )
@@ -142,6 +146,8 @@ def _pure_import_ok(rel: str, name: str) -> bool:
             "monitoring_rules",
             "monitoring_records",
             "monitoring_ports",
+            "seals",
+            "row_seals",
         )
         return any(_is(name, f"governance.{m}") for m in pure)
     if top == "yaml":

@@ -133,7 +133,7 @@ def test_the_vote_repository_refuses_a_second_vote_by_the_same_approver(world: W
     request = open_request(world)
     signed = vote(world, request, "carol").vote
     with world.uow, pytest.raises(DuplicateVote):
-        world.uow.votes.add(signed)
+        world.uow.votes.add(signed, audit_seq=1)
 
 
 def test_one_rejection_rejects_the_request(world: World) -> None:
