@@ -1,8 +1,8 @@
 """The history of a model's aliases and stages: a timeline chart, a table, rollback links.
 
 No I/O: a TargetHistory in, Streamlit elements out. Versions, targets and signers come from
-MLflow and people: they go into the chart and the table as data, and into links only as query
-values.
+MLflow and people: they go into the chart escaped (`app.ui.chart_text`), into the table as data,
+and into links only as query values.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import streamlit as st
 
 from app.entities import TargetHistory, Tenure
 from app.ui import navigation
+from app.ui.chart_text import plotly_frame, plotly_labels
 
 HOW = {
     "request": "by request",
@@ -74,9 +75,11 @@ def show(history: TargetHistory) -> None:
     else:
         st.caption("Countersign has no record of this model yet: every holder predates it.")
     rows = frame(history)
+    hover = ["request", "signers", "from (UTC)", "to (UTC)"]
+    used = ["from", "to", "target", "how", "version", *hover]
     fig = px.timeline(
-        rows, x_start="from", x_end="to", y="target", color="how", text="version",
-        hover_data=["request", "signers", "from (UTC)", "to (UTC)"],
+        plotly_frame(rows, used), x_start="from", x_end="to", y="target", color="how",
+        text="version", hover_data=hover, labels=plotly_labels(used),
     )  # fmt: skip
     fig.update_yaxes(autorange="reversed", title=None)
     fig.update_layout(margin={"l": 10, "r": 10, "t": 30, "b": 10}, legend_title_text="")
