@@ -8,7 +8,7 @@ ADDRESS ?= 127.0.0.1
 export COUNTERSIGN_DATA_DIR ?= $(CURDIR)/data
 PYTEST_ARGS ?=
 
-.PHONY: run test lint seed bench-runs bench-governance bench-drift clean
+.PHONY: run test lint seed bench-runs bench-governance bench-drift bench-pages bench-registry clean
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -54,6 +54,12 @@ bench-governance: $(VENV)/.dev
 
 bench-drift: $(VENV)/.dev
 	$(PY) -m bench.drift --rows 100000 --cols 50
+
+bench-pages: $(VENV)/.dev
+	$(PY) -m bench.pages
+
+bench-registry: $(VENV)/.dev
+	$(PY) -m bench.registry
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from app.entities import DatasetInfo, ModelVersionInfo, RunSummary
+from app.entities import DatasetInfo, LoggedModelInfo, ModelVersionInfo, RunSummary
 from app.signatures import schema_diff
 
 DELTA_COLUMNS = [
@@ -249,6 +249,13 @@ def runs_frame(runs: Sequence[RunSummary]) -> pd.DataFrame:
     return frame[fixed + rest]
 
 
+def _with_model(run: RunSummary, lm: LoggedModelInfo | None) -> RunSummary:
+    if lm is None:
+        return run
+    metrics = dict(run.metrics) | lm.latest_metrics()
+    return replace(run, metrics=metrics, params=dict(run.params) | dict(lm.params))
+
+
 def shown_stage(stage: str) -> str:
     """MLflow says "None" for a version without a stage; show nothing instead."""
     return "" if stage in ("", "None") else stage
@@ -282,6 +289,8 @@ def version_review(
     signatures: Mapping[str, Mapping[str, Any] | None],
     datasets: Mapping[str, Sequence[DatasetInfo]],
     lower_is_better: Iterable[str],
+    *,
+    logged: Mapping[str, LoggedModelInfo | None] | None = None,
 ) -> VersionReview:
     """Compare model versions against the first one (the baseline, e.g. the champion).
 
@@ -291,10 +300,15 @@ def version_review(
         signatures: version -> signature dict (or None).
         datasets: version -> data sets logged on its source run.
         lower_is_better: Metric names where smaller is an improvement.
+        logged: version -> the MLflow 3 LoggedModel it was registered from. Its params and
+            metrics overlay the run's: a run that logged several models holds only the last
+            value of each metric, the model its own.
     """
     labels = {v.version: version_label(v) for v in versions}
     empty_run = RunSummary("", "", "", "", "", None, None)
-    run_of = {v.version: runs.get(v.run_id, empty_run) for v in versions}
+    models = logged or {}
+    run_of = {v.version: _with_model(runs.get(v.run_id, empty_run), models.get(v.version))
+              for v in versions}  # fmt: skip
     metrics = {labels[v]: dict(r.metrics) for v, r in run_of.items()}
     base = labels[versions[0].version] if versions else ""
     summary = pd.DataFrame(
@@ -307,6 +321,7 @@ def version_review(
                 "status": v.status,
                 "author": v.author,
                 "created": v.creation_time,
+                "logged_model": v.model_id,
                 "source_run": v.run_id,
                 "description": v.description,
             }
@@ -319,11 +334,24 @@ def version_review(
         for ver, items in datasets.items()
         if ver in labels
         for d in items
+    ] + [
+        {"label": labels[ver], "context": "model metrics", "name": name, "digest": digest}
+        | {"source_type": "", "source": f"metrics of logged model {lm.model_id}"}
+        for ver, lm in models.items()
+        if ver in labels and lm is not None
+        for name, digest in sorted({(m.dataset_name, m.dataset_digest) for m in lm.metrics})
+        if name
     ]
+    run_labels: dict[str, str] = {}
+    for v in versions:
+        if v.run_id:  # several versions may come from one run
+            run_labels[v.run_id] = " / ".join(
+                filter(None, [run_labels.get(v.run_id), labels[v.version]])
+            )
     return VersionReview(
         baseline=base,
         labels=labels,
-        run_labels={v.run_id: labels[v.version] for v in versions if v.run_id},
+        run_labels=run_labels,
         summary=summary,
         deltas=metric_deltas(
             metrics.get(base, {}), {k: m for k, m in metrics.items() if k != base}, lower_is_better

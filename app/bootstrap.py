@@ -137,6 +137,9 @@ def build_governance(
         monitoring=SqlMonitoringSource(store.engine),
         lockout_attempts=settings.lockout_attempts,
         lockout_duration=timedelta(minutes=settings.lockout_minutes),
+        reset_notice_period=timedelta(days=settings.reset_notice_days),
+        session_idle=timedelta(minutes=settings.session_timeout_minutes),
+        session_lifetime=timedelta(minutes=settings.session_absolute_minutes),
     )
     return GovernanceFacade(store=store, context=context)
 

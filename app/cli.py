@@ -11,7 +11,8 @@ import importlib
 import sys
 from collections.abc import Callable, Sequence
 
-from app.errors import UserFacingError
+from app.errors import UserFacingError, message_of
+from app.log_redaction import install_log_redaction
 from app.settings import SettingsError
 from governance.errors import GovernanceError
 
@@ -29,6 +30,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "app.commands.reseal",
     "app.commands.checkpoints",
     "app.commands.monitor",
+    "app.commands.store",
 )
 
 
@@ -69,13 +71,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     from app.bootstrap import harden_process
 
     harden_process()
+    install_log_redaction()
     parser = build_parser()
     args = parser.parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return int(func(args) or 0)
     except (UserFacingError, GovernanceError, SettingsError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {message_of(exc)}", file=sys.stderr)
         return int(getattr(exc, "exit_code", 1))
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

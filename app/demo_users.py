@@ -28,29 +28,32 @@ DEMO_USERS: tuple[DemoAccount, ...] = (
         "erin-demo-pass",
         "approver",
         "Approvals: one request waiting for your signature (diabetes-progression v3 → champion, "
-        "drift gate passed)",
+        "drift gate passed); Overview: an open drift alert on tumor-classifier's champion v2",
     ),
     DemoAccount(
         "frank",
         "approver",
         "frank-demo-pass",
         "approver",
-        "Approvals: the same request waiting for your signature",
+        "Approvals: the same request waiting for your signature; Monitoring over time: three "
+        "weeks of daily batches, where tumor-classifier's champion crosses its drift threshold",
     ),
     DemoAccount(
         "admin",
         "admin",
         "admin-demo-pass",
         "MLOps administrator",
-        "Overview: your break-glass promotion of tumor-classifier v2 → champion, and the "
-        "out-of-band move of its champion that you put back; Admin: the users",
+        "Overview: your break-glass promotion of tumor-classifier v2 → champion, the "
+        "out-of-band move of its champion that you put back, and an open drift alert on that "
+        "champion; Admin: the users",
     ),
     DemoAccount(
         "audrey",
         "auditor",
         "audrey-demo-pass",
         "auditor (read-only audit views)",
-        "Audit log: three weeks of history, with a chain that verifies",
+        "Audit log: three weeks of history, with the daily monitoring batches and the alert, "
+        "and a chain that verifies",
     ),
 )
 

@@ -7,8 +7,15 @@ They pickle cheaply, which keeps `st.cache_data` fast.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
+
+# The session cookie and the endpoints that set and clear it (served by app.web.session_cookie,
+# posted to from the page by app.ui.handover; both under Streamlit's server.baseUrlPath).
+SESSION_COOKIE = "countersign_session"
+SESSION_ISSUE_PATH = "_countersign/session"
+SESSION_END_PATH = "_countersign/session/end"
+SESSION_HEADER = "X-Countersign-Session"
 
 
 @dataclass(frozen=True)
@@ -80,6 +87,43 @@ class ModelVersionInfo:
     creation_time: datetime | None
     last_updated_time: datetime | None
     author: str  # the source run's `mlflow.user`; ModelVersion.user_id is empty in MLflow
+    model_id: str = ""  # the MLflow 3 LoggedModel it was registered from ("" before MLflow 3)
+
+
+@dataclass(frozen=True)
+class LoggedModelMetric:
+    """A metric logged on a LoggedModel: `mlflow.log_metrics(..., model_id=..., dataset=...)`."""
+
+    key: str
+    value: float
+    step: int
+    timestamp: datetime | None
+    dataset_name: str  # "" when logged without a data set
+    dataset_digest: str
+    run_id: str  # the run that logged it ("" when unknown)
+
+
+@dataclass(frozen=True)
+class LoggedModelInfo:
+    """An MLflow 3 LoggedModel: what a version was registered from, with or without a run."""
+
+    model_id: str
+    name: str
+    experiment_id: str
+    source_run_id: str  # "" for a model logged outside any run
+    status: str
+    model_type: str
+    params: dict[str, str]
+    metrics: tuple[LoggedModelMetric, ...]
+    tags: dict[str, str]
+    creation_time: datetime | None = None
+
+    def latest_metrics(self) -> dict[str, float]:
+        """Per metric key, the value logged last (by time, then step) across data sets."""
+        ordered = sorted(
+            self.metrics, key=lambda m: (m.timestamp or datetime.min.replace(tzinfo=UTC), m.step)
+        )
+        return {m.key: m.value for m in ordered}
 
 
 @dataclass(frozen=True)
@@ -102,6 +146,19 @@ class StoreHealth:
     registry_uri: str
     backend: str  # "sql", "http" or another URI scheme
     message: str = ""
+
+
+@dataclass(frozen=True)
+class StoreSchema:
+    """One store's MLflow schema, as checked before any MLflow client opens it."""
+
+    role: str  # "tracking" or "registry"
+    uri: str  # without password
+    kind: str  # URI scheme: sqlite, postgresql, file, http...
+    revision: str | None  # the store's Alembic revision (SQL stores only)
+    expected: str | None  # the installed MLflow's head revision (SQL stores only)
+    state: str  # ok, older, unknown (newer than this MLflow), empty (not an MLflow store)
+    message: str = ""  # what to do, when the state is not ok
 
 
 @dataclass(frozen=True)
@@ -232,7 +289,8 @@ class SignedInUser:
 
     `authenticated_at` is when the person last proved who they are (the password check, or the
     identity provider's `auth_time`/`iat`); `last_seen` moves on every interaction and drives the
-    inactivity expiry.
+    inactivity expiry. A local sign-in is a server-side browser session (`session_id`), checked
+    again on every interaction, so that its end reaches every tab.
     """
 
     username: str
@@ -241,6 +299,7 @@ class SignedInUser:
     authenticated_at: datetime
     last_seen: datetime
     display_name: str = ""
+    session_id: str = ""  # the server-side browser session (local sign-in), else ""
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,16 @@
 """Errors the read side raises for the user to see: one clear line, never a traceback.
 
-Pages show `str(error)` with `st.error`; the CLI prints it and exits non-zero.
+Pages show `message_of(error)` with `st.error`; the CLI prints it and exits non-zero.
 """
+
+
+def message_of(exc: BaseException) -> str:
+    """The one line a person sees for an error, without any password a URI in it carried."""
+    # Imported here: the model worker's child process imports this module and nothing of
+    # governance/ (it runs with the repository's packages out of reach).
+    from governance.redaction import redact_secrets
+
+    return redact_secrets(str(exc) or type(exc).__name__)
 
 
 class UserFacingError(Exception):
@@ -41,3 +50,8 @@ class ArtifactsUnreachable(UserFacingError):
 
 class ImportanceNotLogged(UserFacingError):
     """The version logged no feature importance, and computing it from the model is off."""
+
+
+class StoreSchemaMismatch(StoreUnavailable):
+    """The SQL store is at another MLflow schema revision: opening it through MLflow would
+    migrate it, so Countersign does not (the message has both revisions and the ways forward)."""

@@ -20,6 +20,7 @@ from governance.domain import (
     CLI_OPERATOR,
     REAUTH_PASSWORD,
     BreakGlassResult,
+    BrowserSession,
     ExecutionResult,
     Finding,
     PromotionRequest,
@@ -144,12 +145,45 @@ class GovernanceFacade:
         return service.set_roles(self._uow(), self.context, actor, name, roles)
 
     def reset_password(self, actor: str, name: str, password: str) -> None:
-        """Set a new password and lift a lockout."""
+        """Set a new password and lift a lockout; someone else's must be changed at their next
+        sign-in."""
         service.reset_password(self._uow(), self.context, actor, name, password)
+
+    def change_password(self, name: str, current: str, new: str) -> User:
+        """A person replaces their own password, proving the current one."""
+        return service.change_password(self._uow(), self.context, name, current, new)
 
     def list_users(self, actor: str) -> tuple[User, ...]:
         """Every user by name (never show `password_hash`)."""
         return service.list_users(self._uow(), self.context, actor)
+
+    # -- browser sessions -------------------------------------------------------------------------
+
+    def start_session(
+        self, name: str, password: str, user_agent: str = ""
+    ) -> tuple[User, BrowserSession, str]:
+        """Sign in with a password and open a browser session; returns its one-time grant."""
+        return service.start_session(self._uow(), self.context, name, password, user_agent)
+
+    def claim_cookie(self, grant: str) -> tuple[BrowserSession, str]:
+        """Exchange a session's one-time grant for its cookie secret (made now, stored hashed)."""
+        return service.claim_cookie(self._uow(), self.context, grant)
+
+    def resume_session(self, secret: str) -> tuple[BrowserSession, User]:
+        """The live session a cookie names (raises SessionEnded otherwise)."""
+        return service.resume_session(self._uow(), self.context, secret)
+
+    def check_session(self, session_id: str) -> tuple[BrowserSession, User]:
+        """A signed-in tab's session, checked again (raises SessionEnded when it has ended)."""
+        return service.check_session(self._uow(), self.context, session_id)
+
+    def end_session(self, actor: str, session_id: str) -> BrowserSession:
+        """Log out (the session's own user) or revoke a session (an admin); audited."""
+        return service.end_session(self._uow(), self.context, actor, session_id)
+
+    def list_sessions(self, actor: str) -> tuple[BrowserSession, ...]:
+        """Every live browser session, newest first (admins)."""
+        return service.list_sessions(self._uow(), self.context, actor)
 
     # -- requests ---------------------------------------------------------------------------------
 
@@ -175,11 +209,25 @@ class GovernanceFacade:
         )
 
     def break_glass(
-        self, actor: str, model: str, version: str, target: str, justification: str
+        self,
+        actor: str,
+        model: str,
+        version: str,
+        target: str,
+        justification: str,
+        *,
+        password: str | None = None,
+        reauth: service.Reauthentication | None = None,
     ) -> BreakGlassResult:
-        """Promote at once (admin), with a follow-up review opened automatically."""
+        """Promote at once (admin), with a follow-up review opened automatically.
+
+        Args:
+            password: The admin's password, entered again now (local sign-in).
+            reauth: Another re-authentication attested by the identity adapter (OIDC).
+        """
+        proof = reauth or service.Reauthentication(REAUTH_PASSWORD, password)
         return service.break_glass(
-            self._uow(), self.context, actor, model, version, target, justification
+            self._uow(), self.context, actor, model, version, target, justification, proof
         )
 
     def sign_off(

@@ -15,6 +15,8 @@ from app.entities import ActivityEvent, EvidencePreview, OutOfBandFlag, SigningE
 from governance.audit import AuditRecord
 from governance.context import load_principal
 from governance.domain import (
+    ADMIN,
+    ADMIN_MAY_NOT_SIGN,
     AuditAction,
     ObjectType,
     Permission,
@@ -38,6 +40,18 @@ def _require(facade: GovernanceFacade, actor: str, permission: Permission) -> No
     with facade.store.unit_of_work(read_only=True) as uow:
         principal, _ = load_principal(uow, actor, facade.policy.signer_roles())
     principal.require(permission)
+
+
+def data_version(facade: GovernanceFacade) -> int:
+    """The audit chain's head sequence number (0 for an empty log).
+
+    Every change of the governance state (requests, votes, decisions, executions, users,
+    out-of-band findings and put-backs, monitoring batches and findings) appends an audit entry
+    in the same transaction, so a read of that state stays true while this number stays.
+    """
+    with facade.store.unit_of_work(read_only=True) as uow:
+        head = uow.audit.head()
+    return head.seq if head is not None else 0
 
 
 def preview_evidence(
@@ -96,6 +110,8 @@ def eligibility(
         return SigningEligibility(False, False, role, f"the request is {req.state}")
     if role is None:
         return SigningEligibility(False, False, None, f"signing needs the role {wanted}")
+    if ADMIN in roles and not rule.admins_may_sign:
+        return SigningEligibility(False, False, role, ADMIN_MAY_NOT_SIGN)
     if rule.separation_of_duties and actor == req.requester:
         return SigningEligibility(
             True, False, role, "separation of duties: you requested it, so you may only reject it"

@@ -21,12 +21,21 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
+from app.accounts import Account, AccountDirectory, FacadeDirectory, SessionInfo
 from app.entities import DemoAccount, SignedInUser
 from app.errors import UserFacingError
 from app.settings import Settings
-from governance.errors import InvalidInput
+from governance.errors import InvalidInput, SessionEnded
+from governance.revocation import (
+    BY_ADMIN,
+    LOGOUT,
+    PASSWORD_CHANGED,
+    PASSWORD_RESET,
+    ROLES_CHANGED,
+    USER_DISABLED,
+)
 
 REAUTH_PASSWORD = "password"  # noqa: S105 - the name of a method, not a secret
 REAUTH_OIDC = "oidc-recent-login"
@@ -47,54 +56,6 @@ class ReauthRequired(UserFacingError):
     """Signing needs a fresh proof of identity (a password, or a recent OIDC sign-in)."""
 
 
-@dataclass(frozen=True)
-class Account:
-    """What sign-in needs to know about a user of the governance database."""
-
-    username: str
-    roles: tuple[str, ...]
-    active: bool = True
-    display_name: str = ""
-
-
-class AccountDirectory(Protocol):
-    """The accounts in the governance database, as the facade exposes them."""
-
-    def authenticate(self, username: str, password: str) -> Account:
-        """Check a password; lockout and auditing happen behind this call.
-
-        Raises:
-            AuthenticationFailed: Unknown user or wrong password (one message for both).
-            GovernanceError: The account is locked or disabled (the message says so).
-        """
-        ...
-
-    def find(self, username: str) -> Account | None:
-        """The account with this exact name, or None."""
-        ...
-
-    def has_active_admin(self) -> bool:
-        """Whether at least one enabled account has the admin role."""
-        ...
-
-    def record_sign_in(self, username: str, method: str) -> None:
-        """Audit a sign-in vouched for by the provider or the proxy (`method`: oidc, header).
-
-        Raises:
-            GovernanceError: The account is not (or no longer) enabled.
-        """
-        ...
-
-    def admit_viewer(self, username: str, display_name: str) -> Account:
-        """A viewer account for an identity the OIDC provider vouched for (audited); an
-        existing account is returned unchanged.
-
-        Raises:
-            InvalidInput: The identity cannot be a user name.
-        """
-        ...
-
-
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -107,24 +68,39 @@ def claim_time(claims: Mapping[str, Any]) -> datetime | None:
             continue
         if isinstance(raw, (int, float)):
             return datetime.fromtimestamp(float(raw), UTC)
-        if isinstance(raw, str) and raw.strip().isdigit():
+        if isinstance(raw, str) and raw.strip().isascii() and raw.strip().isdigit():
             return datetime.fromtimestamp(int(raw.strip()), UTC)
     return None
 
 
-def oidc_identity(claims: Mapping[str, Any]) -> str:
-    """The name an OIDC identity maps to: its email, else its subject; empty if neither.
+def email_is_verified(claims: Mapping[str, Any], *, claim_required: bool = True) -> bool:
+    """Whether the provider vouches for the token's email.
 
-    An email the provider marks as unverified (`email_verified: false`) names nobody: anyone
-    could have typed it at the provider, so only the subject is used then.
+    Only `email_verified: true` does by default: anyone could have typed an address at the
+    provider, and a provider that omits the claim says nothing about it. With `claim_required`
+    off (COUNTERSIGN_OIDC_EMAIL_VERIFIED_REQUIRED=0, for a provider that verifies every address
+    but never sends the claim) a missing claim is trusted too; an explicit false never is.
     """
-    for key in ("email", "sub"):
-        value = claims.get(key)
-        if key == "email" and claims.get("email_verified") in (False, "false"):
-            continue
-        if isinstance(value, str) and value.strip():
-            return value.strip()
-    return ""
+    verified = claims.get("email_verified")
+    if verified is None:
+        return not claim_required
+    if isinstance(verified, str):
+        return verified.strip().lower() == "true"
+    return verified is True
+
+
+def oidc_identity(claims: Mapping[str, Any], *, email_claim_required: bool = True) -> str:
+    """The name an OIDC identity maps to: its verified email, else its subject; empty if neither.
+
+    An email the provider does not mark as verified names nobody (see `email_is_verified`):
+    only the subject is used then.
+    """
+    email = claims.get("email")
+    verified = email_is_verified(claims, claim_required=email_claim_required)
+    if verified and isinstance(email, str) and email.strip():
+        return email.strip()
+    sub = claims.get("sub")
+    return sub.strip() if isinstance(sub, str) else ""
 
 
 def header_value(headers: Mapping[str, str], name: str) -> str:
@@ -158,18 +134,62 @@ class IdentityService:
 
     # -- sign-in ----------------------------------------------------------------------------
 
-    def sign_in_password(self, username: str, password: str) -> SignedInUser:
-        """Local sign-in. Raises AuthenticationFailed (same text for unknown user and wrong
-        password), or another GovernanceError for a locked or disabled account."""
-        account = self.directory.authenticate(username.strip(), password)
-        now = self.clock()
+    def sign_in_password(
+        self, username: str, password: str, user_agent: str = ""
+    ) -> tuple[SignedInUser, str]:
+        """Local sign-in: a server-side browser session for this person.
+
+        Returns:
+            The signed-in user (bound to the session) and the session's one-time grant, with
+            which the page collects the session cookie (`app.web.session_cookie`).
+
+        Raises:
+            AuthenticationFailed: Unknown user or wrong password (the same text for both).
+            PasswordChangeRequired: The password is right but an admin set it.
+        """
+        session, grant = self.directory.start_session(username.strip(), password, user_agent)
+        return self._principal(session), grant
+
+    def change_password_and_sign_in(
+        self, username: str, current: str, new: str, repeated: str, user_agent: str = ""
+    ) -> tuple[SignedInUser, str]:
+        """Choose a new password (required after an admin reset), then sign in with it.
+
+        Raises:
+            IdentityRefused: The two new passwords differ.
+            AuthenticationFailed, InvalidInput: See `AccountDirectory.change_password`.
+        """
+        if new != repeated:
+            raise IdentityRefused("The two new passwords differ. Type the same one twice.")
+        self.directory.change_password(username.strip(), current, new)
+        return self.sign_in_password(username, new, user_agent)
+
+    def resume(self, secret: str) -> SignedInUser:
+        """The person a session cookie names, for a tab opened or reloaded (local mode).
+
+        Raises:
+            SessionExpired: The session has ended; the message says why, for the sign-in page.
+        """
+        try:
+            return self._principal(self.directory.resume_session(secret))
+        except SessionEnded as exc:
+            raise SessionExpired(self.session_end_message(exc.reason)) from exc
+
+    def sign_out(self, principal: SignedInUser) -> None:
+        """End the person's browser session server-side, for every tab (a no-op without one)."""
+        if principal.session_id:
+            self.directory.end_session(principal.username, principal.session_id)
+
+    def _principal(self, session: SessionInfo) -> SignedInUser:
+        account = session.account
         return SignedInUser(
             username=account.username,
             roles=account.roles,
             method="local",
-            authenticated_at=now,
-            last_seen=now,
+            authenticated_at=session.created_at,
+            last_seen=session.last_seen_at,
             display_name=account.display_name,
+            session_id=session.id,
         )
 
     def from_oidc(self, claims: Mapping[str, Any]) -> SignedInUser:
@@ -178,7 +198,9 @@ class IdentityService:
             raise IdentityRefused("OIDC sign-in is not enabled (COUNTERSIGN_AUTH is not oidc)")
         if not claims.get("is_logged_in", True):
             raise IdentityRefused("You are not signed in with the identity provider.")
-        name = oidc_identity(claims)
+        name = oidc_identity(
+            claims, email_claim_required=self.settings.oidc_email_verified_required
+        )
         if not name:
             raise IdentityRefused("The identity provider sent neither an email nor a subject.")
         now = self.clock()
@@ -274,13 +296,41 @@ class IdentityService:
             return False
         return self.clock() - principal.last_seen > self.session_timeout
 
+    def session_end_message(self, reason: str) -> str:
+        """What the sign-in page says about a session that ended for `reason`."""
+        idle, absolute = (
+            self.settings.session_timeout_minutes,
+            self.settings.session_absolute_minutes,
+        )
+        messages = {
+            "idle": f"Your session expired after {idle} minutes without activity.",
+            "absolute": f"Your session reached its maximum length ({absolute} minutes).",
+            LOGOUT: "You are signed out.",
+            BY_ADMIN: "An administrator ended your session.",
+            USER_DISABLED: "This account is disabled. Ask an administrator.",
+            PASSWORD_RESET: "An administrator reset your password: sign in and choose a new one.",
+            PASSWORD_CHANGED: "Your password was changed.",
+            ROLES_CHANGED: "Your roles changed.",
+        }
+        message = messages.get(reason, "Your session has ended.")
+        return message if reason in (LOGOUT, USER_DISABLED) else f"{message} Please sign in again."
+
     def touch(self, principal: SignedInUser) -> SignedInUser:
-        """Record activity and re-read the account so a disabled user or a new role applies now.
+        """Check the session again and re-read the account, so that its end, a disabled user or
+        a new role applies now. A local sign-in is checked server-side (`session_id`), where
+        logging out in another tab, an admin's revocation and both timeouts end it.
 
         Raises:
-            SessionExpired: The session was idle too long.
+            SessionExpired: The session has ended (the message says why).
             IdentityRefused: The account was disabled or removed since sign-in.
         """
+        if principal.session_id:
+            try:
+                session = self.directory.check_session(principal.session_id)
+            except SessionEnded as exc:
+                raise SessionExpired(self.session_end_message(exc.reason)) from exc
+            account = session.account
+            return replace(principal, roles=account.roles, last_seen=session.last_seen_at)
         if self.is_expired(principal):
             raise SessionExpired(
                 f"Your session expired after {self.settings.session_timeout_minutes} minutes "
@@ -289,6 +339,10 @@ class IdentityService:
         account = self.directory.find(principal.username)
         if account is None or not account.active:
             raise IdentityRefused("This account is disabled. Ask an administrator.")
+        if account.must_change_password and principal.method == "local":
+            raise IdentityRefused(
+                "An administrator reset your password: sign in again and choose a new one."
+            )
         return replace(principal, roles=account.roles, last_seen=self.clock())
 
     # -- re-authentication at signing -------------------------------------------------------
@@ -343,50 +397,6 @@ class IdentityService:
         if not self.settings.demo_mode:
             return ()
         return tuple(self.demo_accounts_source())
-
-
-def account_of(user: Any) -> Account:
-    """Our view of a governance `User` (never its password hash)."""
-    return Account(
-        username=user.name,
-        roles=tuple(user.roles),
-        active=not user.disabled,
-        display_name=user.display_name,
-    )
-
-
-class FacadeDirectory:
-    """The accounts of the governance database, through the governance facade.
-
-    Password checks (with lockout and audit events) are the facade's `authenticate`. Looking up
-    who is signed in is a plain read of the users table, done on every interaction so that a
-    disabled account or a changed role applies at once; it changes nothing and needs no actor.
-    """
-
-    def __init__(self, facade: Any) -> None:
-        self._facade = facade
-
-    def authenticate(self, username: str, password: str) -> Account:
-        return account_of(self._facade.authenticate(username, password))
-
-    def _users(self) -> Any:
-        return self._facade.store.unit_of_work(read_only=True)
-
-    def find(self, username: str) -> Account | None:
-        with self._users() as uow:
-            user = uow.users.find(username)
-        return account_of(user) if user is not None else None
-
-    def admit_viewer(self, username: str, display_name: str) -> Account:
-        return account_of(self._facade.admit_viewer(username, display_name))
-
-    def record_sign_in(self, username: str, method: str) -> None:
-        self._facade.record_sign_in(username, method)
-
-    def has_active_admin(self) -> bool:
-        with self._users() as uow:
-            users = uow.users.list()
-        return any(ADMIN in u.roles and not u.disabled for u in users)
 
 
 def build_identity(settings: Settings, facade: Any) -> IdentityService:

@@ -64,7 +64,11 @@ class Settings:
     auth_header_name: str = "X-Forwarded-User"
     oidc_unknown_role: str = "viewer"  # "viewer" or "refuse"
     oidc_reauth_minutes: int = 5
-    session_timeout_minutes: int = 30
+    oidc_email_verified_required: bool = True  # False trusts an email sent without the claim
+    session_timeout_minutes: int = 30  # idle: a session ends after this long without activity
+    session_absolute_minutes: int = 720  # a session ends this long after sign-in, whatever
+    cookie_secure: bool = False  # always mark the session cookie Secure (else: when on https)
+    reset_notice_days: int = 7  # votes this soon after an admin reset a signer's password
     lockout_attempts: int = 5
     lockout_minutes: int = 15
     signing_key_path: Path | None = None
@@ -164,6 +168,8 @@ class Settings:
                     f"COUNTERSIGN_WEBHOOK_SECRET_FILE: cannot read {secret_file} ({exc.strerror})"
                 ) from exc
         webhook_urls = get("COUNTERSIGN_WEBHOOK_URLS")
+        if get_int("COUNTERSIGN_SESSION_ABSOLUTE_MINUTES", 720) < 1:
+            raise SettingsError("COUNTERSIGN_SESSION_ABSOLUTE_MINUTES must be at least 1")
         mlflow_webhook_secret = get("COUNTERSIGN_MLFLOW_WEBHOOK_SECRET")
         mlflow_secret_file = get("COUNTERSIGN_MLFLOW_WEBHOOK_SECRET_FILE")
         if mlflow_secret_file and not mlflow_webhook_secret:
@@ -203,7 +209,13 @@ class Settings:
             auth_header_name=get("COUNTERSIGN_AUTH_HEADER", "X-Forwarded-User"),
             oidc_unknown_role=oidc_unknown,
             oidc_reauth_minutes=get_int("COUNTERSIGN_OIDC_REAUTH_MINUTES", 5),
+            oidc_email_verified_required=_truthy(
+                get("COUNTERSIGN_OIDC_EMAIL_VERIFIED_REQUIRED", "1")
+            ),
             session_timeout_minutes=get_int("COUNTERSIGN_SESSION_TIMEOUT_MINUTES", 30),
+            session_absolute_minutes=get_int("COUNTERSIGN_SESSION_ABSOLUTE_MINUTES", 720),
+            cookie_secure=_truthy(get("COUNTERSIGN_COOKIE_SECURE")),
+            reset_notice_days=get_int("COUNTERSIGN_RESET_NOTICE_DAYS", 7),
             lockout_attempts=get_int("COUNTERSIGN_LOCKOUT_ATTEMPTS", 5),
             lockout_minutes=get_int("COUNTERSIGN_LOCKOUT_MINUTES", 15),
             signing_key_path=Path(key).expanduser() if key else None,

@@ -2,13 +2,20 @@
 
 The store (SQLite, MLflow's own schema created by MLflow) is built once and kept under
 bench/.cache/runs-N/. Creating 10,000 runs through the client takes about 11 minutes here, so
-the rows are bulk-inserted into MLflow's tables (runs, params, tags, metrics with a 50-step
+the rows are bulk-inserted into MLflow's tables (runs, params, tags, metrics with a metric
 history, latest_metrics) in one transaction, then checked through MlflowClient before use.
 
-Measured: raw_search_s (MlflowClient.search_runs paging through all N runs, no dashboard code),
-first_page_s (first 100 rows of the runs table), full_table_s (the all-runs table, cold),
-refresh_s (the all-runs table after one new run was logged), cache_hit_s (the same call repeated
-with nothing new) and path (what served the full table).
+Layout: up to 10,000 runs, one experiment of N runs with a 50-step history per metric. From
+100,000 runs, the size of a real team's store: 50 experiments, the measured one holding 20,000
+runs and the others sharing the rest, with a 5-step history (`--experiments`, `--largest`).
+
+Measured on the largest experiment: raw_search_s (MlflowClient.search_runs paging through all
+its runs, no dashboard code), first_page_s (the first 100 rows, newest first, as the Experiments
+page asks; median of three, raw_first_page_s the same through MLflow's client), full_table_s
+(the all-runs table, cold), refresh_s (the all-runs table after one new run was logged),
+cache_hit_s (the same call repeated with nothing new), path (what served the full table),
+full_table_ratio (full_table_s / raw_search_s) and app_peak_rss_mib (this process's peak
+resident memory after the dashboard's reads, before MLflow's own search runs).
 """
 
 from __future__ import annotations
@@ -16,8 +23,10 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import resource
 import shutil
 import sqlite3
+import statistics
 import time
 import uuid
 from pathlib import Path
@@ -25,8 +34,23 @@ from typing import Any
 
 CACHE = Path(__file__).resolve().parent / ".cache"
 EXPERIMENT = "bench-runs"
-N_PARAMS, N_METRICS, N_STEPS = 10, 10, 50
+N_PARAMS, N_METRICS = 10, 10
 USERS = ("alice", "bob", "carol", "dana", "erin")
+TEAM_SCALE = 100_000  # from here on: many experiments, one of them large, a short history
+
+
+def layout(n_runs: int, experiments: int | None, largest: int | None) -> list[int]:
+    """Runs per experiment, the measured (largest) one first."""
+    count = experiments or (50 if n_runs >= TEAM_SCALE else 1)
+    if count <= 1:
+        return [n_runs]
+    first = min(n_runs, largest or 20_000)
+    rest, extra = divmod(n_runs - first, count - 1)
+    return [first] + [rest + (1 if i < extra else 0) for i in range(count - 1)]
+
+
+def history_steps(n_runs: int) -> int:
+    return 5 if n_runs >= TEAM_SCALE else 50
 
 
 def _settings(folder: Path) -> Any:
@@ -40,8 +64,8 @@ def _settings(folder: Path) -> Any:
     )
 
 
-def build_store(folder: Path, n_runs: int) -> str:
-    """Create the store once; return the experiment id. Reuses a complete earlier build."""
+def build_store(folder: Path, sizes: list[int], steps: int) -> str:
+    """Create the store once; return the largest experiment's id. Reuses a complete build."""
     marker = folder / "complete.json"
     if marker.is_file():
         return str(json.loads(marker.read_text())["experiment_id"])
@@ -51,23 +75,31 @@ def build_store(folder: Path, n_runs: int) -> str:
 
     uri = f"sqlite:///{folder / 'mlflow.db'}"
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)  # creates MLflow's schema
-    exp_id = client.create_experiment(EXPERIMENT, artifact_location=(folder / "art").as_uri())
-    _bulk_insert(folder / "mlflow.db", int(exp_id), n_runs, (folder / "art").as_uri())
+    art = (folder / "art").as_uri()
+    names = [EXPERIMENT] + [f"{EXPERIMENT}-{i:02d}" for i in range(1, len(sizes))]
+    ids = [int(client.create_experiment(n, artifact_location=f"{art}/{n}")) for n in names]
+    _bulk_insert(folder / "mlflow.db", list(zip(ids, sizes, strict=True)), art, steps)
+    exp_id = str(ids[0])
     runs = client.search_runs([exp_id], max_results=2)
     history = client.get_metric_history(runs[0].info.run_id, "metric_0")
     assert len(runs[0].data.params) == N_PARAMS, "bench store: params missing"
     assert len(runs[0].data.metrics) == N_METRICS, "bench store: metrics missing"
-    assert [m.step for m in history] == list(range(N_STEPS)), "bench store: history missing"
-    marker.write_text(json.dumps({"experiment_id": exp_id, "runs": n_runs}))
-    return str(exp_id)
+    assert [m.step for m in history] == list(range(steps)), "bench store: history missing"
+    last = client.search_runs([str(ids[-1])], max_results=1)
+    assert len(last) == 1, "bench store: runs missing"
+    assert last[0].info.experiment_id == str(ids[-1]), "bench store: runs misplaced"
+    marker.write_text(json.dumps({"experiment_id": exp_id, "sizes": sizes, "steps": steps}))
+    return exp_id
 
 
-def _bulk_insert(db: Path, exp_id: int, n_runs: int, art: str) -> None:
+def _bulk_insert(db: Path, experiments: list[tuple[int, int]], art: str, steps: int) -> None:
     rng = random.Random(42)
     conn = sqlite3.connect(db)
     conn.execute("PRAGMA synchronous = OFF")
     conn.execute("PRAGMA journal_mode = MEMORY")
+    n_runs = sum(size for _, size in experiments)
     base = int(time.time() * 1000) - n_runs * 60_000
+    owner = [exp_id for exp_id, size in experiments for _ in range(size)]
     chunk = 250
     with conn:
         for first in range(0, n_runs, chunk):
@@ -76,7 +108,7 @@ def _bulk_insert(db: Path, exp_id: int, n_runs: int, art: str) -> None:
                 rid = uuid.UUID(int=rng.getrandbits(128)).hex
                 start = base + i * 60_000
                 user = USERS[i % len(USERS)]
-                name = f"run-{i:05d}"
+                name = f"run-{i:06d}"
                 runs.append(
                     (
                         rid,
@@ -90,8 +122,8 @@ def _bulk_insert(db: Path, exp_id: int, n_runs: int, art: str) -> None:
                         start + 30_000,
                         "",
                         "active",
-                        f"{art}/{rid}/artifacts",
-                        exp_id,
+                        f"{art}/{owner[i]}/{rid}/artifacts",
+                        owner[i],
                     )
                 )
                 params += [(f"param_{p}", str(rng.randint(1, 100)), rid) for p in range(N_PARAMS)]
@@ -106,11 +138,11 @@ def _bulk_insert(db: Path, exp_id: int, n_runs: int, art: str) -> None:
                 ]
                 for m in range(N_METRICS):
                     value = rng.random()
-                    for step in range(N_STEPS):
+                    for step in range(steps):
                         value *= 0.99
                         metrics.append((f"metric_{m}", value, start + step * 100, rid, step, 0))
                     latest.append(
-                        (f"metric_{m}", value, start + (N_STEPS - 1) * 100, N_STEPS - 1, 0, rid)
+                        (f"metric_{m}", value, start + (steps - 1) * 100, steps - 1, 0, rid)
                     )
             conn.executemany(
                 "INSERT INTO runs (run_uuid, name, source_type, source_name, entry_point_name, "
@@ -139,31 +171,38 @@ def _timed(call: Any) -> tuple[float, Any]:
     return time.perf_counter() - start, result
 
 
-def run(n_runs: int) -> dict[str, Any]:
+def _peak_rss_mib() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def run(n_runs: int, experiments: int | None = None, largest: int | None = None) -> dict[str, Any]:
     from mlflow import MlflowClient
     from mlflow.entities import Metric, Param, RunTag
 
     from app.mlflow_gateway import MlflowGateway
 
-    folder = CACHE / f"runs-{n_runs}"
-    exp_id = build_store(folder, n_runs)
+    sizes = layout(n_runs, experiments, largest)
+    suffix = "" if len(sizes) == 1 else f"-x{len(sizes)}-{sizes[0]}"
+    folder = CACHE / f"runs-{n_runs}{suffix}"
+    exp_id = build_store(folder, sizes, history_steps(n_runs))
+    measured = sizes[0]
     settings = _settings(folder)
-    client = MlflowClient(tracking_uri=settings.tracking_uri)
-    client.search_experiments(max_results=1)  # store start-up is not what we measure
-
-    def raw_search() -> int:
-        count, token = 0, None
-        while True:
-            page = client.search_runs([exp_id], max_results=1000, page_token=token)
-            count += len(page)
-            token = page.token
-            if not token:
-                return count
-
-    raw_s, raw_count = _timed(raw_search)
     gateway = MlflowGateway(settings)
-    gateway.health()
-    first_s, page = _timed(lambda: gateway.search_runs_page([exp_id], page_size=100))
+    gateway.health()  # store start-up is not what we measure
+    order = ["attributes.start_time DESC"]
+    client = MlflowClient(tracking_uri=settings.tracking_uri)
+    # The first page through the dashboard and through MLflow's client, alternating, median of
+    # three each: the first query of a process warms the database file for whoever comes next.
+    ours, theirs = [], []
+    for _ in range(3):
+        took, page = _timed(
+            lambda: gateway.search_runs_page([exp_id], order_by=order, page_size=100)
+        )
+        ours.append(took)
+        theirs.append(
+            _timed(lambda: client.search_runs([exp_id], order_by=order, max_results=100))[0]
+        )
+    first_s, raw_first_s = statistics.median(ours), statistics.median(theirs)
     full_s, (table, path) = _timed(lambda: gateway.runs_table([exp_id]))
     new = client.create_run(exp_id, tags={"mlflow.user": "dana"})
     try:
@@ -177,18 +216,37 @@ def run(n_runs: int) -> dict[str, Any]:
         refresh_s, (refreshed, refresh_path) = _timed(lambda: gateway.runs_table([exp_id]))
         hit_s, (_, hit_path) = _timed(lambda: gateway.runs_table([exp_id]))
     finally:
-        _remove_run(folder / "mlflow.db", new.info.run_id)  # keep the cached store at N runs
-    assert raw_count == n_runs == len(table), (raw_count, n_runs, len(table))
-    assert len(refreshed) == n_runs + 1
-    assert len(page.runs) == min(100, n_runs)
+        _remove_run(folder / "mlflow.db", new.info.run_id)  # keep the cached store as built
+    app_rss = _peak_rss_mib()
+
+    def raw_search() -> int:
+        count, token = 0, None
+        while True:
+            found = client.search_runs([exp_id], max_results=1000, page_token=token)
+            count += len(found)
+            token = found.token
+            if not token:
+                return count
+
+    raw_s, raw_count = _timed(raw_search)
+    assert raw_count == measured == len(table), (raw_count, measured, len(table))
+    assert len(refreshed) == measured + 1
+    assert len(page.runs) == min(100, measured)
     return {
         "runs": n_runs,
+        "experiments": len(sizes),
+        "measured_experiment_runs": measured,
         "raw_search_s": round(raw_s, 3),
+        "raw_first_page_s": round(raw_first_s, 3),
         "first_page_s": round(first_s, 3),
+        "first_page_ratio": round(first_s / raw_first_s, 3),
         "full_table_s": round(full_s, 3),
+        "full_table_ratio": round(full_s / raw_s, 3),
         "refresh_s": round(refresh_s, 3),
         "cache_hit_s": round(hit_s, 4),
         "path": f"{path}; refresh {refresh_path}; repeat {hit_path}",
+        "app_peak_rss_mib": app_rss,
+        "loadavg": Path("/proc/loadavg").read_text().strip(),
     }
 
 
@@ -203,8 +261,14 @@ def _remove_run(db: Path, run_id: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10_000)
+    parser.add_argument(
+        "--experiments", type=int, default=None, help="default: 1, or 50 from 100,000 runs"
+    )
+    parser.add_argument(
+        "--largest", type=int, default=None, help="runs in the measured experiment (20,000)"
+    )
     args = parser.parse_args()
-    print(json.dumps(run(args.runs)))
+    print(json.dumps(run(args.runs, args.experiments, args.largest)))
 
 
 if __name__ == "__main__":

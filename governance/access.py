@@ -35,7 +35,8 @@ OIDC_SIGN_IN: Final = "system:oidc"
 # puts targets back where the policy says so. It never requests, signs or administers.
 MLFLOW_WEBHOOKS: Final = "system:mlflow-webhooks"
 
-USER_NAME_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$")
+# Checked with fullmatch: `$` would also accept a trailing newline ("erin\n" prints like "erin").
+USER_NAME_RE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}")
 
 
 class Permission(StrEnum):
@@ -140,6 +141,15 @@ def is_allowed(
     return permission in permissions_of(roles, signer_roles)
 
 
+# Administering and signing are separate duties (the policy's `admins_may_sign`, default false):
+# an admin can reset a signer's password or grant the approver role, so an admin who could also
+# sign could make and use a signature alone.
+ADMIN_MAY_NOT_SIGN: Final = (
+    "an administrator may not sign: administering and signing are separate duties "
+    "(the policy's admins_may_sign is false)"
+)
+
+
 # --- users --------------------------------------------------------------------------------------
 
 
@@ -155,6 +165,8 @@ class User:
     failed_logins: int = 0
     locked_until: datetime | None = None
     created_at: datetime | None = None
+    # Set when an admin resets the password: the next sign-in must choose a new one.
+    must_change_password: bool = False
 
     def has_role(self, *roles: str) -> bool:
         return bool(set(self.roles) & set(roles))
@@ -163,9 +175,44 @@ class User:
         return self.locked_until is not None and now < self.locked_until
 
 
+@dataclass(frozen=True)
+class BrowserSession:
+    """A signed-in browser, kept server-side (see governance.sessions).
+
+    The browser holds only a random secret in an HttpOnly cookie; the database holds its SHA-256
+    (`secret_hash`), never the secret. `id` is a public reference (shown to admins, written to
+    the audit log); it grants nothing. Right after sign-in the browser has no cookie yet, only a
+    one-time grant (`grant_hash`, valid until `grant_expires_at`) to collect it with.
+    """
+
+    id: str
+    user: str
+    created_at: datetime
+    last_seen_at: datetime
+    idle_expires_at: datetime
+    expires_at: datetime  # the absolute end, whatever the activity
+    user_agent: str = ""
+    secret_hash: str = ""
+    grant_hash: str = ""
+    grant_expires_at: datetime | None = None
+    revoked_at: datetime | None = None
+    revoked_by: str = ""
+    revoke_reason: str = ""
+
+    def ended(self, now: datetime) -> str:
+        """Why the session no longer admits anyone ("" while it does): revoked, idle, absolute."""
+        if self.revoked_at is not None:
+            return "revoked"
+        if now >= self.expires_at:
+            return "absolute"
+        if now >= self.idle_expires_at:
+            return "idle"
+        return ""
+
+
 def validate_user_name(name: str) -> str:
     """Return the name if usable, else raise InvalidInput (no spaces, no ':', 1-128 chars)."""
-    if not USER_NAME_RE.match(name or ""):
+    if not USER_NAME_RE.fullmatch(name or ""):
         raise InvalidInput(
             f"invalid user name {name!r}: use letters, digits and . _ @ + - (up to 128)"
         )

@@ -49,6 +49,11 @@ class Context:
         lockout_attempts: Failed password checks in a row that lock an account.
         lockout_duration: How long a locked account stays locked.
         new_id: Request id factory (tests inject a deterministic one).
+        reset_notice_period: How long after someone else reset a person's password their
+            votes carry a notice of it.
+        session_idle: A browser session ends after this long without activity (zero or less:
+            never for idleness).
+        session_lifetime: A browser session ends this long after sign-in, whatever happens.
     """
 
     registry: ModelRegistry
@@ -60,6 +65,9 @@ class Context:
     lockout_attempts: int = 5
     lockout_duration: timedelta = timedelta(minutes=15)
     new_id: Callable[[], str] = field(default=new_request_id)
+    reset_notice_period: timedelta = timedelta(days=7)
+    session_idle: timedelta = timedelta(minutes=30)
+    session_lifetime: timedelta = timedelta(hours=12)
 
 
 @dataclass(frozen=True)

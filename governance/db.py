@@ -45,6 +45,7 @@ from sqlalchemy.exc import (
 )
 
 from governance.errors import Conflict, DuplicateVote, GovernanceError, SchemaOutOfDate
+from governance.redaction import redact_secrets
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # Our own version table: the governance schema may share a PostgreSQL database with MLflow,
@@ -111,7 +112,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     try:
         parsed = make_url(url)
     except Exception as exc:  # sqlalchemy raises ArgumentError with a long text
-        raise DatabaseUnavailable(f"COUNTERSIGN_DB_URL is not a database URL: {exc}") from exc
+        problem = redact_secrets(str(exc))
+        raise DatabaseUnavailable(f"COUNTERSIGN_DB_URL is not a database URL: {problem}") from exc
     backend = parsed.get_backend_name()
     ping_after_idle_s = float(kwargs.pop("ping_after_idle_s", PING_AFTER_IDLE_S))
     if backend == "sqlite":
@@ -226,11 +228,12 @@ def translate(exc: SQLAlchemyError) -> GovernanceError:
         if "no such table" in lowered or "does not exist" in lowered:
             return SchemaOutOfDate()
         first = _message(exc).strip().splitlines()[0] if _message(exc).strip() else ""
+        first = redact_secrets(first)  # a driver may echo the connection string
         return DatabaseUnavailable(f"the governance database is unavailable: {first}")
     if isinstance(exc, DBAPIError) and "append-only" in _message(exc):
         return Conflict("the audit log is append-only: entries cannot be changed or deleted")
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return DatabaseUnavailable(f"the governance database failed: {first}")
+    return DatabaseUnavailable(f"the governance database failed: {redact_secrets(first)}")
 
 
 @contextmanager

@@ -16,6 +16,7 @@ from typing import Any, Final
 
 from governance.access import (  # re-exported: the vocabulary has one import path
     ADMIN as ADMIN,
+    ADMIN_MAY_NOT_SIGN as ADMIN_MAY_NOT_SIGN,
     APPROVER as APPROVER,
     AUDITOR as AUDITOR,
     AUTHORISATION_MATRIX as AUTHORISATION_MATRIX,
@@ -31,6 +32,7 @@ from governance.access import (  # re-exported: the vocabulary has one import pa
     SYSTEM_PREFIX as SYSTEM_PREFIX,
     USER_NAME_RE as USER_NAME_RE,
     VIEWER as VIEWER,
+    BrowserSession as BrowserSession,
     Permission as Permission,
     Principal as Principal,
     User as User,
@@ -311,6 +313,9 @@ class AuditAction:
     USER_ENABLED: Final = "user_enabled"
     USER_ROLES_CHANGED: Final = "user_roles_changed"
     PASSWORD_RESET: Final = "password_reset"  # noqa: S105
+    PASSWORD_CHANGED: Final = "password_changed"  # noqa: S105
+    SESSION_STARTED: Final = "session_started"
+    SESSION_REVOKED: Final = "session_revoked"
     LOGIN_SUCCEEDED: Final = "login_succeeded"
     LOGIN_FAILED: Final = "login_failed"
     USER_LOCKED: Final = "user_locked"
@@ -412,6 +417,17 @@ class Finding:
 
 
 @dataclass(frozen=True)
+class PasswordResetNotice:
+    """A vote cast soon after someone else reset the signer's password (see
+    `governance.users.password_reset_notices`): the one who reset it knew it until it changed."""
+
+    user: str
+    reset_at: datetime
+    reset_by: str
+    vote: Vote
+
+
+@dataclass(frozen=True)
 class RequestDetails:
     request: PromotionRequest
     votes: tuple[Vote, ...]
@@ -420,3 +436,4 @@ class RequestDetails:
     quorum: int
     approvals: int
     approver_roles: tuple[str, ...]
+    password_resets: tuple[PasswordResetNotice, ...] = ()  # votes cast soon after a reset

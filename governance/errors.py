@@ -20,6 +20,24 @@ class AuthenticationFailed(GovernanceError):
         super().__init__(message)
 
 
+class PasswordChangeRequired(GovernanceError):
+    """The password is right, but an admin set it: the person must choose a new one first."""
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(
+            message or "an administrator reset your password: choose a new one before you continue"
+        )
+
+
+class SessionEnded(GovernanceError):
+    """A browser session no longer admits anyone; `reason` says why, for the sign-in page:
+    unknown, idle, absolute, disabled, or the revocation's reason (logout, admin, ...)."""
+
+    def __init__(self, reason: str, message: str = "") -> None:
+        super().__init__(message or f"the session has ended ({reason})")
+        self.reason = reason
+
+
 class InvalidTransition(GovernanceError):
     """The request is not in a state that allows this action."""
 

@@ -3,6 +3,11 @@
 The snapshot holds only what is stable for a given (candidate, current holder, reports, policy):
 no timestamps, no aliases or tags of the candidate (they move as other requests execute), so the
 same situation always hashes to the same `evidence_hash`, and a change means stale evidence.
+
+Schema 2 adds each version's MLflow 3 lineage (`model_id`, and `lineage`: the LoggedModel with its
+params and metrics per data set, the source run's data sets), every current holder of a legacy
+stage (`current_holders`: several versions may hold Production at once) and, for a stage, whether
+executing archives them (`archive_existing_versions`, from the policy).
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from governance.monitoring_rules import (
 from governance.policy import Gate, Policy, Rule
 from governance.ports import EvidenceSource, ModelRegistry, RegistryVersion
 
-EVIDENCE_SCHEMA = 1
+EVIDENCE_SCHEMA = 2
 
 
 @dataclass(frozen=True)
@@ -52,14 +57,27 @@ class Evidence:
         return str(self.data["candidate"].get("run_author") or "")
 
 
+def current_holders(registry: ModelRegistry, model: str, target: str, kind: str) -> tuple[str, ...]:
+    """Every version holding the target now: one for an alias, any number for a legacy stage
+    (MLflow lets several versions hold Production at once), lowest first."""
+    if kind == TargetKind.ALIAS:
+        holder = registry.alias_holder(model, target)
+        return (holder,) if holder is not None else ()
+    return tuple(sorted(registry.stage_holders(model, target), key=_version_order))
+
+
+def newest(holders: tuple[str, ...]) -> str | None:
+    """The newest of the holders: the one a candidate is compared with."""
+    return max(holders, key=_version_order) if holders else None
+
+
+def _version_order(version: str) -> tuple[int, str]:
+    return (int(version) if version.isdigit() else -1, version)
+
+
 def current_holder(registry: ModelRegistry, model: str, target: str, kind: str) -> str | None:
     """The version holding the target now (for a stage: the newest of its holders)."""
-    if kind == TargetKind.ALIAS:
-        return registry.alias_holder(model, target)
-    holders = registry.stage_holders(model, target)
-    if not holders:
-        return None
-    return max(holders, key=lambda v: (int(v) if v.isdigit() else -1, v))
+    return newest(current_holders(registry, model, target, kind))
 
 
 def capture(
@@ -85,7 +103,8 @@ def capture(
         RegistryUnavailable: The registry cannot be reached.
     """
     candidate = registry.get_version(model, version)
-    holder = current_holder(registry, model, target, target_kind)
+    holders = current_holders(registry, model, target, target_kind)
+    holder = newest(holders)
     current = registry.get_version(model, holder) if holder else None
     data: dict[str, Any] = {
         "schema": EVIDENCE_SCHEMA,
@@ -95,6 +114,10 @@ def capture(
         "target_kind": target_kind,
         "candidate": _describe(candidate),
         "current": _describe(current) if current else None,
+        "current_holders": list(holders),
+        "archive_existing_versions": (
+            rule.archive_existing if target_kind == TargetKind.STAGE else None
+        ),
         "metric_deltas": _metric_deltas(policy, candidate, current),
         "params_diff": _params_diff(candidate, current),
         "drift": _clean(source.drift_summary(model, version)) if source else None,
@@ -202,6 +225,8 @@ def _describe(v: RegistryVersion) -> dict[str, Any]:
         "run_author": v.run_author,
         "metrics": {k: _num(x) for k, x in sorted(v.metrics.items())},
         "params": {k: str(x) for k, x in sorted(v.params.items())},
+        "model_id": v.model_id,
+        "lineage": _clean(v.lineage) if v.lineage else None,
     }
 
 

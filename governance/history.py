@@ -3,7 +3,10 @@
 Built from the audit chain (executions, out-of-band findings, put-backs, clearings) plus what
 MLflow holds now. A tenure starts with the entry that put a version there and ends with the
 next entry about the same target. What held a target before Countersign's first record of it
-is said so (`before_countersign`): an execution's `previous_holder`, or "unknown".
+is said so (`before_countersign`) only when something may have held it: the version an
+execution replaced (its `previous_holder`), or an unknown holder (version None) when the first
+record is a finding. A target that was empty when its first execution read it had no holder
+before: no tenure precedes that execution.
 """
 
 from __future__ import annotations
@@ -129,8 +132,8 @@ def model_history(uow: UnitOfWork, ctx: Context, actor: str, model: str) -> Mode
                 continue
             key = _target_key(data)
             tenures = per_target.setdefault(key, [])
-            if not tenures:
-                tenures.append(_before(rec, data))
+            if not tenures and (before := _before(rec, data)) is not None:
+                tenures.append(before)
             for k, open_tenure in enumerate(tenures):
                 if open_tenure.until is None:
                     tenures[k] = replace(open_tenure, until=rec.ts)
@@ -152,11 +155,19 @@ def model_history(uow: UnitOfWork, ctx: Context, actor: str, model: str) -> Mode
     return ModelHistory(model, tuple(ordered), known, now)
 
 
-def _before(rec: AuditRecord, data: dict[str, Any]) -> Tenure:
-    """What held the target before Countersign's first entry about it."""
+def _before(rec: AuditRecord, data: dict[str, Any]) -> Tenure | None:
+    """What held the target before Countersign's first entry about it, if anything did.
+
+    An execution read the target just before moving it: its `previous_holder` is the version
+    that held it, and null means nothing did (an alias not set yet, an empty stage), so there
+    is no tenure to show. Any other first entry (a finding) tells nothing of what came before:
+    an unknown holder (version None).
+    """
     target, kind = str(data.get("target")), str(data.get("target_kind"))
     previous = None
-    if rec.action == AuditAction.EXECUTION_SUCCEEDED and data.get("previous_holder"):
+    if rec.action == AuditAction.EXECUTION_SUCCEEDED and "previous_holder" in data:
+        if not data["previous_holder"]:
+            return None
         previous = str(data["previous_holder"])
     return Tenure(target, kind, previous, None, rec.ts, BEFORE)
 

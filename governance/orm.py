@@ -25,12 +25,13 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from governance.audit import AuditRecord, canonical_json
-from governance.domain import Decision, Execution, PromotionRequest, User, Vote
+from governance.domain import BrowserSession, Decision, Execution, PromotionRequest, User, Vote
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -147,6 +148,9 @@ class UserRow(Base):
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    must_change_password: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
 
     def to_domain(self) -> User:
         return User(
@@ -158,6 +162,7 @@ class UserRow(Base):
             failed_logins=self.failed_logins,
             locked_until=self.locked_until,
             created_at=self.created_at,
+            must_change_password=self.must_change_password,
         )
 
     def fill(self, user: User) -> UserRow:
@@ -169,6 +174,7 @@ class UserRow(Base):
         self.failed_logins = user.failed_logins
         self.locked_until = user.locked_until
         self.created_at = user.created_at
+        self.must_change_password = user.must_change_password
         return self
 
 
@@ -421,6 +427,64 @@ class WebhookOutboxRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     __table_args__ = (Index(None, "status", "next_attempt_at"),)
+
+
+class BrowserSessionRow(Base):
+    """A signed-in browser: only hashes of its cookie secret and of its one-time grant."""
+
+    __tablename__ = "browser_sessions"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_name: Mapped[str] = mapped_column(String(128))
+    secret_hash: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
+    grant_hash: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
+    grant_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    idle_expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    user_agent: Mapped[str] = mapped_column(String(300))
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    revoked_by: Mapped[str] = mapped_column(String(200))
+    revoke_reason: Mapped[str] = mapped_column(String(64))
+
+    __table_args__ = (Index(None, "user_name", "revoked_at"), Index(None, "expires_at"))
+
+    def to_domain(self) -> BrowserSession:
+        return BrowserSession(
+            id=self.id,
+            user=self.user_name,
+            created_at=self.created_at,
+            last_seen_at=self.last_seen_at,
+            idle_expires_at=self.idle_expires_at,
+            expires_at=self.expires_at,
+            user_agent=self.user_agent,
+            secret_hash=self.secret_hash or "",
+            grant_hash=self.grant_hash or "",
+            grant_expires_at=self.grant_expires_at,
+            revoked_at=self.revoked_at,
+            revoked_by=self.revoked_by,
+            revoke_reason=self.revoke_reason,
+        )
+
+    @staticmethod
+    def values_of(session: BrowserSession) -> dict[str, Any]:
+        return {
+            "id": session.id,
+            "user_name": session.user,
+            # NULL, not "": the unique constraints allow any number of NULLs.
+            "secret_hash": session.secret_hash or None,
+            "grant_hash": session.grant_hash or None,
+            "grant_expires_at": session.grant_expires_at,
+            "created_at": session.created_at,
+            "last_seen_at": session.last_seen_at,
+            "idle_expires_at": session.idle_expires_at,
+            "expires_at": session.expires_at,
+            "user_agent": session.user_agent,
+            "revoked_at": session.revoked_at,
+            "revoked_by": session.revoked_by,
+            "revoke_reason": session.revoke_reason,
+        }
 
 
 class MlflowDeliveryRow(Base):

@@ -11,8 +11,11 @@ Schema (see governance/default_policy.yaml for a commented example):
     rollback:   {quorum: N, approver_roles: [...]}   # optional; else the target's rule
 
     RULE: quorum (positive int), approver_roles (non-empty list), separation_of_duties (bool),
-          expires_after ("7d", "12h", "30m", "2w"), archive_existing (bool; stages only),
+          expires_after ("7d", "12h", "30m", "2w"), archive_existing_versions (bool; stages
+          only: moving a version in archives every version holding the stage now; the older
+          spelling archive_existing is accepted),
           gates (list; a later level REPLACES the whole list),
+          admins_may_sign (bool, default false: a holder of the admin role may not sign)
           out_of_band ("flag" or "revert": what happens when MLflow shows a holder the ledger
           did not put there; default flag)
     GATE: {metric: M, min: X} | {metric: M, max: X} | {metric: M, min_delta_vs_current: D}
@@ -94,6 +97,9 @@ class Rule:
     expires_after: timedelta = timedelta(days=7)
     archive_existing: bool = True
     gates: tuple[Gate, ...] = ()
+    # Administering and signing are separate duties: an admin can reset an approver's password
+    # or grant roles, so by default an admin's own signature does not count.
+    admins_may_sign: bool = False
     out_of_band: str = "flag"  # "revert": put the governed holder back at once
 
 
@@ -119,12 +125,12 @@ class Policy:
     def rule_for(self, model: str, target: str, kind: str = RequestKind.NORMAL) -> Rule:
         """Resolve the rule for a request (see the module docstring for the order)."""
         merged: dict[str, Any] = {}
-        merged.update(self.document.get("defaults") or {})
-        merged.update((self.document.get("targets") or {}).get(target) or {})
+        merged.update(_spelled(self.document.get("defaults")))
+        merged.update(_spelled((self.document.get("targets") or {}).get(target)))
         for pattern, spec in (self.document.get("models") or {}).items():
             if fnmatchcase(model, pattern):
-                merged.update({k: v for k, v in spec.items() if k != "targets"})
-                merged.update((spec.get("targets") or {}).get(target) or {})
+                merged.update(_spelled({k: v for k, v in spec.items() if k != "targets"}))
+                merged.update(_spelled((spec.get("targets") or {}).get(target)))
                 break
         rule = _rule_from(merged)
         if kind == RequestKind.ROLLBACK:
@@ -240,6 +246,14 @@ def policy_from_document(document: Any, source: str = "policy.yaml") -> Policy:
     )
 
 
+def _spelled(spec: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The rule with `archive_existing` under MLflow's name, so later levels override it."""
+    out = dict(spec or {})
+    if "archive_existing" in out:
+        out["archive_existing_versions"] = out.pop("archive_existing")
+    return out
+
+
 def _rule_from(spec: Mapping[str, Any]) -> Rule:
     base = Rule()
     return Rule(
@@ -249,8 +263,9 @@ def _rule_from(spec: Mapping[str, Any]) -> Rule:
         expires_after=(
             parse_duration(spec["expires_after"]) if "expires_after" in spec else base.expires_after
         ),
-        archive_existing=bool(spec.get("archive_existing", base.archive_existing)),
+        archive_existing=bool(spec.get("archive_existing_versions", base.archive_existing)),
         gates=tuple(gate_from(g, "gates") for g in spec.get("gates") or ()),
+        admins_may_sign=bool(spec.get("admins_may_sign", base.admins_may_sign)),
         out_of_band=str(spec.get("out_of_band", base.out_of_band)),
     )
 

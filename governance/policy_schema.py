@@ -23,18 +23,24 @@ RULE_KEYS = frozenset(
         "separation_of_duties",
         "expires_after",
         "archive_existing",
+        "archive_existing_versions",
         "gates",
+        "admins_may_sign",
         "out_of_band",
     }
 )
+# Whether moving a version into a legacy stage archives the versions holding it now. MLflow's
+# name for it is `archive_existing_versions`; `archive_existing` is the older spelling.
+ARCHIVE_KEYS = ("archive_existing_versions", "archive_existing")
 OUT_OF_BAND_MODES = ("flag", "revert")
-_DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
+_FLAGS = ("separation_of_duties", *ARCHIVE_KEYS, "admins_may_sign")
+_DURATION = re.compile(r"\s*(\d+)\s*([smhdw])\s*")  # fullmatch, like every validator here
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
 def parse_duration(text: str) -> timedelta:
     """`7d`, `12h`, `30m`, `2w`, `90s` -> timedelta; raises ValueError otherwise."""
-    match = _DURATION.match(str(text))
+    match = _DURATION.fullmatch(str(text))
     if not match or int(match.group(1)) <= 0:
         raise ValueError(text)
     return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
@@ -114,6 +120,8 @@ def validate_document(document: Any, source: str) -> None:
 
 def _check_rule(spec: Any, where: str, fail: Any, *, allow_targets: bool = False) -> None:
     rule = _mapping(spec, where, fail)
+    if all(key in rule for key in ARCHIVE_KEYS):
+        fail(f"{where}.archive_existing", "and archive_existing_versions say the same: keep one")
     for key, value in rule.items():
         at = f"{where}.{key}"
         if key == "targets" and allow_targets:
@@ -127,7 +135,7 @@ def _check_rule(spec: Any, where: str, fail: Any, *, allow_targets: bool = False
             fail(at, "must be a positive integer")
         elif key == "approver_roles" and not _names(value):
             fail(at, "must be a non-empty list of role names")
-        elif key in ("separation_of_duties", "archive_existing") and not isinstance(value, bool):
+        elif key in _FLAGS and not isinstance(value, bool):
             fail(at, "must be true or false")
         elif key == "out_of_band" and value not in OUT_OF_BAND_MODES:
             fail(at, "must be flag or revert")

@@ -26,6 +26,10 @@ class RegistryVersion:
     metrics: Mapping[str, float] = field(default_factory=dict)
     params: Mapping[str, str] = field(default_factory=dict)
     tags: Mapping[str, str] = field(default_factory=dict)
+    # MLflow 3: the LoggedModel the version was registered from ("" before MLflow 3), and its
+    # lineage as JSON-ready data: {"logged_model": {...} | None, "datasets": [...]}.
+    model_id: str = ""
+    lineage: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -42,7 +46,8 @@ class ModelRegistry(Protocol):
     """The model registry as the workflow sees it. Every method may raise RegistryUnavailable."""
 
     def get_version(self, model: str, version: str) -> RegistryVersion:
-        """One version with its run's metrics, params and author.
+        """One version with its metrics, params and author (its run's, overlaid by those of the
+        LoggedModel it was registered from) and its lineage.
 
         Raises:
             UnknownModel: No such model or version.

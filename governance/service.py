@@ -30,7 +30,15 @@ from governance.history import model_history
 from governance.lifecycle import cancel, expire_due, refresh_evidence, request_rollback
 from governance.policy import Policy, load_policy_file, policy_name
 from governance.ports import Clock
-from governance.signin import authenticate, record_external_sign_in
+from governance.sessions import (
+    check_session,
+    claim_cookie,
+    end_session,
+    list_sessions,
+    resume_session,
+    start_session,
+)
+from governance.signin import authenticate, change_password, record_external_sign_in
 from governance.signing import sign_off
 from governance.store_ports import UnitOfWork
 from governance.users import (
@@ -39,6 +47,7 @@ from governance.users import (
     disable_user,
     enable_user,
     list_users,
+    password_reset_notices,
     reset_password,
     set_roles,
 )
@@ -51,17 +60,23 @@ __all__ = [
     "authenticate",
     "break_glass",
     "cancel",
+    "change_password",
+    "check_session",
+    "claim_cookie",
     "create_user",
     "disable_user",
     "enable_user",
+    "end_session",
     "enforce",
     "execute",
     "expire_due",
     "get_request",
     "list_requests",
+    "list_sessions",
     "list_users",
     "load_policy",
     "model_history",
+    "password_reset_notices",
     "provenance_tags",
     "put_back",
     "reconcile",
@@ -72,8 +87,10 @@ __all__ = [
     "request_promotion",
     "request_rollback",
     "reset_password",
+    "resume_session",
     "set_roles",
     "sign_off",
+    "start_session",
     "verify_audit",
 ]
 
@@ -226,6 +243,7 @@ def get_request(uow: UnitOfWork, ctx: Context, actor: str, request_id: str) -> R
             quorum=rule.quorum,
             approvals=sum(1 for v in votes if v.decision == VoteDecision.APPROVE),
             approver_roles=rule.approver_roles,
+            password_resets=password_reset_notices(uow, ctx, votes),
         )
 
 

@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
+import secrets
+import weakref
 from dataclasses import dataclass, replace
 from typing import NoReturn
 
-from governance.context import ANONYMOUS, Context
+from governance.context import ANONYMOUS, Context, refuse
 from governance.domain import AuditAction, ObjectType, User
-from governance.errors import AuthenticationFailed, NotAllowed
+from governance.errors import (
+    AuthenticationFailed,
+    GovernanceError,
+    InvalidInput,
+    NotAllowed,
+    PasswordChangeRequired,
+)
+from governance.ports import PasswordHasher
+from governance.revocation import PASSWORD_CHANGED, end_user_sessions
 from governance.store_ports import UnitOfWork
+from governance.users import check_new_password
+
+# One hash of a random secret per hasher, with that hasher's own parameters: an unknown or
+# disabled user is checked against it, so every sign-in spends the same argon2 work.
+_DUMMY_HASHES: weakref.WeakKeyDictionary[PasswordHasher, str] = weakref.WeakKeyDictionary()
 
 
 def authenticate(uow: UnitOfWork, ctx: Context, name: str, password: str) -> User:
@@ -21,6 +36,8 @@ def authenticate(uow: UnitOfWork, ctx: Context, name: str, password: str) -> Use
 
     Raises:
         AuthenticationFailed: For every failure.
+        PasswordChangeRequired: The password is right but was set by an admin: the person must
+            choose a new one (`change_password`) before it serves for anything else.
     """
     with uow.reading():  # no lock and no write transaction for what the hash check needs
         known = uow.users.find(name)
@@ -33,6 +50,9 @@ def authenticate(uow: UnitOfWork, ctx: Context, name: str, password: str) -> Use
         if user is None or user.disabled:
             _login_failed(uow, ctx, name, "unknown user" if user is None else "disabled")
         user = record_password_check(uow, ctx, user, check, "sign in")
+        if user.must_change_password:
+            uow.commit()  # keeps the reset of the failure counter
+            raise PasswordChangeRequired()
         uow.audit.append(
             actor=user.name,
             action=AuditAction.LOGIN_SUCCEEDED,
@@ -41,6 +61,48 @@ def authenticate(uow: UnitOfWork, ctx: Context, name: str, password: str) -> Use
             payload={},
             at=ctx.clock.now(),
         )
+        uow.commit()
+        return user
+
+
+def change_password(uow: UnitOfWork, ctx: Context, name: str, current: str, new: str) -> User:
+    """A person replaces their own password, proving the current one (after an admin reset, the
+    one the admin set). Clears the obligation to change it; audited as `password_changed`.
+
+    A wrong current password counts towards the lockout like a failed sign-in. Every browser
+    session of the person ends (another browser may have known the old password).
+
+    Raises:
+        AuthenticationFailed: Unknown user or wrong current password (the same message).
+        InvalidInput: The new password is too short or equals the current one.
+    """
+    with uow.reading():
+        known = uow.users.find(name)
+    check = verify_password(ctx, known, current)
+    new_hash = ctx.hasher.hash(new) if check.matches else ""  # slow: outside the transaction
+    with uow:
+        uow.lock_users()
+        user = uow.users.find(name)
+        if user is None or user.disabled:
+            _login_failed(uow, ctx, name, "unknown user" if user is None else "disabled")
+        user = record_password_check(uow, ctx, user, check, "change password")
+        try:
+            check_new_password(new)
+            if new == current:
+                raise InvalidInput("choose a password different from the current one")
+        except GovernanceError as exc:
+            refuse(uow, ctx, name, "change_password", ObjectType.USER, name, exc)
+        user = replace(user, password_hash=new_hash, must_change_password=False)
+        uow.users.update(user)
+        uow.audit.append(
+            actor=name,
+            action=AuditAction.PASSWORD_CHANGED,
+            object_type=ObjectType.USER,
+            object_id=name,
+            payload={},
+            at=ctx.clock.now(),
+        )
+        end_user_sessions(uow, ctx, name, name, PASSWORD_CHANGED)
         uow.commit()
         return user
 
@@ -82,13 +144,24 @@ class PasswordCheck:
 def verify_password(ctx: Context, user: User | None, password: str | None) -> PasswordCheck:
     """Verify a password against a user's hash (slow on purpose: call it outside a transaction).
 
-    An unknown or disabled user costs the same time as a real check.
+    Every path runs exactly one argon2 verification with the same parameters: an unknown or
+    disabled user is checked against a dummy hash, and an empty password is checked like any
+    other, so the response time does not tell which user names exist.
     """
+    typed = password or ""
     if user is None or user.disabled:
-        ctx.hasher.hash(password or "x")
-        return PasswordCheck(password or "", "", False)
-    ok = bool(password) and ctx.hasher.verify(user.password_hash, password or "")
-    return PasswordCheck(password or "", user.password_hash, ok)
+        ctx.hasher.verify(dummy_hash(ctx.hasher), typed)
+        return PasswordCheck(typed, "", False)
+    ok = ctx.hasher.verify(user.password_hash, typed)
+    return PasswordCheck(typed, user.password_hash, ok and bool(typed))
+
+
+def dummy_hash(hasher: PasswordHasher) -> str:
+    """A hash of a random secret made by `hasher` (cached per hasher): matches no password."""
+    found = _DUMMY_HASHES.get(hasher)
+    if found is None:
+        found = _DUMMY_HASHES[hasher] = hasher.hash(secrets.token_urlsafe(24))
+    return found
 
 
 def record_password_check(

@@ -13,6 +13,8 @@ from governance.context import (
     require_text,
 )
 from governance.domain import (
+    ADMIN,
+    ADMIN_MAY_NOT_SIGN,
     REAUTH_PASSWORD,
     AuditAction,
     Decision,
@@ -36,6 +38,7 @@ from governance.errors import (
     InvalidInput,
     InvalidTransition,
     NotAllowed,
+    PasswordChangeRequired,
     StaleEvidence,
 )
 from governance.evidence import Evidence
@@ -125,7 +128,9 @@ def sign_off(
         if user is None:
             nobody = NotAllowed("a signature needs a named person")
             refuse(uow, ctx, actor, attempted, ObjectType.REQUEST, request_id, nobody)
-        user = _reauthenticate(uow, ctx, user, reauth, check, attempted, request_id)
+        user = reauthenticate(
+            uow, ctx, user, reauth, check, attempted, (ObjectType.REQUEST, request_id)
+        )
         request = uow.lock_request(request_id)
         rule = ctx.policy.rule_for(request.model, request.target, request.kind)
         # Read once under the lock: no other vote on this request can land before the commit.
@@ -175,20 +180,34 @@ def sign_off(
     return result
 
 
-def _reauthenticate(
+def reauthenticate(
     uow: UnitOfWork,
     ctx: Context,
     user: User,
     reauth: Reauthentication,
     check: PasswordCheck | None,
     attempted: str,
-    request_id: str,
+    target: tuple[str, str],
+    purpose: str = "signing",
 ) -> User:
+    """Apply the re-authentication of a signature or a break-glass (inside the transaction).
+
+    A password check counts towards the lockout like a sign-in; a password an admin set
+    (`must_change_password`) proves nothing until its owner has changed it.
+
+    Args:
+        check: The password check made before the transaction, or None for an attested method.
+        target: The audit object (type, id) of the attempted action, for a refusal.
+        purpose: What a failed check was for, in its `login_failed` event.
+    """
     if not (reauth.method or "").strip():
-        exc = InvalidInput("a signature needs re-authentication")
-        refuse(uow, ctx, user.name, attempted, ObjectType.REQUEST, request_id, exc)
-    if check is not None:
-        return record_password_check(uow, ctx, user, check, "signing")
+        exc = InvalidInput(f"{purpose} needs re-authentication")
+        refuse(uow, ctx, user.name, attempted, *target, exc)
+    if check is None:
+        return user
+    user = record_password_check(uow, ctx, user, check, purpose)
+    if user.must_change_password:
+        refuse(uow, ctx, user.name, attempted, *target, PasswordChangeRequired())
     return user
 
 
@@ -211,6 +230,8 @@ def _problem(
         return NotAllowed(
             f"{user.name} does not hold an approver role for {request.target} ({roles})"
         )
+    if user.has_role(ADMIN) and not rule.admins_may_sign:
+        return NotAllowed(ADMIN_MAY_NOT_SIGN)
     if decision is VoteDecision.APPROVE and rule.separation_of_duties:
         if user.name == request.requester:
             return NotAllowed("separation of duties: the requester may not approve the request")

@@ -14,7 +14,7 @@ from types import TracebackType
 from typing import Any, Protocol, Self
 
 from governance.audit import AuditRecord
-from governance.domain import Decision, Execution, PromotionRequest, User, Vote
+from governance.domain import BrowserSession, Decision, Execution, PromotionRequest, User, Vote
 
 
 class RequestRepository(Protocol):
@@ -124,6 +124,50 @@ class UserRepository(Protocol):
 
     def list(self) -> tuple[User, ...]:
         """Every user, by name."""
+        ...
+
+
+class SessionRepository(Protocol):
+    """Signed-in browsers. Lookups by secret and by grant go through their SHA-256 (unique)."""
+
+    def add(self, session: BrowserSession) -> None:
+        """Insert a new session.
+
+        Raises:
+            Conflict: The id, secret hash or grant hash exists already.
+        """
+        ...
+
+    def get(self, session_id: str) -> BrowserSession | None:
+        """The session with this id, or None."""
+        ...
+
+    def find_by_secret(self, secret_hash: str) -> BrowserSession | None:
+        """The session whose cookie secret hashes to this, or None."""
+        ...
+
+    def find_by_grant(self, grant_hash: str) -> BrowserSession | None:
+        """The session whose unused one-time grant hashes to this, or None."""
+        ...
+
+    def update(self, session: BrowserSession) -> None:
+        """Store every field of an existing session (last write wins).
+
+        Raises:
+            NotFound: No such session.
+        """
+        ...
+
+    def active(self, now: datetime, user: str | None = None) -> tuple[BrowserSession, ...]:
+        """Sessions neither revoked nor expired at `now` (of one user, or all), newest first."""
+        ...
+
+    def prune(self, expired_before: datetime) -> int:
+        """Delete the sessions that ended (absolutely or by idling) before `expired_before`.
+
+        Returns:
+            How many were deleted.
+        """
         ...
 
 
@@ -254,6 +298,9 @@ class UnitOfWork(Protocol):
 
     @property
     def audit(self) -> AuditLog: ...
+
+    @property
+    def sessions(self) -> SessionRepository: ...
 
     def __enter__(self) -> Self: ...
 

@@ -33,6 +33,7 @@ from governance.repository import (
     SqlUserRepository,
     SqlVoteRepository,
 )
+from governance.session_repository import SqlSessionRepository
 from governance.store_ports import UnitOfWork
 
 
@@ -184,6 +185,10 @@ class SqlUnitOfWork:
     @property
     def executions(self) -> SqlExecutionRepository:
         return SqlExecutionRepository(self._open())
+
+    @property
+    def sessions(self) -> SqlSessionRepository:
+        return SqlSessionRepository(self._open())
 
     @property
     def monitoring(self) -> SqlMonitoringRepository:

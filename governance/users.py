@@ -5,7 +5,9 @@ from __future__ import annotations
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from datetime import UTC, datetime
 
+from governance.audit import AuditRecord, format_ts
 from governance.context import Context, authorise, refuse
 from governance.domain import (
     ADMIN,
@@ -13,8 +15,10 @@ from governance.domain import (
     VIEWER,
     AuditAction,
     ObjectType,
+    PasswordResetNotice,
     Permission,
     User,
+    Vote,
     validate_roles,
     validate_user_name,
 )
@@ -25,12 +29,19 @@ from governance.errors import (
     NotAllowed,
     NotFound,
 )
+from governance.revocation import (
+    PASSWORD_RESET,
+    ROLES_CHANGED,
+    USER_DISABLED,
+    end_user_sessions,
+)
 from governance.store_ports import UnitOfWork
 
 MIN_PASSWORD_LENGTH = 8
 
 
-def _check_password(password: str) -> None:
+def check_new_password(password: str) -> None:
+    """Raise InvalidInput unless the password is long enough to be set."""
     if len(password or "") < MIN_PASSWORD_LENGTH:
         raise InvalidInput(f"a password needs at least {MIN_PASSWORD_LENGTH} characters")
 
@@ -60,7 +71,7 @@ def create_user(
         try:
             validate_user_name(name)
             validate_roles(tuple(roles), ctx.policy.roles_named())
-            _check_password(password)
+            check_new_password(password)
             if uow.users.find(name) is not None:
                 raise Conflict(f"user {name!r} exists already")
         except GovernanceError as exc:
@@ -152,7 +163,8 @@ def _keep_an_active_admin(
 
 
 def disable_user(uow: UnitOfWork, ctx: Context, actor: str, name: str) -> User:
-    """Disable a user (never deleted: the audit log refers to them). Disabling twice is a no-op.
+    """Disable a user (never deleted: the audit log refers to them) and end their browser
+    sessions. Disabling twice is a no-op.
 
     Raises:
         NotAllowed: The actor may not administer users, tries to disable themself, or the user
@@ -177,6 +189,7 @@ def disable_user(uow: UnitOfWork, ctx: Context, actor: str, name: str) -> User:
         _keep_an_active_admin(uow, ctx, actor, "disable_user", user, disabled)
         uow.users.update(disabled)
         _user_event(uow, ctx, actor, AuditAction.USER_DISABLED, name, {})
+        end_user_sessions(uow, ctx, actor, name, USER_DISABLED)
         uow.commit()
         return disabled
 
@@ -200,7 +213,8 @@ def enable_user(uow: UnitOfWork, ctx: Context, actor: str, name: str) -> User:
 
 
 def set_roles(uow: UnitOfWork, ctx: Context, actor: str, name: str, roles: Sequence[str]) -> User:
-    """Replace a user's roles. The same roles again (in any order) are a no-op.
+    """Replace a user's roles and end their browser sessions (they sign in again under the new
+    roles). The same roles again (in any order) are a no-op.
 
     Raises:
         NotAllowed: The actor may not administer users, would remove their own admin role, or
@@ -224,6 +238,7 @@ def set_roles(uow: UnitOfWork, ctx: Context, actor: str, name: str, roles: Seque
         uow.users.update(changed)
         payload = {"before": list(user.roles), "after": list(wanted)}
         _user_event(uow, ctx, actor, AuditAction.USER_ROLES_CHANGED, name, payload)
+        end_user_sessions(uow, ctx, actor, name, ROLES_CHANGED)
         uow.commit()
         return changed
 
@@ -244,6 +259,12 @@ def _user_event(
 def reset_password(uow: UnitOfWork, ctx: Context, actor: str, name: str, password: str) -> None:
     """Set a new password and lift any lockout.
 
+    When the actor is not the user (an admin, or the CLI operator), the user must choose a new
+    password at their next sign-in: until then the password works for nothing else (no sign-in,
+    no signature, no break-glass). Every browser session of the user ends. The reset stays
+    visible on every vote the user casts within `Context.reset_notice_period` (see
+    `password_reset_notices`).
+
     Raises:
         NotAllowed: The actor may not administer users.
         NotFound: No such user.
@@ -252,11 +273,16 @@ def reset_password(uow: UnitOfWork, ctx: Context, actor: str, name: str, passwor
     with uow:
         user = _target_user(uow, ctx, actor, "reset_password", name)
         try:
-            _check_password(password)
+            check_new_password(password)
         except InvalidInput as exc:
             refuse(uow, ctx, actor, "reset_password", ObjectType.USER, name, exc)
+        must_change = actor != name
         user = replace(
-            user, password_hash=ctx.hasher.hash(password), failed_logins=0, locked_until=None
+            user,
+            password_hash=ctx.hasher.hash(password),
+            failed_logins=0,
+            locked_until=None,
+            must_change_password=must_change,
         )
         uow.users.update(user)
         uow.audit.append(
@@ -264,10 +290,39 @@ def reset_password(uow: UnitOfWork, ctx: Context, actor: str, name: str, passwor
             action=AuditAction.PASSWORD_RESET,
             object_type=ObjectType.USER,
             object_id=name,
-            payload={},
+            payload={"must_change_password": must_change},
             at=ctx.clock.now(),
         )
+        end_user_sessions(uow, ctx, actor, name, PASSWORD_RESET)
         uow.commit()
+
+
+def password_reset_notices(
+    uow: UnitOfWork, ctx: Context, votes: Sequence[Vote]
+) -> tuple[PasswordResetNotice, ...]:
+    """Each vote cast within `ctx.reset_notice_period` after someone else reset the signer's
+    password, with that reset (read from the audit chain, inside the caller's transaction).
+
+    A reset lets the admin who made it know the password until the person changes it; the
+    packet of the request shows such a vote, so reviewers can judge it.
+    """
+    found: list[PasswordResetNotice] = []
+    resets: dict[str, tuple[AuditRecord, ...]] = {}
+    for vote in votes:
+        if vote.approver not in resets:
+            events = uow.audit.for_object(ObjectType.USER, vote.approver)
+            resets[vote.approver] = tuple(
+                e
+                for e in events
+                if e.action == AuditAction.PASSWORD_RESET and e.actor != vote.approver
+            )
+        since = format_ts(vote.signed_at - ctx.reset_notice_period)
+        until = format_ts(vote.signed_at)
+        recent = [e for e in resets[vote.approver] if since <= e.ts <= until]
+        if recent:
+            last = recent[-1]
+            found.append(PasswordResetNotice(vote.approver, _parse_ts(last.ts), last.actor, vote))
+    return tuple(found)
 
 
 def list_users(uow: UnitOfWork, ctx: Context, actor: str) -> tuple[User, ...]:
@@ -279,3 +334,8 @@ def list_users(uow: UnitOfWork, ctx: Context, actor: str) -> tuple[User, ...]:
     with uow:
         authorise(uow, ctx, actor, Permission.ADMIN_USERS, "list_users", ObjectType.USER, "*")
         return uow.users.list()
+
+
+def _parse_ts(ts: str) -> datetime:
+    """An audit timestamp (`governance.audit.format_ts`) as an aware UTC datetime."""
+    return datetime.strptime(ts, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)

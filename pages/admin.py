@@ -1,5 +1,5 @@
 """Admin: users and roles, add, change roles, disable (never delete) and enable a user, reset a
-password; the active policy.
+password; the signed-in browsers, each of which can be ended; the active policy.
 
 Every change is one facade call with the signed-in admin as the actor; the service checks the
 role again, refuses what would leave no active admin, and writes the audit event in the same
@@ -27,6 +27,15 @@ def apply(change: Callable[[], object], message: str) -> None:
         change()
         st.session_state[FLASH] = message
         st.rerun()
+
+
+def reset_message(actor: str, name: str) -> str:
+    if name == actor:
+        return "Your password is reset."
+    return (
+        f"Password of {esc(name)} reset and lockout lifted: they must choose a new one at their "
+        "next sign-in, and they are signed out everywhere."
+    )
 
 
 def policy_section() -> None:
@@ -74,9 +83,23 @@ def main() -> None:
         if reset := forms.reset_form(names):
             apply(
                 lambda: gov.reset_password(actor, *reset),
-                f"Password of {esc(reset[0])} reset; lockout lifted.",
+                reset_message(actor, reset[0]),
             )
+    sessions_section(actor)
     policy_section()
+
+
+def sessions_section(actor: str) -> None:
+    st.subheader("Signed-in browsers")
+    st.caption("Ending a session signs that browser out at its next click, in every tab.")
+    gov = deps.get_governance()
+    sessions = gov.list_sessions(actor)
+    if not sessions:
+        st.caption("No browser is signed in with a password right now.")
+        return
+    st.dataframe(forms.sessions_frame(sessions), hide_index=True, width="stretch")
+    if picked := forms.revoke_session_form(sessions):
+        apply(lambda: gov.end_session(actor, picked), f"Session {esc(picked)} ended.")
 
 
 guard.require(Permission.ADMIN_USERS)

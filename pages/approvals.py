@@ -113,6 +113,7 @@ def review(user: SignedInUser, details: RequestDetails) -> SigningEligibility:
     gov.evidence(req.evidence_dict(), req.evidence_hash)
     st.markdown("**Votes so far**")
     gov.votes(details)
+    gov.reset_notices(details)
     return verdict
 
 

@@ -1,7 +1,8 @@
 """Drift: a model version's reference data against current data (logged or uploaded).
 
 Evidently's DataDriftPreset verdict appears at once (computed natively, cached on disk by
-content); Evidently's own full report builds in the background and appears when ready.
+content); Evidently's own full report builds in the background once its tab is opened, and
+appears when ready.
 Shareable: ?model=X&version=N; ?model=X&version=N&batch=ID shows a monitored production
 batch (its stored verdict, and Evidently's report on demand from the same data).
 """
@@ -113,20 +114,35 @@ def main() -> None:
     config = deps.drift_config(table, share, int(sample) or None)
     result = deps.drift(reference, current, config)
     drift_views.verdict(result)
-    tabs = st.tabs(["Columns", "Scores", "Distributions", "Evidently report"])
-    with tabs[0]:
-        drift_views.results_table(result)
-    with tabs[1]:
-        drift_views.scores_chart(result)
-    with tabs[2]:
-        kinds = {c.column: c.type for c in result.columns}
-        column = st.selectbox("Column", list(kinds), key="drift_column")
-        if column:
-            frame = deps.distribution(reference[column], current[column], kinds[column])
-            drift_views.distribution(frame, column)
-    with tabs[3]:
-        key = deps.start_drift_report(reference, current, config)
-        drift_views.report_panel(lambda: deps.drift_report_state(key), f"{name}.html")
+    # Only the open tab runs: the charts and Evidently's multi-megabyte report are built and
+    # sent when someone looks at them, not on every visit of the verdict.
+    columns, scores, distributions, report = st.tabs(
+        ["Columns", "Scores", "Distributions", "Evidently report"],
+        key="drift_tab",
+        on_change="rerun",
+    )
+    if columns.open:
+        with columns:
+            drift_views.results_table(result)
+    if scores.open:
+        with scores:
+            drift_views.scores_chart(result)
+    if distributions.open:
+        with distributions:
+            distribution(result, reference, current)
+    if report.open:
+        with report:
+            key = deps.start_drift_report(reference, current, config)
+            drift_views.report_panel(lambda: deps.drift_report_state(key), f"{name}.html")
+
+
+@st.fragment  # picking a column redraws this chart only
+def distribution(result, reference: pd.DataFrame, current: pd.DataFrame) -> None:
+    kinds = {c.column: c.type for c in result.columns}
+    column = st.selectbox("Column", list(kinds), key="drift_column")
+    if column:
+        frame = deps.distribution(reference[column], current[column], kinds[column])
+        drift_views.distribution(frame, column)
 
 
 guard.require()

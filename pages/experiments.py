@@ -22,6 +22,7 @@ def order_clause(key: str, descending: bool) -> str:
     return f"{field} {'DESC' if descending else 'ASC'}"
 
 
+@st.fragment  # its toggle and axes rerun this part only, not the page's table of runs
 def whole_experiment(exp_ids: tuple[str, ...]) -> None:
     """A scatter over every run of the experiment, read in one go only when asked for."""
     if not st.toggle("Chart every run of this experiment", key="whole_experiment"):
@@ -41,6 +42,8 @@ def whole_experiment(exp_ids: tuple[str, ...]) -> None:
 
 def main() -> None:
     st.title("Experiments")
+    for note in deps.store_notes():  # folder names come from the store: text, not Markdown
+        st.info(guard.escape_markdown(note), icon=":material/folder_off:")
     experiment = pickers.experiment(deps.experiments())
     if experiment is None:
         st.info("No experiments in this tracking store yet.")
@@ -59,17 +62,25 @@ def main() -> None:
     sort_key = c_sort.selectbox("Sort by", keys, key="runs_sort")
     descending = c_dir.toggle("Descending", value=True, key="runs_descending")
     order = (order_clause(sort_key, descending),)
+    collapse = st.toggle(
+        "Collapse child runs",
+        key="collapse_children",
+        help="Show top-level runs only, each with its number of child runs, as MLflow's UI does.",
+    )
+    search = deps.top_level_filter(filter_string) if collapse else filter_string
 
-    token, _ = paging.current_token((exp_ids, filter_string, order, page_size))
-    page = deps.runs_page(exp_ids, filter_string, order, page_size, token)
-    frame = deps.runs_frame(list(page.runs))
+    token, _ = paging.current_token((exp_ids, search, order, page_size))
+    page = deps.runs_page(exp_ids, search, order, page_size, token)
+    children = deps.child_run_counts(exp_ids) if collapse else None
+    frame = deps.runs_tree(list(page.runs), children)
     optional = [c for c in frame.columns if c.startswith(("params.", "metrics.", "tags."))]
     default = [c for c in optional if c.startswith("metrics.")] + [
         c for c in optional if c.startswith("params.")
     ][:5]
     chosen = pickers.columns(optional, key="runs_columns", default=default)
+    nesting = ["parent run", *(["child runs"] if collapse else [])]
     st.dataframe(
-        frame[["run_name", "run_id", "status", "user", "start_time", *chosen]],
+        frame[["run_name", "run_id", *nesting, "status", "user", "start_time", *chosen]],
         hide_index=True,
         width="stretch",
     )

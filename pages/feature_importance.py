@@ -6,6 +6,7 @@ Shareable: ?model=X&versions=2,3.
 import streamlit as st
 
 import app.deps as deps
+from app.entities import FeatureImportance
 from app.errors import ArtifactsUnreachable, ImportanceNotLogged, InvalidInput
 from app.ui import drift_views, errors, guard, pickers, query
 from app.ui.text import md_escape as esc, md_join
@@ -57,42 +58,55 @@ def main() -> None:
         + ". Source: each version's logged feature_importance.json"
         + (", else computed by the model worker." if worker else ".")
     )
-    tabs = st.tabs(["Importances", "Compare versions", "Drift by importance"])
-    with tabs[0]:
-        drift_views.importance_bars(deps.importance_bars(found, k))
-        for importance in found:
-            with st.expander(f"v{esc(importance.version)}: all features"):
-                drift_views.importance_table(importance)
-    with tabs[1]:
-        if len(found) < 2:
-            st.info("Pick two or more versions to compare.")
-        else:
-            base, last = found[0], found[-1]
-            comparison = deps.importance_comparison(base, last, k)
-            st.metric(
-                f"Top-{k} overlap, v{esc(base.version)} to v{esc(last.version)}",
-                f"{len(comparison['shared'])} of {k}",
-                help=f"Jaccard {comparison['jaccard']:.2f}",
-            )
-            st.caption("Shared: " + (md_join(comparison["shared"]) or "none"))
-            st.dataframe(comparison["table"], hide_index=True, width="stretch")
-    with tabs[2]:
-        last = found[-1]
-        result = deps.version_drift(name, last.version)
-        if result is None:
-            st.info(
-                f"v{esc(last.version)}'s run logged no reference and current data sets to compare."
-            )
-            return
-        important = deps.drifted_important(result, last, k)
-        st.metric(f"Top-{k} features of v{esc(last.version)} that drifted", len(important))
-        if important:
-            st.warning("Drifted important features: " + md_join(important))
-        else:
-            st.success(f"None of the top {k} features drifted.")
-        frame = deps.drift_by_importance(result, last, k)
-        drift_views.importance_vs_drift(frame)
-        st.dataframe(frame, hide_index=True, width="stretch")
+    # Only the open tab runs (the drift comparison reads the version's data sets).
+    bars, versus, drifted = st.tabs(
+        ["Importances", "Compare versions", "Drift by importance"],
+        key="importance_tab",
+        on_change="rerun",
+    )
+    if bars.open:
+        with bars:
+            drift_views.importance_bars(deps.importance_bars(found, k))
+            for importance in found:
+                with st.expander(f"v{esc(importance.version)}: all features"):
+                    drift_views.importance_table(importance)
+    if versus.open:
+        with versus:
+            compare(found, k)
+    if drifted.open:
+        with drifted:
+            against_drift(name, found[-1], k)
+
+
+def compare(found: list[FeatureImportance], k: int) -> None:
+    if len(found) < 2:
+        st.info("Pick two or more versions to compare.")
+        return
+    base, last = found[0], found[-1]
+    comparison = deps.importance_comparison(base, last, k)
+    st.metric(
+        f"Top-{k} overlap, v{esc(base.version)} to v{esc(last.version)}",
+        f"{len(comparison['shared'])} of {k}",
+        help=f"Jaccard {comparison['jaccard']:.2f}",
+    )
+    st.caption("Shared: " + (md_join(comparison["shared"]) or "none"))
+    st.dataframe(comparison["table"], hide_index=True, width="stretch")
+
+
+def against_drift(name: str, last: FeatureImportance, k: int) -> None:
+    result = deps.version_drift(name, last.version)
+    if result is None:
+        st.info(f"v{esc(last.version)}'s run logged no reference and current data sets to compare.")
+        return
+    important = deps.drifted_important(result, last, k)
+    st.metric(f"Top-{k} features of v{esc(last.version)} that drifted", len(important))
+    if important:
+        st.warning("Drifted important features: " + md_join(important))
+    else:
+        st.success(f"None of the top {k} features drifted.")
+    frame = deps.drift_by_importance(result, last, k)
+    drift_views.importance_vs_drift(frame)
+    st.dataframe(frame, hide_index=True, width="stretch")
 
 
 guard.require()

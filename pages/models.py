@@ -5,7 +5,17 @@ import pandas as pd
 import streamlit as st
 
 import app.deps as deps
-from app.ui import errors, governance as gov, guard, history, navigation, pickers, query, tables
+from app.ui import (
+    errors,
+    governance as gov,
+    guard,
+    history,
+    lineage,
+    navigation,
+    pickers,
+    query,
+    tables,
+)
 from app.ui.text import md_code, md_escape, md_join
 from governance.domain import Permission
 
@@ -76,6 +86,8 @@ def main() -> None:
     left.markdown(f"**Stage:** {md_escape(stage)}")
     left.markdown(f"**Aliases:** {md_join(version.aliases) or 'none'}")
     right.markdown(f"**Source run:** {md_code(version.run_id or 'none')}")
+    if version.model_id:
+        right.markdown(f"**Logged model:** {md_code(version.model_id)}")
     right.markdown(f"**Status:** {md_escape(version.status)}")
     right.markdown(
         f"**Created:** {version.creation_time:%Y-%m-%d %H:%M UTC}" if version.creation_time else ""
@@ -83,22 +95,25 @@ def main() -> None:
     description(version.description)
     tables.key_values(version.tags, empty="No version tags.")
 
-    st.markdown("**Data sets (lineage)**")
-    tables.datasets(deps.run_datasets(version.run_id) if version.run_id else [])
-    if version.run_id:
-        run = deps.runs((version.run_id,))
-        if run:
-            with st.expander("Source run params and metrics"):
-                tables.key_values(run[0].params, empty="No params.")
-                tables.key_values(run[0].metrics, empty="No metrics.")
-            navigation.link(
-                "experiments.py",
-                "Open the source run in Experiments",
-                query={
-                    "experiment": run[0].experiment_id,
-                    "filter": f"attributes.run_id = '{version.run_id}'",
-                },
-            )
+    logged = deps.logged_model(version.model_id)
+    run_id = version.run_id or (logged.source_run_id if logged else "")
+    run, _ = deps.known_runs((run_id,)) if run_id else ([], [])
+    lineage.show(
+        version,
+        logged,
+        run_id,
+        deps.run_datasets(run_id) if run else [],
+        deps.missing_dataset_inputs(run_id) if run else 0,
+    )
+    if run:
+        with st.expander("Source run params and metrics"):
+            tables.key_values(run[0].params, empty="No params.")
+            tables.key_values(run[0].metrics, empty="No metrics.")
+        navigation.link(
+            "experiments.py",
+            "Open the source run in Experiments",
+            query={"experiment": run[0].experiment_id, "filter": f"attributes.run_id = '{run_id}'"},
+        )
     others = [n for n in by_number if n != number][:1]
     navigation.link(
         "compare_versions.py",

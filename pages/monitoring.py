@@ -27,9 +27,11 @@ OVERLAY = ("champion", "challenger")
 
 def versions_shown(model) -> tuple[str, list[str]]:
     items = {v.version: v for v in sorted(deps.versions(model.name), key=lambda v: int(v.version))}
+    # The version in production first: the champion, else the Production stage, else the latest.
+    first = [n for n, v in items.items() if v.stage == "Production"][-1:] or list(items)[-1:]
     primary = query.selectbox(
         "Version", list(items), "version", format_func=lambda n: pickers.version_text(items[n]),
-        default=model.aliases.get("champion", list(items)[-1] if items else None),
+        default=model.aliases.get("champion") or (first[0] if first else None),
     )  # fmt: skip
     holders = [model.aliases[a] for a in OVERLAY if a in model.aliases]
     overlay = st.toggle("Overlay champion and challenger", value=query.get("overlay") == "1")

@@ -9,6 +9,8 @@ from app.ui.store_label import store_label
 from app.ui.text import md_code
 from governance.domain import Permission
 
+LINKED_MODELS = 12
+
 
 def models_frame() -> pd.DataFrame:
     rows = []
@@ -53,10 +55,14 @@ def main() -> None:
         st.info("No registered models yet.")
     else:
         st.dataframe(models, hide_index=True, width="stretch")
-        cols = st.columns(min(len(models), 4))
-        for i, name in enumerate(models["model"]):
+        # A link per model up to a bound: a store with hundreds of models gets the Models page.
+        shown = list(models["model"])[:LINKED_MODELS]
+        cols = st.columns(min(len(shown), 4))
+        for i, name in enumerate(shown):
             with cols[i % len(cols)]:
                 navigation.link("models.py", f"Open {name}", query={"model": name})
+        if len(models) > len(shown):
+            navigation.link("models.py", f"All {len(models)} models")
 
     st.subheader("Recent activity")
     with gov.secondary("Activity"):

@@ -5,9 +5,9 @@ import streamlit as st
 
 import app.deps as deps
 from app.entities import SignedInUser
-from app.ui import errors, governance as gov, guard, pickers, query
+from app.ui import errors, governance as gov, guard, login, pickers, query
 from app.ui.text import md_code, md_escape as esc, md_join
-from governance.domain import STAGE_TARGETS, Permission, State
+from governance.domain import REAUTH_PASSWORD, STAGE_TARGETS, Permission, State
 
 USER = guard.require(Permission.REQUEST)
 BASE_TARGETS = ("champion", "challenger", "Staging", "Production")
@@ -118,24 +118,38 @@ def rollback(user_name: str) -> None:
                 st.success(f"Rollback request {req.id} opened: {where}.")
 
 
-def break_glass(user_name: str) -> None:
+def break_glass(user: SignedInUser) -> None:
     st.subheader("🚨 Break-glass promotion")
     st.warning(
         "Emergency only: promotes AT ONCE without approvals. It is recorded as break-glass in the "
         "audit log and opens a follow-up review that approvers must sign."
     )
+    method = login.signing_reauth(user)  # like a signature: the password again, or a recent OIDC
+    if method is None:
+        return
     with st.form("break_glass"):
         model = model_choice("bg_model")
         version = st.text_input("Version", key="bg_version")
         target = st.text_input("Target", value="champion", key="bg_target")
         why = st.text_area("Justification (required)", key="bg_justification")
+        password = ""
+        if method == REAUTH_PASSWORD:
+            password = st.text_input("Your password", type="password", key="bg_password")
         sure = st.checkbox("I understand this bypasses the approval quorum", key="bg_sure")
         if st.form_submit_button("Break glass and promote now", type="primary"):
             if not sure:
                 st.error("Tick the confirmation first.")
                 return
             with errors.guard(stop=False), st.spinner("Promoting…"):
-                result = deps.get_governance().break_glass(user_name, model, version, target, why)
+                result = deps.get_governance().break_glass(
+                    user.username,
+                    model,
+                    version,
+                    target,
+                    why,
+                    password=password if method == REAUTH_PASSWORD else None,
+                    reauth=None if method == REAUTH_PASSWORD else deps.oidc_reauthentication(),
+                )
                 deps.after_write()
                 st.error(
                     f"BREAK-GLASS executed: {esc(model)} v{esc(version)} → {esc(target)} (request "
@@ -150,7 +164,7 @@ def main(user: SignedInUser) -> None:
     my_requests(user.username)
     rollback(user.username)
     if guard.may(user, Permission.BREAK_GLASS):
-        break_glass(user.username)
+        break_glass(user)
 
 
 errors.run_page(lambda: main(USER))

@@ -16,7 +16,7 @@ import pytest
 PG_ENV = "COUNTERSIGN_TEST_PG_URL"
 
 # Real MLflow stores and a real `mlflow server`: demo_data_dir, demo_settings, mlflow_server_uri.
-pytest_plugins = ["tests.fixtures_mlflow"]
+pytest_plugins = ["tests.fixtures_mlflow", "tests.byo_fixtures"]
 
 
 def _admin_dsn(url: str) -> str:

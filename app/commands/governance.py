@@ -66,6 +66,15 @@ def register(registry: Any) -> None:
     p.add_argument("--justification", required=True)
     actor_flags(p)
     p.set_defaults(func=_request_rollback)
+    p = req.add_parser(
+        "break-glass", help="promote AT ONCE without approvals (admins); a review follows"
+    )
+    p.add_argument("--model", required=True)
+    p.add_argument("--version", required=True)
+    p.add_argument("--target", required=True)
+    p.add_argument("--justification", required=True)
+    actor_flags(p)
+    p.set_defaults(func=_request_break_glass)
     p = req.add_parser("show", help="one request with its votes")
     p.add_argument("id")
     json_flag(p)
@@ -184,6 +193,24 @@ def _request_rollback(args: argparse.Namespace) -> int:
         actor, args.model, args.target, args.justification, args.version
     )
     _show_request(args, request, "created")
+    return 0
+
+
+def _request_break_glass(args: argparse.Namespace) -> int:
+    facade = open_facade()
+    actor, password = person(facade, args)
+    result = facade.break_glass(
+        actor, args.model, args.version, args.target, args.justification, password=password
+    )
+    if args.json:
+        view = views.request_view(result.execution.request)
+        view.update(follow_up=result.follow_up.id)
+        views.emit(view)
+    else:
+        print(
+            f"BREAK-GLASS request {result.request.id}: now {result.execution.request.state}; "
+            f"follow-up review {result.follow_up.id} opened"
+        )
     return 0
 
 

@@ -35,6 +35,20 @@ def register(registry: Any) -> None:
     p.add_argument("name")
     p.add_argument("--role", action="append", required=True, help="repeat for several roles")
     p.set_defaults(func=_users_roles)
+    p = users.add_parser(
+        "reset-password",
+        help="set a user's password from stdin; they must choose a new one at their next sign-in",
+    )
+    p.add_argument("name")
+    password_flag(p, required=True)
+    p.set_defaults(func=_users_reset_password)
+    p = users.add_parser(
+        "change-password",
+        help="choose your own new password: stdin gives the current one, then the new one",
+    )
+    p.add_argument("name")
+    password_flag(p, required=True)
+    p.set_defaults(func=_users_change_password)
     p = users.add_parser("list", help="every user with roles")
     json_flag(p)
     p.set_defaults(func=_users_list)
@@ -63,6 +77,20 @@ def _users_enable(args: argparse.Namespace) -> int:
 def _users_roles(args: argparse.Namespace) -> int:
     user = open_facade().set_roles(OPERATOR, args.name, args.role)
     print(f"user {user.name} has role(s) {', '.join(user.roles)}")
+    return 0
+
+
+def _users_reset_password(args: argparse.Namespace) -> int:
+    password = stdin_password()
+    open_facade().reset_password(OPERATOR, args.name, password)
+    print(f"password of {args.name} reset: they must choose a new one at their next sign-in")
+    return 0
+
+
+def _users_change_password(args: argparse.Namespace) -> int:
+    current, new = stdin_password(), stdin_password()
+    user = open_facade().change_password(args.name, current, new)
+    print(f"password of {user.name} changed")
     return 0
 
 

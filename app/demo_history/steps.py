@@ -13,9 +13,13 @@ The story explains the registry `seed_demo` builds, so that reconcile finds noth
   reconcile job, put back on v2 by admin;
 - diabetes-progression v3 -> champion, waiting for erin and frank, its drift gate passed.
 
+Meanwhile the daily monitoring job (`monitoring.DAILY_MONITORING`) scores each day's production
+batches of the versions these steps put in production or in shadow, and opens a drift alert on
+tumor-classifier's champion v2 in the last week.
+
 Run dates in the demo store: tumor-classifier v1/v2/v3 21/14/3 days ago, diabetes-progression
-v1/v2/v3 30/18/5 days ago; every step comes after the run it promotes. A step appended here (an
-out-of-band move put back, a monitoring alert) must come after the last one in time.
+v1/v2/v3 30/18/5 days ago; every step comes after the run it promotes. A step appended here must
+come after the last one in time; something that recurs is a job.
 """
 
 from __future__ import annotations

@@ -3,8 +3,13 @@
 Every step acts as the people of the demo would, through `GovernanceFacade` (sign in, request,
 sign with a comment and the password again, break glass, expire), with a `StoryClock` that puts
 its events in the past. A step does only what is missing, so an interrupted seed resumes where it
-stopped, and a step added later (an out-of-band move, a monitoring alert) is written into a demo
+stopped, and a step added later (an out-of-band move put back) is written into a demo
 that already holds the rest of the story.
+
+Besides its steps, the story has jobs: what a scheduler does at set moments while the story
+unfolds (the daily monitoring job). A job is a StoryStep too; it runs when the story's clock
+passes its moment, between or inside the steps, so the chain stays in time order however long a
+step's own moments last (a request signed four days after it was made).
 
 A governance database holding requests that are not the story's is left alone. The story is
 written into the past, so it is written only into a ledger whose newest entry is older than the
@@ -18,9 +23,10 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from app.demo_history.clock import TICK, Moment, StoryClock, Timeline
+from app.demo_history.ledger import BatchKey, Ledger, RequestKey, key_of, read_ledger
 from app.demo_users import DEMO_USERS, ensure_demo_users, seed_demo_users
 from app.errors import UserFacingError
 from app.settings import Settings
@@ -28,25 +34,8 @@ from governance.domain import CLI_OPERATOR, SCHEDULER, PromotionRequest, Request
 from governance.errors import GovernanceError, SchemaOutOfDate
 
 if TYPE_CHECKING:
+    from app.batch_monitoring.service import BatchMonitoring
     from app.facade import GovernanceFacade
-
-# (model, version, target, kind): the story opens at most one request of each.
-RequestKey = tuple[str, str, str, str]
-
-
-def key_of(request: PromotionRequest) -> RequestKey:
-    return (request.model, request.version, request.target, request.kind)
-
-
-@dataclass(frozen=True)
-class Ledger:
-    """What the governance database holds before the story runs (read without writing)."""
-
-    requests: tuple[PromotionRequest, ...]
-    users: frozenset[str]
-    head_seq: int
-    head_at: datetime | None
-    actions: frozenset[str]  # the audit actions the chain holds at least once
 
 
 @dataclass(frozen=True)
@@ -61,6 +50,8 @@ class StoryStep:
             done, and they are the story's own: a ledger with any other request is left alone.
         events: Audit actions the step records (e.g. `out_of_band_reverted`); the step is done
             once the chain holds each of them.
+        batches: Monitoring batches the step scores (from runs of the demo store); the step is
+            done once the ledger holds each of them.
         done: Any further check of whether the ledger already holds the step.
     """
 
@@ -69,6 +60,7 @@ class StoryStep:
     run: Callable[[Story], None]
     requests: tuple[tuple[RequestKey, str], ...] = ()
     events: tuple[str, ...] = ()
+    batches: tuple[BatchKey, ...] = ()
     done: Callable[[Ledger], bool] | None = None
 
     def is_done(self, ledger: Ledger) -> bool:
@@ -76,6 +68,7 @@ class StoryStep:
         return (
             all(states.get(key) == state for key, state in self.requests)
             and set(self.events) <= ledger.actions
+            and set(self.batches) <= ledger.batches
             and (self.done is None or self.done(ledger))
         )
 
@@ -104,9 +97,32 @@ class Story:
     passwords: Mapping[str, str] = field(
         default_factory=lambda: {a.username: a.password for a in DEMO_USERS}
     )
+    jobs: list[tuple[datetime, StoryStep]] = field(default_factory=list)  # due, oldest first
+    memo: dict[Any, Any] = field(default_factory=dict)  # what steps look up once per story
+    _monitoring: BatchMonitoring | None = field(default=None, init=False, repr=False)
 
     def at(self, moment: Moment) -> None:
-        self.clock.at(moment(self.timeline))
+        self.advance(moment(self.timeline))
+
+    def advance(self, when: datetime) -> None:
+        """Move the story's clock to `when`, running first every job due before it."""
+        while self.jobs and self.jobs[0][0] < when:
+            due, job = self.jobs.pop(0)
+            self.clock.at(due)
+            try:
+                job.run(self)
+            except (GovernanceError, UserFacingError, StoryError) as exc:
+                raise StoryError(f"{job.title}: {exc}") from exc
+            self.echo(f"demo history: {job.title}")
+        self.clock.at(when)
+
+    def monitoring(self) -> BatchMonitoring:
+        """Monitoring over time on the story's clock (built on first use)."""
+        if self._monitoring is None:
+            from app.bootstrap import build_batch_monitoring
+
+            self._monitoring = build_batch_monitoring(self.settings, self.facade)
+        return self._monitoring
 
     def find(self, model: str, version: str, target: str, kind: str) -> PromotionRequest | None:
         for request in self.facade.list_requests(CLI_OPERATOR, model=model):
@@ -174,7 +190,9 @@ class Story:
         if self.find(model, version, target, RequestKind.BREAK_GLASS) is None:
             self.set_registry(model, before)
             self.sign_in(who)
-            self.facade.break_glass(who, model, version, target, justification())
+            self.facade.break_glass(
+                who, model, version, target, justification(), password=self.passwords[who]
+            )
         follow_up = self.find(model, version, target, RequestKind.FOLLOW_UP)
         if follow_up is None:
             raise StoryError(f"break-glass on {model} v{version} opened no follow-up review")
@@ -206,75 +224,61 @@ class Story:
                 f"request {request.id} expires only on {current.expires_at:%Y-%m-%d %H:%M} UTC "
                 "under the policy in force"
             )
-        self.clock.at(moment)
+        self.advance(moment)
         self.facade.expire_due(SCHEDULER)
-
-
-def read_ledger(settings: Settings, actions: tuple[str, ...] = ()) -> Ledger:
-    """The ledger's requests, users and head, read without writing anything (no policy load).
-
-    Args:
-        actions: Audit actions whose presence the steps ask about (`StoryStep.events`).
-
-    Raises:
-        SchemaOutOfDate: The database needs `python -m app.cli db upgrade`.
-    """
-    from governance.db import make_engine
-    from governance.unit_of_work import SqlStore
-
-    store = SqlStore(make_engine(settings.db_url))
-    try:
-        store.check_schema()
-        with store.unit_of_work(read_only=True) as uow:
-            head = uow.audit.search(limit=1)
-            present = frozenset(a for a in actions if uow.audit.search(actions=(a,), limit=1))
-            return Ledger(
-                requests=uow.requests.find(),
-                users=frozenset(a.username for a in DEMO_USERS if uow.users.find(a.username)),
-                head_seq=head[0].seq if head else 0,
-                head_at=_parse_ts(head[0].ts) if head else None,
-                actions=present,
-            )
-    finally:
-        store.dispose()
-
-
-def _parse_ts(ts: str) -> datetime:
-    return datetime.strptime(ts, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
 
 
 def seed_demo_history(
     settings: Settings,
     steps: tuple[StoryStep, ...],
     *,
+    jobs: tuple[StoryStep, ...] = (),
     now: datetime | None = None,
     echo: Callable[[str], None] = print,
     warn: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
 ) -> bool:
-    """Write the steps the ledger does not hold yet; returns True when the story is complete.
+    """Write the steps and jobs the ledger does not hold yet; returns True when the story is
+    complete.
+
+    Args:
+        steps: The story's chapters, in time order.
+        jobs: What runs at set moments meanwhile (`Story.advance` runs each when the story's
+            clock passes its moment).
 
     Also creates the demo users (in the story's first step, or now when the story is not
     written). Prints what it wrote; a refusal on the way is one line on `warn`.
     """
+    everything = (*steps, *jobs)
     try:
-        ledger = read_ledger(settings, tuple({a for step in steps for a in step.events}))
+        ledger = read_ledger(
+            settings,
+            tuple({a for step in everything for a in step.events}),
+            tuple(sorted({(m, v) for step in everything for m, v, _ in step.batches})),
+        )
     except SchemaOutOfDate as exc:
         warn(f"demo users and history not created: {exc}")
         return False
     claimed = {key for step in steps for key, _ in step.requests}
     foreign = [r for r in ledger.requests if key_of(r) not in claimed]
     todo = [step for step in steps if not step.is_done(ledger)]
+    due = [job for job in jobs if not job.is_done(ledger)]
     timeline = Timeline(now or datetime.now(UTC))
-    if foreign or not todo:
+    if foreign or not (todo or due):
         seed_demo_users(settings)
         echo(
             "demo history: the governance database holds requests of its own; left as it is"
             if foreign
             else "demo history exists: nothing to do"
         )
-        return not todo
-    start = todo[0].when(timeline)
-    started = any(key_of(r) in claimed for r in ledger.requests)
+        return not (todo or due)
+    start = min(step.when(timeline) for step in (*todo, *due))
+    # The ledger holds part of the story: one of its requests, events or batches.
+    scored = {key for step in everything for key in step.batches}
+    started = (
+        any(key_of(r) in claimed for r in ledger.requests)
+        or bool(ledger.actions)
+        or bool(ledger.batches & scored)
+    )
     if not started and ledger.head_at is not None and ledger.head_at >= start:
         seed_demo_users(settings)
         warn(
@@ -284,35 +288,43 @@ def seed_demo_history(
             "database to get it"
         )
         return False
-    return _write(settings, todo, timeline, ledger, echo, warn)
+    return _write(settings, todo, due, timeline, start, ledger, echo, warn)
 
 
 def _write(
     settings: Settings,
     todo: list[StoryStep],
+    due: list[StoryStep],
     timeline: Timeline,
+    start: datetime,
     ledger: Ledger,
     echo: Callable[[str], None],
     warn: Callable[[str], None],
 ) -> bool:
     from app.bootstrap import build_governance
 
-    start = todo[0].when(timeline)
     if ledger.head_at is not None:
         start = max(start, ledger.head_at + TICK)
     clock = StoryClock(start)
     facade = build_governance(settings, clock=clock)
-    story = Story(facade, clock, timeline, settings, echo)
+    jobs = sorted(((job.when(timeline), job) for job in due), key=lambda pair: pair[0])
+    story = Story(facade, clock, timeline, settings, echo, jobs=jobs)
     try:
         for step in todo:
-            story.at(step.when)
             try:
+                story.at(step.when)
                 step.run(story)
             except (GovernanceError, UserFacingError, StoryError) as exc:
                 warn(f"demo history stopped at {step.title!r}: {exc}")
                 return False
             echo(f"demo history: {step.title}")
+        try:
+            story.advance(timeline.end)  # the jobs due after the last step
+        except StoryError as exc:
+            warn(f"demo history stopped: {exc}")
+            return False
     finally:
+        story.memo.clear()  # what steps kept for the story (e.g. downloaded batch folders)
         facade.dispose()
     if clock.clamped:
         echo(f"demo history: {clock.clamped} moment(s) moved after the ledger's newer entries")

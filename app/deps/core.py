@@ -62,6 +62,21 @@ def get_identity() -> IdentityService:
     return build_identity(get_settings(), get_governance())
 
 
+@st.cache_resource(show_spinner=False)
+def warm_up() -> Any:
+    """Start warming this process once (app.warmup: imports in a background thread).
+
+    Unusable settings start nothing: the sign-in gate shows their message.
+    """
+    from app import warmup
+
+    try:
+        settings = get_settings()
+    except SettingsError:
+        return None
+    return warmup.start(settings)
+
+
 def clear_caches() -> None:
     """Forget every cached read and resource (after a write, or between tests)."""
     st.cache_data.clear()

@@ -2,13 +2,51 @@
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar
 
 import streamlit as st
 
 from app.deps.core import get_governance, get_settings
 from app.entities import ActivityEvent, EvidencePreview, OutOfBandFlag, SigningEligibility
 from governance.domain import REAUTH_OIDC_RECENT_LOGIN, RequestDetails
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+# The feeds, findings and histories that pages show on every visit are cached per person and
+# per state of the governance database: every change appends an audit entry, so the audit
+# chain's head (one indexed read) is the data version, and what the CLI, the webhook receiver
+# or another replica wrote shows at once. GOVERNED_TTL_S bounds the rest: MLflow's current
+# holders in a history, a request reaching its expiry time.
+GOVERNED_TTL_S = 30
+
+
+def data_version() -> str:
+    """The governance database and its audit chain's head: reads are fresh while it stays."""
+    from app import governance_views
+
+    head = governance_views.data_version(get_governance())
+    return f"{get_settings().db_url}#{head}"  # a process may be pointed elsewhere (tests)
+
+
+def governed(fn: Callable[P, R]) -> Callable[P, R]:
+    """`st.cache_data` keyed by the arguments (the actor first) and by `data_version()`."""
+
+    def keyed(version: str, *args: Any, **kwargs: Any) -> Any:
+        del version  # part of the cache key only
+        return fn(*args, **kwargs)  # type: ignore[arg-type]
+
+    keyed.__qualname__ = keyed.__name__ = f"governed_{fn.__name__}"
+    cached = st.cache_data(ttl=GOVERNED_TTL_S, show_spinner=False)(keyed)
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        return cached(data_version(), *args, **kwargs)  # type: ignore[no-any-return]
+
+    return wrapper
+
 
 # ---- governance reads (over the facade built once in bootstrap) --------------------------
 
@@ -53,6 +91,7 @@ def signing_inbox(
     return governance_views.inbox(get_governance(), actor, roles)
 
 
+@governed
 def audit_events(actor: str, **filters: Any) -> list[ActivityEvent]:
     """Audit entries newest first; filters: model, who, action, since, until, limit, feed_only."""
     from app import governance_views
@@ -65,6 +104,7 @@ def activity(actor: str, model: str = "", limit: int = 30) -> list[ActivityEvent
     return audit_events(actor, model=model, limit=limit, feed_only=True)
 
 
+@governed
 def out_of_band(actor: str, model: str = "") -> list[OutOfBandFlag]:
     """Open out-of-band changes found by reconcile."""
     from app import governance_views
@@ -117,6 +157,7 @@ def policy_signer_roles() -> frozenset[str]:
     return get_governance().policy.signer_roles()
 
 
+@governed
 def target_history(actor: str, model: str) -> Any:
     """Who held each alias and stage of the model, when, and why (a TargetHistory)."""
     from app import history_views

@@ -15,6 +15,7 @@ import streamlit as st
 
 from app import bootstrap
 from app.deps.core import get_governance, get_settings
+from app.deps.governance import governed
 from app.deps.reports import get_monitoring
 from app.entities import BatchInfo, DriftResult, MonitoringFlag
 
@@ -37,6 +38,7 @@ def _flag(f: Any) -> MonitoringFlag:
     )  # fmt: skip
 
 
+@governed  # findings open and close with an audit entry
 def monitoring_flags(actor: str, model: str = "") -> list[MonitoringFlag]:
     """Open monitoring findings (thresholds crossed), newest first."""
     return [_flag(f) for f in get_batch_monitoring().findings(actor, model)]

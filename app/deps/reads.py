@@ -8,11 +8,12 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from app import analysis
+from app import analysis, run_tree
 from app.deps.core import cached as _cached, get_gateway, get_settings
 from app.entities import (
     DatasetInfo,
     ExperimentInfo,
+    LoggedModelInfo,
     ModelVersionInfo,
     RegisteredModelInfo,
     RunSummary,
@@ -85,6 +86,41 @@ def metric_history(run_ids: tuple[str, ...], keys: tuple[str, ...]) -> pd.DataFr
 @_cached
 def run_datasets(run_id: str) -> list[DatasetInfo]:
     return list(get_gateway().run_datasets(run_id))
+
+
+@_cached
+def store_notice() -> str | None:
+    """The schema message every page shows first, when a SQL store is at another revision."""
+    return get_gateway().schema_notice()
+
+
+@_cached
+def store_notes() -> list[str]:
+    """Notes about the store (e.g. experiment folders MLflow skips for lack of meta.yaml)."""
+    return list(get_gateway().store_notes())
+
+
+@_cached
+def missing_dataset_inputs(run_id: str) -> int:
+    """Data set inputs of the run whose data set record is gone (MLflow leaves them out)."""
+    return get_gateway().missing_dataset_inputs(run_id)
+
+
+@_cached
+def child_run_counts(experiment_ids: tuple[str, ...]) -> dict[str, int]:
+    """Parent run id -> number of its child runs in the experiments."""
+    return get_gateway().child_run_counts(list(experiment_ids))
+
+
+@_cached
+def logged_model(model_id: str) -> LoggedModelInfo | None:
+    """The LoggedModel a version was registered from; None when it is gone or there is none."""
+    if not model_id:
+        return None
+    try:
+        return get_gateway().logged_model(model_id)
+    except NotFound:
+        return None
 
 
 @_cached
@@ -167,12 +203,28 @@ def runs_frame(items: list[RunSummary]) -> pd.DataFrame:
     return analysis.runs_frame(items)
 
 
+def runs_tree(items: list[RunSummary], child_counts: dict[str, int] | None = None) -> pd.DataFrame:
+    """One page of runs with child runs under their parents (`child_counts`: collapsed view)."""
+    return run_tree.nested(analysis.runs_frame(items), items, child_counts)
+
+
+def top_level_filter(filter_string: str) -> str:
+    """The filter narrowed to runs that have no parent run (the collapsed view)."""
+    return run_tree.top_level_filter(filter_string)
+
+
 def history(run_labels: dict[str, str], keys: tuple[str, ...]) -> pd.DataFrame:
     """Metric histories of the runs with legend labels and seconds since each run's start."""
-    frame = metric_history(tuple(run_labels), keys)
-    return analysis.history_for_plot(frame, run_labels)
+    return _history(tuple(run_labels.items()), keys)
 
 
+@_cached
+def _history(labels: tuple[tuple[str, str], ...], keys: tuple[str, ...]) -> pd.DataFrame:
+    run_labels = dict(labels)
+    return analysis.history_for_plot(metric_history(tuple(run_labels), keys), run_labels)
+
+
+@_cached
 def version_review(model: str, chosen: tuple[str, ...]) -> analysis.VersionReview:
     """The comparison of `chosen` versions of `model`; the first one is the baseline."""
     by_number = {v.version: v for v in versions(model)}
@@ -180,28 +232,36 @@ def version_review(model: str, chosen: tuple[str, ...]) -> analysis.VersionRevie
     if missing:
         raise NotFound(f"Model {model!r} has no version {', '.join(missing)}")
     selected = [by_number[v] for v in chosen]
-    run_ids = tuple(v.run_id for v in selected if v.run_id)
-    source_runs = {r.run_id: r for r in runs(run_ids)} if run_ids else {}
+    logged = {v.version: logged_model(v.model_id) for v in selected}
+    run_of = {v.version: v.run_id or _source_run(logged[v.version]) for v in selected}
+    run_ids = tuple(dict.fromkeys(r for r in run_of.values() if r))
+    source_runs = {r.run_id: r for r in known_runs(run_ids)[0]} if run_ids else {}
     return analysis.version_review(
-        selected,
+        [dataclasses.replace(v, run_id=run_of[v.version]) for v in selected],
         source_runs,
         {v.version: version_signature(model, v.version) for v in selected},
-        {v.version: run_datasets(v.run_id) if v.run_id else [] for v in selected},
+        {v.version: run_datasets(run_of[v.version]) if run_of[v.version] else [] for v in selected},
         get_settings().lower_is_better,
+        logged=logged,
     )
 
 
+def _source_run(lm: LoggedModelInfo | None) -> str:
+    return lm.source_run_id if lm is not None else ""
+
+
+@_cached
 def metrics_across_versions(model: str) -> pd.DataFrame:
     """Every version's source-run metrics, in version order (label, metric, value)."""
     items = sorted(versions(model), key=lambda v: int(v.version))
-    run_ids = tuple(v.run_id for v in items if v.run_id)
-    by_run = {r.run_id: r for r in runs(run_ids)} if run_ids else {}
-    return analysis.metrics_across(
-        {
-            f"v{v.version}": dict(by_run[v.run_id].metrics) if v.run_id in by_run else {}
-            for v in items
-        }
-    )
+    run_ids = tuple(dict.fromkeys(v.run_id for v in items if v.run_id))
+    by_run = {r.run_id: r for r in known_runs(run_ids)[0]} if run_ids else {}
+    out: dict[str, dict[str, float]] = {}
+    for v in items:
+        metrics = dict(by_run[v.run_id].metrics) if v.run_id in by_run else {}
+        lm = logged_model(v.model_id)
+        out[f"v{v.version}"] = metrics | (lm.latest_metrics() if lm is not None else {})
+    return analysis.metrics_across(out)
 
 
 def differences_only(frame: pd.DataFrame) -> pd.DataFrame:

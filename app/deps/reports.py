@@ -130,6 +130,7 @@ def drift_by_importance(result: DriftResult, importance: FeatureImportance, k: i
     return table(result, importance, k)
 
 
+@_cached
 def version_drift(model: str, version: str) -> DriftResult | None:
     """The version's logged current data against its logged reference (None if not logged)."""
     return get_monitoring().version_drift(model, version)

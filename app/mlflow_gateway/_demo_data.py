@@ -169,6 +169,10 @@ class ModelSpec:
     versions: tuple[VersionSpec, ...]
     aliases: dict[str, int] = field(default_factory=dict)  # alias -> version index (1-based)
     stages: dict[int, str] = field(default_factory=dict)  # version index -> stage
+    # version index -> the daily production batches its run holds (`_demo_batches`): those of
+    # the days it held the model's production target (champion, Production) or ran in shadow
+    # (challenger, Staging) in the demo history, which scores each on its day.
+    batches: dict[int, range] = field(default_factory=dict)
 
 
 MODELS = (
@@ -199,6 +203,7 @@ MODELS = (
             ),
         ),
         aliases={"champion": 2, "challenger": 3},
+        batches={1: range(1, 7), 2: range(7, 20), 3: range(18, 20)},
     ),
     ModelSpec(
         "diabetes-progression",
@@ -227,5 +232,6 @@ MODELS = (
             ),
         ),
         stages={1: "Archived", 2: "Production", 3: "Staging"},
+        batches={1: range(1, 4), 2: range(4, 20), 3: range(17, 20)},
     ),
 )

@@ -15,6 +15,7 @@ from typing import Any
 
 from app.entities import DatasetInfo, ExperimentInfo, ModelVersionInfo, RunSummary
 from app.errors import InvalidQuery, NotFound, StoreUnavailable
+from governance.redaction import redact_secrets
 
 # A dashboard must answer "the store is down" in seconds, not after MLflow's default of 7 retries
 # with exponential backoff and a 120 s timeout. Operators may still override these variables.
@@ -65,7 +66,8 @@ def apply_fast_fail_env() -> None:
 def require_existing_sqlite(uri: str) -> None:
     """Refuse a SQLite store whose file does not exist instead of letting MLflow create it.
 
-    A dashboard pointed at a mistyped path should say so, not show an empty new store.
+    (The gateway's own store check does this and more, see `_store_check`; this is for code that
+    opens the demo store with MLflow's client directly.)
 
     Raises:
         StoreUnavailable: The URI names a SQLite file that is not there.
@@ -81,7 +83,7 @@ def require_existing_sqlite(uri: str) -> None:
 
 def redact(uri: str) -> str:
     """The URI without a password, fit for a message."""
-    return re.sub(r"//([^:/@]+):[^@/]*@", r"//\1:***@", uri)
+    return redact_secrets(uri)
 
 
 def _first_line(text: str, limit: int = 300) -> str:
@@ -130,7 +132,7 @@ def mlflow_errors(uri: str, what: str = "") -> Iterator[None]:
 
 
 def _unavailable(uri: str, detail: str) -> str:
-    detail = re.sub(r"\s+", " ", detail).strip()
+    detail = redact_secrets(re.sub(r"\s+", " ", detail).strip())
     if len(detail) > 200:
         detail = detail[:197] + "..."
     return f"the MLflow store at {redact(uri)} cannot be reached or read ({detail})"
@@ -184,6 +186,26 @@ def to_dataset(dataset_input: Any) -> DatasetInfo:
     )
 
 
+def model_id_of(mv: Any) -> str:
+    """The LoggedModel id of a ModelVersion, or "" for a version registered from a path.
+
+    MLflow fills `ModelVersion.model_id` only on some stores (file stores and servers do, SQLite
+    does not); a version registered from a LoggedModel always has the source `models:/m-<id>`.
+    """
+    found = getattr(mv, "model_id", None)
+    if found:
+        return str(found)
+    return model_id_of_source(getattr(mv, "source", ""))
+
+
+def model_id_of_source(source: str | None) -> str:
+    """The LoggedModel id in a version's source `models:/m-<id>[/...]`, or ""."""
+    source = str(source or "")
+    if source.startswith("models:/m-"):
+        return source[len("models:/") :].split("/", 1)[0]
+    return ""
+
+
 def to_version(mv: Any, author: str) -> ModelVersionInfo:
     return ModelVersionInfo(
         name=mv.name,
@@ -198,4 +220,5 @@ def to_version(mv: Any, author: str) -> ModelVersionInfo:
         creation_time=ms_to_dt(mv.creation_timestamp),
         last_updated_time=ms_to_dt(mv.last_updated_timestamp),
         author=author,
+        model_id=model_id_of(mv),
     )

@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from app.errors import ArtifactsUnreachable, LimitExceeded, NotFound
-from app.mlflow_gateway._support import redact
+from app.mlflow_gateway._support import model_id_of, redact
 
 MB = 1024 * 1024
 # A model folder is a handful of files; thousands means something else was logged there.
@@ -155,9 +155,7 @@ def model_files_uri(client: Any, mv: Any) -> str:
     Raises:
         NotFound: The version's files cannot be located.
     """
-    model_id = getattr(mv, "model_id", None)
-    if not model_id and (mv.source or "").startswith("models:/m-"):
-        model_id = mv.source[len("models:/") :].split("/", 1)[0]
+    model_id = model_id_of(mv)
     base = str(client.get_logged_model(model_id).artifact_location if model_id else mv.source)
     if base.startswith("runs:/"):
         run_id, _, sub = base[len("runs:/") :].partition("/")

@@ -10,10 +10,13 @@ Two registered models, three versions each, by three authors (alice, bob, carol)
 Every run logs hyperparameters, final metrics, per-iteration metric histories (step = boosting
 iteration), tags, a description, its training and evaluation data with `mlflow.log_input`, and
 Parquet artifacts `data/reference.parquet`, `data/evaluation.parquet` and `data/current.parquet`
-(a drifted production-like batch; see `_demo_data`), and `feature_importance.json`:
+(a drifted production-like batch; see `_demo_data`), the daily production batches the demo
+history scores for the version (`monitoring/batch-NN.parquet`, see `demo_batches`), and
+`feature_importance.json`:
 {"model": str, "method": "impurity", "features": [{"feature": str, "importance": float}, ...]}
 sorted by importance, descending. Countersign never loads a model to compute importance by
-default, so every demo version logs it; a store seeded before that gains it on the next seed.
+default, so every demo version logs it; a store seeded before that gains it (and the batches)
+on the next seed.
 
 Idempotent: each run carries the tag `countersign.demo`; a finished run is never made again.
 """
@@ -39,6 +42,7 @@ from app.mlflow_gateway._demo_data import (
     train_regressor,
 )
 from app.mlflow_gateway._support import apply_fast_fail_env, mlflow_errors
+from app.mlflow_gateway.demo_batches import backfill_batches, batch_frames, log_batches
 from app.settings import Settings
 
 DEMO_TAG = "countersign.demo"
@@ -81,6 +85,15 @@ def demo_store_exists(settings: Settings) -> bool:
     return False
 
 
+def _refuse_another_schema(settings: Settings) -> None:
+    """Seeding writes through MLflow's client, which would migrate an existing store at another
+    schema revision: refuse that store with its message (a new store is created as usual)."""
+    from app.mlflow_gateway._store_check import require_expected_schema
+
+    require_expected_schema(settings.tracking_uri, "MLFLOW_TRACKING_URI", allow_new=True)
+    require_expected_schema(settings.registry_uri, "MLFLOW_REGISTRY_URI", allow_new=True)
+
+
 def seed_demo(settings: Settings, echo: Callable[[str], None] = print) -> int:
     """Create whatever part of the demo store is missing and print what was made.
 
@@ -88,6 +101,7 @@ def seed_demo(settings: Settings, echo: Callable[[str], None] = print) -> int:
         The number of things created or changed (0 when the store was already complete).
     """
     apply_fast_fail_env()
+    _refuse_another_schema(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     settings.artifacts_dir.mkdir(parents=True, exist_ok=True)
     with mlflow_errors(settings.tracking_uri), _global_uris(settings), warnings.catch_warnings():
@@ -148,7 +162,9 @@ def _seed_model(
         if done:
             mvs = client.search_model_versions(f"run_id = '{done[0].info.run_id}'")
             versions[index] = str(mvs[0].version)
-            made += _backfill_importance(client, done[0].info.run_id, spec, vspec, data, echo)
+            run_id = done[0].info.run_id
+            made += _backfill_importance(client, run_id, spec, vspec, data, echo)
+            made += backfill_batches(client, run_id, spec, index, vspec, data, echo)
             continue
         versions[index] = _train_and_log(client, exp_id, spec, index, vspec, data, key)
         echo(f"trained {spec.name} v{versions[index]} by {vspec.author}: {vspec.params}")
@@ -272,6 +288,7 @@ def _train_and_log(
             )
             mlflow.log_input(dataset, context=context)
         mlflow.log_dict(_importance_doc(spec, data, model), IMPORTANCE_FILE)
+        log_batches(client, run_id, batch_frames(spec, index, data, model))
         x_ref = encode(data.reference, data.features)
         info = mlflow.sklearn.log_model(
             model,

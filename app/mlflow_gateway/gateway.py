@@ -17,22 +17,25 @@ from app.entities import (
     ArtifactInfo,
     DatasetInfo,
     ExperimentInfo,
+    LoggedModelInfo,
     ModelVersionInfo,
     RegisteredModelInfo,
     RunsPage,
     RunSummary,
     StoreCounts,
     StoreHealth,
+    StoreSchema,
 )
-from app.errors import InvalidQuery, NotFound
-from app.mlflow_gateway import artifacts
+from app.errors import InvalidQuery, NotFound, UserFacingError
+from app.mlflow_gateway import artifacts, fast_reads
+from app.mlflow_gateway._access import StoreAccess
+from app.mlflow_gateway._logged_models import to_logged_model
 from app.mlflow_gateway._signature import read_signature
+from app.mlflow_gateway._sql import SqlRegistryReader
 from app.mlflow_gateway._support import (
-    apply_fast_fail_env,
     mlflow_errors,
     ms_to_dt,
     redact,
-    require_existing_sqlite,
     to_dataset,
     to_experiment,
     to_run_summary,
@@ -52,27 +55,28 @@ class MlflowGateway:
     """Reads experiments, runs and registered models from the configured MLflow store."""
 
     def __init__(self, settings: Settings) -> None:
-        apply_fast_fail_env()
         self.settings = settings
         self.tracking_uri = settings.tracking_uri
         self.registry_uri = settings.registry_uri
-        self._mlflow: Any = None  # built on first use, after the store check
+        self._access = StoreAccess(settings)  # checks each store before MLflow opens it
         self._runs_table = RunsTableService(lambda: self._client, settings)
         self._authors: dict[str, str] = {}
         self._roots: dict[str, str] = {}
+        self._fast = fast_reads.FastReads(
+            self._runs_table.sql, SqlRegistryReader(self.registry_uri), self._author
+        )
 
     @property
     def _client(self) -> Any:
-        require_existing_sqlite(self.tracking_uri)
-        require_existing_sqlite(self.registry_uri)
-        if self._mlflow is None:
-            from mlflow import MlflowClient
+        """The client for experiments and runs (read-only SQL on a store MLflow would migrate)."""
+        with self._errors():
+            return self._access.tracking_client()
 
-            # URIs on the client only: global MLflow state would leak between stores and tests.
-            self._mlflow = MlflowClient(
-                tracking_uri=self.tracking_uri, registry_uri=self.registry_uri
-            )
-        return self._mlflow
+    @property
+    def _registry(self) -> Any:
+        """MLflow's client, for the registry, logged models and artifacts."""
+        with self._registry_errors():
+            return self._access.registry_client()
 
     @property
     def backend(self) -> str:
@@ -97,13 +101,12 @@ class MlflowGateway:
         Returns:
             StoreHealth with ok=False and a one-line message when a store cannot be read.
         """
-        from app.errors import UserFacingError
-
         try:
             with self._errors():
                 self._client.search_experiments(max_results=1)
-            with self._registry_errors():
-                self._client.search_registered_models(max_results=1)
+            if not self._access.registry_absent:
+                with self._registry_errors():
+                    self._registry.search_registered_models(max_results=1)
         except UserFacingError as exc:
             return StoreHealth(
                 False, redact(self.tracking_uri), redact(self.registry_uri), self.backend, str(exc)
@@ -114,10 +117,32 @@ class MlflowGateway:
         """Number of active experiments, active runs, registered models and model versions."""
         experiments = self.list_experiments()
         runs = self._runs_table.count_runs([e.experiment_id for e in experiments])
+        if self._access.registry_absent:
+            return StoreCounts(len(experiments), runs, 0, 0)
+        fast = self._fast.counts()
+        if fast is not None:
+            return StoreCounts(len(experiments), runs, *fast)
         with self._registry_errors():
-            models = self._paged(self._client.search_registered_models, max_results=1000)
-            versions = self._paged(self._client.search_model_versions, max_results=10000)
+            models = self._paged(self._registry.search_registered_models, max_results=1000)
+            versions = self._paged(self._registry.search_model_versions, max_results=10000)
         return StoreCounts(len(experiments), runs, len(models), len(versions))
+
+    def schema_notice(self) -> str | None:
+        """The message for the top of every page when a SQL store is at another MLflow schema
+        revision (None otherwise, and when the store cannot be checked: pages say that)."""
+        return self._access.notice()
+
+    def schema_report(self) -> tuple[StoreSchema, ...]:
+        """The tracking and registry stores' schema states (`python -m app.cli store check`).
+
+        Raises:
+            StoreUnavailable: A store is missing, unreachable or unreadable.
+        """
+        return self._access.report()
+
+    def store_notes(self) -> list[str]:
+        """Notes about the store worth a line on the pages (e.g. experiment folders skipped)."""
+        return self._access.notes()
 
     @staticmethod
     def _paged(call: Any, **kwargs: Any) -> list[Any]:
@@ -134,9 +159,12 @@ class MlflowGateway:
 
     def list_experiments(self) -> tuple[ExperimentInfo, ...]:
         """Active experiments, by name."""
-        with self._errors():
-            exps = self._paged(self._client.search_experiments, max_results=1000)
-        return tuple(sorted((to_experiment(e) for e in exps), key=lambda e: e.name.lower()))
+        found = self._fast.experiments()
+        if found is None:
+            with self._errors():
+                exps = self._paged(self._client.search_experiments, max_results=1000)
+            found = [to_experiment(e) for e in exps]
+        return tuple(sorted(found, key=lambda e: e.name.lower()))
 
     def search_runs_page(
         self,
@@ -176,10 +204,17 @@ class MlflowGateway:
         ids = [e.experiment_id for e in self.list_experiments()]
         if not ids:
             return ()
+        fast = self._fast.recent_runs(ids, n)
+        if fast is not None:
+            return tuple(fast)
         return self.search_runs_page(ids, order_by=["attributes.start_time DESC"], page_size=n).runs
 
     def get_runs(self, run_ids: Iterable[str]) -> tuple[RunSummary, ...]:
         """The given runs, in the given order. Raises NotFound for an unknown id."""
+        run_ids = list(run_ids)
+        fast = self._fast.runs(run_ids)
+        if fast is not None:
+            return tuple(fast)
         out = []
         for run_id in run_ids:
             with self._errors(f"run {run_id}"):
@@ -219,6 +254,32 @@ class MlflowGateway:
             run = self._client.get_run(run_id)
         inputs = getattr(run, "inputs", None)
         return tuple(to_dataset(d) for d in (inputs.dataset_inputs if inputs else []))
+
+    def missing_dataset_inputs(self, run_id: str) -> int:
+        """Data set inputs of the run whose data set record is gone: MLflow leaves them out of
+        `run_datasets`; 0 when the store cannot tell (an HTTP store)."""
+        with self._errors(f"run {run_id}"):
+            run = self._client.get_run(run_id)
+        return self._access.missing_dataset_inputs(str(run.info.experiment_id), run_id)
+
+    def child_run_counts(self, experiment_ids: Sequence[str], limit: int = 5000) -> dict[str, int]:
+        """Parent run id -> number of its active child runs (`mlflow.parentRunId`), reading at
+        most `limit` child runs."""
+        counts: dict[str, int] = {}
+        token = None
+        seen = 0
+        while seen < limit:
+            page = self.search_runs_page(
+                experiment_ids, "tags.mlflow.parentRunId IS NOT NULL", None, 1000, token
+            )
+            for run in page.runs:
+                parent = run.tags.get("mlflow.parentRunId", "")
+                counts[parent] = counts.get(parent, 0) + 1
+            seen += len(page.runs)
+            token = page.next_token
+            if not token:
+                break
+        return counts
 
     def _run_root(self, run_id: str) -> str:
         # A run's artifact root never changes; a store that is not reachable is asked again.
@@ -301,33 +362,53 @@ class MlflowGateway:
         return to_version(mv, self._author(mv.run_id or ""))
 
     def _model(self, rm: Any) -> RegisteredModelInfo:
+        aliases = {a: str(v) for a, v in (rm.aliases or {}).items()}
+        # MLflow leaves the aliases out of `latest_versions` on SQL stores; the model has them.
+        held: dict[str, list[str]] = {}
+        for alias, number in aliases.items():
+            held.setdefault(number, []).append(alias)
+        latest = [self._version(v) for v in (rm.latest_versions or [])]
         return RegisteredModelInfo(
             name=rm.name,
             description=rm.description or "",
             tags=dict(rm.tags or {}),
-            aliases={a: str(v) for a, v in (rm.aliases or {}).items()},
-            latest_versions=tuple(self._version(v) for v in (rm.latest_versions or [])),
+            aliases=aliases,
+            latest_versions=tuple(
+                replace(v, aliases=tuple(sorted(held.get(v.version, ())))) for v in latest
+            ),
             creation_time=ms_to_dt(rm.creation_timestamp),
             last_updated_time=ms_to_dt(rm.last_updated_timestamp),
         )
 
     def list_registered_models(self) -> tuple[RegisteredModelInfo, ...]:
         """Every registered model with its aliases and latest version per stage."""
+        if self._access.registry_absent:
+            return ()
+        found = self._fast.registered_models()
+        if found is not None:
+            return tuple(sorted(found, key=lambda m: m.name.lower()))
         with self._registry_errors():
-            models = self._paged(self._client.search_registered_models, max_results=1000)
+            models = self._paged(self._registry.search_registered_models, max_results=1000)
         return tuple(sorted((self._model(m) for m in models), key=lambda m: m.name.lower()))
 
     def get_registered_model(self, name: str) -> RegisteredModelInfo:
         """One registered model. Raises NotFound."""
+        self._require_registry(f"model {name!r}")
+        found = self._fast.registered_model(name)
+        if found is not None:
+            return found
         with self._registry_errors(f"model {name!r}"):
-            return self._model(self._client.get_registered_model(name))
+            return self._model(self._registry.get_registered_model(name))
 
     def list_versions(self, name: str) -> tuple[ModelVersionInfo, ...]:
         """All versions of the model, newest first. Raises NotFound for an unknown model."""
+        fast = self._fast.versions(name)
+        if fast is not None:
+            return tuple(sorted(fast, key=lambda v: -int(v.version)))
         model = self.get_registered_model(name)
         with self._registry_errors(f"model {name!r}"):
             versions = self._paged(
-                self._client.search_model_versions,
+                self._registry.search_model_versions,
                 filter_string=f"name = {_quote(name)}",
                 max_results=10000,
             )
@@ -341,13 +422,15 @@ class MlflowGateway:
 
     def get_version(self, name: str, version: str) -> ModelVersionInfo:
         """One model version. Raises NotFound."""
+        self._require_registry(f"model {name!r} version {version}")
         with self._registry_errors(f"model {name!r} version {version}"):
-            return self._version(self._client.get_model_version(name, str(version)))
+            return self._version(self._registry.get_model_version(name, str(version)))
 
     def version_by_alias(self, name: str, alias: str) -> ModelVersionInfo:
         """The version an alias points to. Raises NotFound when the alias is not set."""
+        self._require_registry(f"alias {alias!r} of model {name!r}")
         with self._registry_errors(f"alias {alias!r} of model {name!r}"):
-            return self._version(self._client.get_model_version_by_alias(name, alias))
+            return self._version(self._registry.get_model_version_by_alias(name, alias))
 
     def version_signature(self, name: str, version: str) -> dict[str, Any]:
         """The logged model's signature: {"inputs": [...], "outputs": [...], "params": [...]}.
@@ -355,6 +438,26 @@ class MlflowGateway:
         Items are dicts as MLflow writes them: {"name", "type", "required"} for columns,
         {"type": "tensor", "tensor-spec": {...}} for tensors. Empty when logged without one.
         """
+        self._require_registry(f"model {name!r} version {version}")
         with self._registry_errors(f"model {name!r} version {version}"):
-            mv = self._client.get_model_version(name, str(version))
-            return read_signature(self._client, mv, self.tracking_uri)
+            # The MLmodel file's place is all this needs: the version's source, read by SQL
+            # where it can be (MLflow's get_model_version also reads its tags and aliases).
+            mv = self._fast.version_files(name, str(version))
+            if mv is None:
+                mv = self._registry.get_model_version(name, str(version))
+            return read_signature(self._registry, mv, self.tracking_uri)
+
+    def logged_model(self, model_id: str) -> LoggedModelInfo:
+        """The MLflow 3 LoggedModel a version was registered from, with its params and metrics.
+
+        Raises:
+            NotFound: No such logged model (or the store keeps none).
+        """
+        with self._errors(f"logged model {model_id}"):
+            return to_logged_model(self._registry.get_logged_model(model_id))
+
+    def _require_registry(self, what: str) -> None:
+        if self._access.registry_absent:
+            raise NotFound(
+                f"{what} was not found in {redact(self.registry_uri)} (no models folder)"
+            )

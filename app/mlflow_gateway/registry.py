@@ -13,11 +13,9 @@ from contextlib import contextmanager
 from typing import Any
 
 from app.errors import InvalidQuery, NotFound, StoreUnavailable
-from app.mlflow_gateway._support import (
-    apply_fast_fail_env,
-    mlflow_errors,
-    require_existing_sqlite,
-)
+from app.mlflow_gateway._access import StoreAccess
+from app.mlflow_gateway._logged_models import lineage_data, to_logged_model
+from app.mlflow_gateway._support import mlflow_errors, model_id_of, to_dataset
 from app.settings import Settings
 from governance.errors import RegistryUnavailable, UnknownModel
 from governance.ports import STAGES, RegistryVersion, TargetAssignment
@@ -31,26 +29,18 @@ class MlflowModelRegistry:
     """The model registry as the governance workflow sees it (`governance.ports.ModelRegistry`)."""
 
     def __init__(self, settings: Settings) -> None:
-        apply_fast_fail_env()
         self.registry_uri = settings.registry_uri
         self.tracking_uri = settings.tracking_uri
-        self._mlflow: Any = None  # built on first use, after the store check
+        # Checks each store before MLflow opens it: a store at another schema revision is
+        # refused (RegistryUnavailable with the store's message), never migrated.
+        self._access = StoreAccess(settings)
 
     @property
     def _client(self) -> Any:
         try:
-            require_existing_sqlite(self.tracking_uri)
-            require_existing_sqlite(self.registry_uri)
+            return self._access.registry_client()
         except StoreUnavailable as exc:
             raise RegistryUnavailable(str(exc)) from None
-        if self._mlflow is None:
-            from mlflow import MlflowClient
-
-            # URIs on the client only: global MLflow state would leak between stores and tests.
-            self._mlflow = MlflowClient(
-                tracking_uri=self.tracking_uri, registry_uri=self.registry_uri
-            )
-        return self._mlflow
 
     @contextmanager
     def _errors(self, model: str, version: str | None = None) -> Iterator[None]:
@@ -67,6 +57,7 @@ class MlflowModelRegistry:
             raise RegistryUnavailable(str(exc)) from None
 
     def _model_version(self, model: str, version: str) -> Any:
+        self._require_registry(model, version)
         with self._errors(model, version):
             return self._client.get_model_version(model, str(version))
 
@@ -81,15 +72,26 @@ class MlflowModelRegistry:
         metrics: dict[str, float] = {}
         params: dict[str, str] = {}
         author = ""
-        if mv.run_id:
+        datasets: list[Any] = []
+        model_id = model_id_of(mv)
+        logged = self._logged_model(model, version, model_id)
+        run_id = mv.run_id or (logged.source_run_id if logged else "")
+        if run_id:
             try:
                 with self._errors(model, version):
-                    run = self._client.get_run(mv.run_id)
+                    run = self._client.get_run(run_id)
                 metrics = {k: float(v) for k, v in run.data.metrics.items()}
                 params = dict(run.data.params)
                 author = run.info.user_id or run.data.tags.get("mlflow.user", "")
+                inputs = getattr(run, "inputs", None)
+                datasets = [to_dataset(d) for d in (inputs.dataset_inputs if inputs else [])]
             except UnknownModel:
                 pass  # the source run was deleted: the version itself still exists
+        if logged is not None:
+            # The model's own metrics and params are the precise ones: a run that logged several
+            # models holds only the last value of each metric.
+            metrics.update(logged.latest_metrics())
+            params.update(logged.params)
         return RegistryVersion(
             model=mv.name,
             version=str(mv.version),
@@ -100,16 +102,34 @@ class MlflowModelRegistry:
             metrics=metrics,
             params=params,
             tags=dict(mv.tags or {}),
+            model_id=model_id,
+            lineage=lineage_data(logged, datasets),
         )
+
+    def _logged_model(self, model: str, version: str, model_id: str) -> Any:
+        if not model_id:
+            return None
+        try:
+            with self._errors(model, version):
+                return to_logged_model(self._client.get_logged_model(model_id))
+        except UnknownModel:
+            return None  # the logged model was deleted: the version itself still exists
+
+    def _require_registry(self, model: str, version: str | None = None) -> None:
+        if self._access.registry_absent:
+            what = f"model {model!r}" + (f" version {version}" if version is not None else "")
+            raise UnknownModel(f"the registry has no {what} (its file store has no models folder)")
 
     def alias_holder(self, model: str, alias: str) -> str | None:
         """The version the alias points to now, or None."""
+        self._require_registry(model)
         with self._errors(model):
             rm = self._client.get_registered_model(model)
         holder = (rm.aliases or {}).get(alias)
         return str(holder) if holder is not None else None
 
     def _versions(self, model: str) -> list[Any]:
+        self._require_registry(model)
         with self._errors(model):
             self._client.get_registered_model(model)
             out: list[Any] = []
@@ -165,6 +185,8 @@ class MlflowModelRegistry:
     def assignments(self, models: tuple[str, ...] | None = None) -> tuple[TargetAssignment, ...]:
         """Every alias and non-None stage of the given models (all models when None)."""
         if models is None:
+            if self._access.registry_absent:
+                return ()
             with self._errors("*"):
                 names = []
                 token = None

@@ -79,6 +79,11 @@ class RunsTableService:
     def sql_available(self) -> bool:
         return self._sql.usable()
 
+    @property
+    def sql(self) -> SqlRunsReader:
+        """The read-only SQL reader of the tracking store (check `usable()` first)."""
+        return self._sql
+
     def count_runs(self, experiment_ids: Sequence[str]) -> int:
         if not experiment_ids:
             return 0

@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from app.errors import InvalidInput
 from app.reports.columns import INTEGER_CARDINALITY_LIMIT
@@ -168,5 +167,7 @@ def roc_auc(positive: np.ndarray, scores: np.ndarray) -> float | None:
     n_neg = positive.size - n_pos
     if n_pos == 0 or n_neg == 0:
         return None
+    from scipy import stats  # here: the Overview builds this package and needs no scipy
+
     ranks = stats.rankdata(scores)
     return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))

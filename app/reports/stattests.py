@@ -12,8 +12,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
-from scipy.spatial import distance
 
 from app.errors import InvalidInput
 from app.reports.columns import CAT, NUM, TEXT
@@ -106,6 +104,8 @@ def chi_square(reference: pd.Series, current: pd.Series) -> float:
     ref, cur = _counts(reference, current, keys)
     k_norm = current.shape[0] / reference.shape[0]
     f_exp = [r * k_norm for r in ref]
+    from scipy import stats  # here, not at import: the sign-in page loads this module's package
+
     with np.errstate(divide="ignore", invalid="ignore"):
         return float(stats.chisquare(cur, f_exp)[1])
 
@@ -124,6 +124,8 @@ def z_test(reference: pd.Series, current: pd.Series) -> float:
     pooled = float(p1 * n1 + p2 * n2) / (n1 + n2)
     with np.errstate(divide="ignore", invalid="ignore"):
         z = (p1 - p2) / np.sqrt(pooled * (1 - pooled) * (1.0 / n1 + 1.0 / n2))
+    from scipy import stats
+
     return float(2 * (1 - stats.norm.cdf(np.abs(z))))
 
 
@@ -147,6 +149,8 @@ def jensen_shannon(
         ref_n, cur_n = _counts(reference, current, keys)
         ref_pct = np.array([v / len(reference) for v in ref_n])
         cur_pct = np.array([v / len(current) for v in cur_n])
+    from scipy.spatial import distance
+
     return float(distance.jensenshannon(ref_pct, cur_pct, None))
 
 

@@ -8,6 +8,7 @@ we do not reimplement.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -24,8 +25,13 @@ from app.reports import stattests as st
 from app.reports.columns import CAT, NUM, drift_columns
 
 
+@functools.cache
 def evidently_version() -> str:
-    """The installed Evidently version, without importing Evidently (which takes seconds)."""
+    """The installed Evidently version, without importing Evidently (which takes seconds).
+
+    Read once per process: the package metadata lookup walks sys.path (about 0.1 s here), and
+    every drift verdict's cache key names the version.
+    """
     return metadata.version("evidently")
 
 
@@ -131,7 +137,9 @@ def _numerical(
     if isinstance(method, str):
         return st.delegate(method, ref, cur, NUM, threshold)
     if method is st.KS:
-        score = float(st.stats.ks_2samp(r, c)[1])
+        from scipy import stats  # on first use: see app.reports.stattests
+
+        score = float(stats.ks_2samp(r, c)[1])
     elif method is st.WASSERSTEIN:
         score = st.wasserstein_normed(merged)
     elif method is st.JS:

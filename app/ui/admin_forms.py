@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import pandas as pd
 import streamlit as st
 
-from governance.domain import User
+from governance.domain import BrowserSession, User
 
 
 @dataclass(frozen=True)
@@ -107,3 +107,44 @@ def enable_form(disabled: Sequence[str]) -> str | None:
     return pick_user_form(
         "admin_enable_user", "Enable a user", "User to enable", "Enable user", disabled, caption
     )
+
+
+def sessions_frame(sessions: Sequence[BrowserSession]) -> pd.DataFrame:
+    """One row per live browser session (never a secret or a hash). Shown with st.dataframe,
+    which renders each cell as text: a user agent is data, never markup."""
+    return pd.DataFrame(
+        [
+            {
+                "user": s.user,
+                "session": s.id,
+                "signed in (UTC)": f"{s.created_at:%Y-%m-%d %H:%M}",
+                "last seen (UTC)": f"{s.last_seen_at:%Y-%m-%d %H:%M}",
+                "ends by (UTC)": f"{min(s.idle_expires_at, s.expires_at):%Y-%m-%d %H:%M}",
+                "user agent": s.user_agent,
+            }
+            for s in sessions
+        ],
+        columns=[
+            "user",
+            "session",
+            "signed in (UTC)",
+            "last seen (UTC)",
+            "ends by (UTC)",
+            "user agent",
+        ],
+    )
+
+
+def revoke_session_form(sessions: Sequence[BrowserSession]) -> str | None:
+    """The id of the session to end once submitted."""
+    by_id = {s.id: s for s in sessions}
+    with st.form("admin_revoke_session"):
+        picked = st.selectbox(
+            "Session to end",
+            list(by_id),
+            index=None,
+            format_func=lambda sid: f"{by_id[sid].user} · {sid} · {by_id[sid].user_agent[:60]}",
+        )
+        if st.form_submit_button("End session") and picked:
+            return str(picked)
+    return None

@@ -11,6 +11,7 @@ from typing import Any
 
 import pandas as pd
 import plotly.express as px
+import plotly.graph_objects as go
 import streamlit as st
 
 from app.entities import DriftResult, FeatureImportance
@@ -95,18 +96,22 @@ def importance_bars(frame: pd.DataFrame) -> None:
     if frame.empty:
         st.info("No importances to show.")
         return
-    used = ["importance", "feature", "version"]
-    drawn = plotly_frame(frame, used)
+    drawn = plotly_frame(frame, ["importance", "feature", "version"])
     order = drawn.groupby("feature")["importance"].max().sort_values(ascending=False).index
-    fig = px.bar(
-        drawn,
-        x="importance",
-        y="feature",
-        color="version",
+    # graph_objects, not plotly.express: this chart opens the page, and express costs ten times
+    # as long to build the same figure.
+    fig = go.Figure(
+        [
+            go.Bar(x=rows["importance"], y=rows["feature"], name=str(version), orientation="h")
+            for version, rows in drawn.groupby("version", sort=False)
+        ]
+    )
+    fig.update_layout(
         barmode="group",
-        orientation="h",
-        category_orders={"feature": list(order)},
-        labels=plotly_labels(used),
+        legend_title_text="version",
+        xaxis_title="importance",
+        # The most important feature on top: a category axis counts from the bottom.
+        yaxis={"title": "feature", "categoryorder": "array", "categoryarray": list(order)[::-1]},
         height=max(320, 28 * len(order) * max(1, frame["version"].nunique())),
     )
     st.plotly_chart(fig, width="stretch")

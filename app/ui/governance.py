@@ -81,6 +81,8 @@ def evidence(data: Mapping[str, Any], evidence_hash: str, *, chart: bool = True)
         f"**current holder** of {escape_markdown(str(data.get('target')))}: {holder}"
     )
     st.caption(f"Evidence SHA-256: `{evidence_hash}`")
+    holders_line(data)
+    lineage_lines(data)
     frame = deltas_frame(data)
     if current and not frame.empty:
         tables.deltas(frame)
@@ -106,6 +108,53 @@ def evidence(data: Mapping[str, Any], evidence_hash: str, *, chart: bool = True)
                 {k: f"{v.get('current')} → {v.get('candidate')}" for k, v in diff.items()}
             )
     summaries(data)
+
+
+def holders_line(data: Mapping[str, Any]) -> None:
+    """For a legacy stage: every version holding it now, and what executing does to them."""
+    if data.get("target_kind") != "stage":
+        return
+    held = [str(v) for v in data.get("current_holders") or []]
+    target = escape_markdown(str(data.get("target")))
+    if not held:
+        st.markdown(f"Nobody holds {target} now.")
+        return
+    listed = ", ".join(f"v{escape_markdown(v)}" for v in held)
+    archive = data.get("archive_existing_versions")
+    fate = (
+        "executing this request moves them to Archived"
+        if archive
+        else f"executing this request leaves them in {target}"
+    )
+    st.markdown(
+        f"**{target} is held now by {listed}**: {fate} (policy `archive_existing_versions: "
+        f"{str(bool(archive)).lower()}`)."
+    )
+
+
+def lineage_lines(data: Mapping[str, Any]) -> None:
+    """Where the candidate (and the current holder) came from: logged model, run, data sets."""
+    for role, described in (("Candidate", data.get("candidate")), ("Current", data.get("current"))):
+        lineage = (described or {}).get("lineage") or {}
+        logged = lineage.get("logged_model")
+        if not described or not (logged or lineage.get("datasets")):
+            continue
+        parts = []
+        if logged:
+            parts.append(
+                f"logged model {logged.get('model_id')} ({logged.get('name') or 'unnamed'})"
+            )
+            run = logged.get("source_run_id") or described.get("run_id")
+            parts.append(f"run {run}" if run else "no run")
+            parts.append(f"{len(logged.get('metrics') or [])} model metric(s)")
+        sets = lineage.get("datasets") or []
+        parts.append(
+            f"{len(sets)} data set(s)"
+            + (": " + ", ".join(str(d.get("name")) for d in sets[:5]) if sets else "")
+        )
+        st.caption(
+            escape_markdown(f"{role} v{described.get('version')} lineage: " + " → ".join(parts))
+        )
 
 
 def gates(results: Sequence[Mapping[str, Any]]) -> None:
@@ -165,6 +214,21 @@ def votes(details: RequestDetails) -> None:
         for v in details.votes
     ]
     st.table(md_table(rows))
+
+
+def reset_notices(details: RequestDetails) -> None:
+    """A warning under the votes for each one cast soon after someone else reset the signer's
+    password: until the signer changed it, whoever reset it knew it."""
+    for notice in details.password_resets:
+        before = notice.vote.signed_at - notice.reset_at
+        hours = int(before.total_seconds() // 3600)
+        age = f"{hours // 24} day(s)" if hours >= 24 else f"{hours} hour(s)"
+        st.warning(
+            f"The password of **{escape_markdown(notice.user)}** was reset by "
+            f"**{escape_markdown(notice.reset_by)}** on {notice.reset_at:%Y-%m-%d %H:%M} UTC, "
+            f"{age} before their {escape_markdown(notice.vote.decision)} vote.",
+            icon=":material/lock_reset:",
+        )
 
 
 def outcome(details: RequestDetails) -> None:

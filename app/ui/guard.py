@@ -64,4 +64,18 @@ def require(permission: Permission = Permission.VIEW) -> SignedInUser:
     if not is_allowed(user.roles, permission, policy_signer_roles(user.roles)):
         st.error(f"You need the {md_escape(needed_roles_text(permission))} role to open this page.")
         st.stop()
+    store_notice()
     return user
+
+
+def store_notice() -> None:
+    """The one message about the MLflow store every page shows first: a SQL store at another
+    schema revision (which Countersign will not migrate), with both revisions and the ways on."""
+    import app.deps as deps
+
+    try:
+        notice = deps.store_notice()
+    except deps.USER_ERRORS:  # e.g. a bad setting: the page itself reports it
+        notice = None
+    if notice:
+        st.warning(notice, icon=":material/database:")

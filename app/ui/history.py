@@ -10,12 +10,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
-import plotly.express as px
+import plotly.graph_objects as go
 import streamlit as st
 
 from app.entities import TargetHistory, Tenure
 from app.ui import navigation
-from app.ui.chart_text import plotly_frame, plotly_labels
+from app.ui.chart_text import plotly_frame
 
 HOW = {
     "request": "by request",
@@ -25,6 +25,7 @@ HOW = {
     "not_yet_compared": "in MLflow now, not yet compared",
 }
 ROLLBACK_LINKS = 8
+HOVER = ["request", "signers", "from (UTC)", "to (UTC)"]
 
 
 def _when(stamp: str | None) -> datetime | None:
@@ -42,17 +43,58 @@ def frame(history: TargetHistory, now: datetime | None = None) -> pd.DataFrame:
         rows.append(
             {
                 "target": f"{t.target_kind} {t.target}",
-                "version": f"v{t.version}" if t.version else "nobody",
+                "version": _held(t),
                 "from": _when(t.since) or first - lead,
                 "to": _when(t.until) or now,
                 "how": HOW.get(t.source, t.source),
                 "request": _request(t),
                 "signers": ", ".join(t.signers),
-                "from (UTC)": (t.since or "before Countersign knew")[:19].replace("T", " "),
-                "to (UTC)": (t.until or "now")[:19].replace("T", " "),
+                "from (UTC)": _stamp(t.since) if t.since else "before Countersign knew",
+                "to (UTC)": _stamp(t.until) if t.until else "now",
             }
         )
     return pd.DataFrame(rows)
+
+
+def _stamp(stamp: str) -> str:
+    return stamp[:19].replace("T", " ")
+
+
+def _held(t: Tenure) -> str:
+    # No version: removed (nobody held it), or before Countersign's record (nobody knows who).
+    if t.version:
+        return f"v{t.version}"
+    return "unknown" if t.source == "before_countersign" else "nobody"
+
+
+def timeline(rows: pd.DataFrame) -> go.Figure:
+    """`px.timeline(rows, x_start="from", x_end="to", y="target", color="how", text="version")`
+    with the same hover, built from graph_objects: express took 0.2 s per Models page here.
+
+    Every text is escaped first: `how` also stands inside the hover template.
+    """
+    rows = plotly_frame(rows, ["from", "to", "target", "version", "how", *HOVER])
+    hover = (
+        "from=%{base}<br>target=%{y}<br>version=%{text}<br>request=%{customdata[0]}<br>"
+        "signers=%{customdata[1]}<br>from (UTC)=%{customdata[2]}<br>to (UTC)=%{customdata[3]}"
+    )
+    traces = []
+    for how, part in rows.groupby("how", sort=False):
+        traces.append(
+            go.Bar(
+                base=list(part["from"]),
+                x=list((part["to"] - part["from"]).dt.total_seconds() * 1000),
+                y=list(part["target"]),
+                text=list(part["version"]),
+                customdata=part[HOVER].to_numpy(),
+                name=str(how),
+                orientation="h",
+                hovertemplate=f"how={how}<br>{hover}<extra></extra>",
+            )
+        )
+    fig = go.Figure(traces)
+    fig.update_layout(barmode="overlay", xaxis={"type": "date"})
+    return fig
 
 
 def _request(t: Tenure) -> str:
@@ -75,12 +117,7 @@ def show(history: TargetHistory) -> None:
     else:
         st.caption("Countersign has no record of this model yet: every holder predates it.")
     rows = frame(history)
-    hover = ["request", "signers", "from (UTC)", "to (UTC)"]
-    used = ["from", "to", "target", "how", "version", *hover]
-    fig = px.timeline(
-        plotly_frame(rows, used), x_start="from", x_end="to", y="target", color="how",
-        text="version", hover_data=hover, labels=plotly_labels(used),
-    )  # fmt: skip
+    fig = timeline(rows)
     fig.update_yaxes(autorange="reversed", title=None)
     fig.update_layout(margin={"l": 10, "r": 10, "t": 30, "b": 10}, legend_title_text="")
     st.plotly_chart(fig, width="stretch")

@@ -30,9 +30,13 @@ def store(demo_data_dir: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
     deps.clear_caches()
 
 
-def page(name: str, **query: str) -> AppTest:
+def page(name: str, tab: tuple[str, str] | None = None, **query: str) -> AppTest:
+    """The page as `dana` would open it; `tab` = (key, label) opens that tab (only the open tab
+    of the page's tabs runs)."""
     at = AppTest.from_file(str(ROOT / "pages" / f"{name}.py"), default_timeout=TIMEOUT)
     at.session_state[SESSION_KEY] = SignedInUser("dana", ("viewer",), "local", NOW, NOW)
+    if tab is not None:
+        at.session_state[tab[0]] = tab[1]
     at.query_params.update(query)
     return at.run(timeout=TIMEOUT)
 
@@ -61,6 +65,12 @@ def test_drift_shows_the_verdict_of_the_logged_current_data(store: Path) -> None
 
 def test_drift_builds_evidently_s_report_in_the_background(store: Path) -> None:
     at = page("drift", model="diabetes-progression", version="3")
+    no_failure(at)
+    # Evidently's report is built only for someone who opens its tab.
+    assert not deps.get_monitoring().jobs._jobs
+    assert not at.status
+    at.session_state["drift_tab"] = "Evidently report"
+    at.run(timeout=TIMEOUT)
     no_failure(at)
     assert any("Building Evidently" in s.label for s in at.status)
     monitoring = deps.get_monitoring()
@@ -91,7 +101,12 @@ def test_an_upload_that_does_not_fit_the_reference_is_one_clear_error(store: Pat
 
 def test_importance_compares_versions_from_their_logged_artifacts(store: Path) -> None:
     # Every demo version logs feature_importance.json: the page never loads a model for it.
-    at = page("feature_importance", model="tumor-classifier", versions="1,3")
+    at = page(
+        "feature_importance",
+        ("importance_tab", "Compare versions"),
+        model="tumor-classifier",
+        versions="1,3",
+    )
     no_failure(at)
     caption = " ".join(c.value for c in at.caption)
     assert "v1: artifact (impurity)" in caption
@@ -103,7 +118,12 @@ def test_importance_compares_versions_from_their_logged_artifacts(store: Path) -
 
 
 def test_importance_answers_which_important_features_drifted(store: Path) -> None:
-    at = page("feature_importance", model="diabetes-progression", versions="3")
+    at = page(
+        "feature_importance",
+        ("importance_tab", "Drift by importance"),
+        model="diabetes-progression",
+        versions="3",
+    )
     no_failure(at)
     frame = next(d.value for d in at.dataframe if "important" in d.value.columns)
     assert {"feature", "importance", "rank", "drifted", "drift score"} <= set(frame.columns)

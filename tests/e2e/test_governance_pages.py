@@ -243,7 +243,11 @@ def test_break_glass_is_admin_only_and_loudly_marked(env: dict[str, str]) -> Non
     at.text_input(key="bg_version").input("1")
     at.text_input(key="bg_target").input("t-glass")
     at.text_area(key="bg_justification").input("incident 42")
+    at.text_input(key="bg_password").input("not the admin's password")
     at.checkbox(key="bg_sure").check()
+    at = button(at, "Break glass and promote now").click().run()
+    assert "invalid user name or password" in texts(at, "error")  # nothing moved
+    at.text_input(key="bg_password").input(PASSWORDS["admin"])
     at = button(at, "Break glass and promote now").click().run()
     assert any(e.startswith("BREAK-GLASS executed") for e in texts(at, "error"))
     assert deps.get_gateway().version_by_alias(CLASSIFIER, "t-glass").version == "1"
@@ -282,12 +286,28 @@ def test_a_failed_execution_is_shown_and_the_retry_button_executes_it(
     assert deps.get_gateway().version_by_alias(CLASSIFIER, "t-retry").version == "3"
 
 
+def test_a_vote_soon_after_an_admin_reset_the_signers_password_is_flagged_on_the_packet(
+    env: dict[str, str],
+) -> None:
+    gov = deps.get_governance()
+    gov.reset_password("admin", "frank", "set-by-admin-1")
+    gov.change_password("frank", "set-by-admin-1", PASSWORDS["frank"])  # his own again
+    rid = request("alice", "t-reset")
+    at = sign(page("approvals", "frank", request=rid), "Reject", "not yet", PASSWORDS["frank"])
+    clean(at)
+    warnings = texts(at, "warning")
+    assert any(
+        "password of **frank** was reset by **admin**" in w and "reject vote" in w for w in warnings
+    ), warnings
+
+
 def test_a_put_back_move_and_the_history_with_rollback_links_show_on_the_pages(
     env: dict[str, str],
 ) -> None:
     facade = deps.get_governance()
-    facade.break_glass("admin", CLASSIFIER, "1", "t-hist", "first holder")
-    facade.break_glass("admin", CLASSIFIER, "2", "t-hist", "second holder")
+    admin = {"password": PASSWORDS["admin"]}
+    facade.break_glass("admin", CLASSIFIER, "1", "t-hist", "first holder", **admin)
+    facade.break_glass("admin", CLASSIFIER, "2", "t-hist", "second holder", **admin)
     facade.context.registry.set_alias(CLASSIFIER, "t-hist", "3")  # outside the ledger
     facade.put_back("admin", CLASSIFIER, "t-hist")
     assert deps.get_gateway().version_by_alias(CLASSIFIER, "t-hist").version == "2"
@@ -304,10 +324,11 @@ def test_a_put_back_move_and_the_history_with_rollback_links_show_on_the_pages(
     assert "rollback_version=1" in body
     table = next(f.value for f in models.dataframe if "how" in f.value.columns)
     held = table[table["target"] == "alias t-hist"]
+    # t-hist was set for the first time by the first break-glass: no holder before it
     assert list(held["how"]) == [
-        "before Countersign knew it", "by request", "by request", "OUT OF BAND",
-        "put back by Countersign",
+        "by request", "by request", "OUT OF BAND", "put back by Countersign",
     ]  # fmt: skip
+    assert list(held["version"]) == ["v1", "v2", "v3", "v2"]
 
     link = {"model": CLASSIFIER, "rollback_target": "t-hist", "rollback_version": "1"}
     form = page("promotions", "alice", **link)

@@ -6,8 +6,7 @@ import json
 import re
 import time
 from collections.abc import Iterator
-from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -133,15 +132,40 @@ def test_a_page_run_without_the_gate_asks_to_sign_in(app_env: dict[str, str]) ->
     assert not at.title
 
 
-def test_an_idle_session_expires(app_env: dict[str, str]) -> None:
+def _age_sessions(env: dict[str, str], user: str, **ends: timedelta) -> None:
+    """Move the ends of `user`'s sessions into the past, as time would (idle or absolute)."""
+    from sqlalchemy import update
+
+    from governance.db import make_engine
+    from governance.orm import BrowserSessionRow, table_of
+
+    table = table_of(BrowserSessionRow)
+    now = datetime.now(UTC)
+    engine = make_engine(env["COUNTERSIGN_DB_URL"])
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                update(table)
+                .where(table.c.user_name == user)
+                .values({column: now - ago for column, ago in ends.items()})
+            )
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("column", "message"),
+    [("idle_expires_at", "without activity"), ("expires_at", "maximum length")],
+)
+def test_an_idle_or_too_old_session_ends_at_the_next_click(
+    app_env: dict[str, str], column: str, message: str
+) -> None:
     at = sign_in(start(), "vic", PASSWORDS["vic"])
-    user = at.session_state["countersign_user"]
-    at.session_state["countersign_user"] = replace(
-        user, last_seen=user.last_seen - timedelta(minutes=31)
-    )
+    assert "Log out" in _labels(at)
+    _age_sessions(app_env, "vic", **{column: timedelta(seconds=1)})
     at.run()
     assert [w.label for w in at.text_input] == ["Username", "Password"]
-    assert any("expired" in i.value for i in at.info)
+    assert any(message in i.value for i in at.info), [i.value for i in at.info]
 
 
 def test_an_admin_adds_a_user_who_can_then_sign_in(app_env: dict[str, str]) -> None:
@@ -313,6 +337,7 @@ def test_an_unknown_oidc_identity_gets_a_viewer_account_and_its_activity_feed(
 ) -> None:
     for env in _use({**gov_env, "COUNTERSIGN_AUTH": "oidc"}, monkeypatch):
         claims = {"email": "newcomer@example.org", "sub": "s-new", "name": "New Comer"}
+        claims["email_verified"] = True  # else the email names nobody (only the subject)
         at = oidc_start(claims)
         assert any("New Comer" in c.value and "viewer" in c.value for c in at.sidebar.caption)
         assert [t.value for t in at.title] == ["Overview"]
@@ -329,3 +354,63 @@ def test_a_database_without_its_schema_gets_a_message_not_a_traceback(
         at = start()
         assert any("db upgrade" in e for e in _errors(at)), _errors(at)
         assert not at.text_input
+
+
+def test_after_an_admin_reset_the_person_is_signed_out_and_must_choose_a_new_password(
+    app_env: dict[str, str],
+) -> None:
+    cli(
+        app_env,
+        "users",
+        "add",
+        "rhea",
+        "--role",
+        "viewer",
+        "--password-stdin",
+        stdin="rhea-pass-1\n",
+    )
+    signed_in = sign_in(start(), "rhea", "rhea-pass-1")
+    assert "Log out" in _labels(signed_in)
+    admin = sign_in(start(), "root", PASSWORDS["root"])
+    admin.switch_page(ADMIN_PAGE).run()
+    reset_form = next(s for s in admin.selectbox if s.label == "User" and "rhea" in s.options)
+    reset_form.select("rhea")
+    _field(admin, "New password").input("set-by-root-1")
+    _button(admin, "Reset password").click()
+    admin.run()
+    assert any("must choose a new one" in s.value for s in admin.success)
+    # The open session ends at its next interaction.
+    signed_in.run()
+    assert "Log out" not in _labels(signed_in)
+    assert any("reset your password" in i.value for i in signed_in.info)
+    # The password the admin set opens only the form to choose a new one.
+    at = sign_in(start(), "rhea", "set-by-root-1")
+    assert "Log out" not in _labels(at)
+    assert "Change password and log in" in _labels(at)
+    _field(at, "Password the administrator gave you").input("set-by-root-1")
+    _field(at, "New password").input("rhea-own-pass-2")
+    _field(at, "New password again").input("rhea-own-pass-2")
+    _button(at, "Change password and log in").click()
+    at.run()
+    assert "Log out" in _labels(at)
+    assert "Log out" in _labels(sign_in(start(), "rhea", "rhea-own-pass-2"))
+
+
+def test_an_admin_sees_the_signed_in_browsers_and_ends_one(app_env: dict[str, str]) -> None:
+    vic = sign_in(start(), "vic", PASSWORDS["vic"])
+    vic_session = vic.session_state["countersign_user"].session_id
+    admin = sign_in(start(), "root", PASSWORDS["root"])
+    admin.switch_page(ADMIN_PAGE).run()
+    assert not _errors(admin), _errors(admin)
+    listed = next(df.value for df in admin.dataframe if "user agent" in df.value.columns)
+    assert vic_session in set(listed["session"])
+    assert {"user", "signed in (UTC)", "last seen (UTC)"} <= set(listed.columns)
+    picker = next(s for s in admin.selectbox if s.label == "Session to end")
+    picker.select(vic_session)
+    _button(admin, "End session").click()
+    admin.run()
+    assert any(vic_session in s.value for s in admin.success)
+    vic.run()
+    assert "Log out" not in _labels(vic)
+    assert any("An administrator ended your session" in i.value for i in vic.info)
+    assert "Log out" in _labels(admin.run())  # the admin's own session goes on

@@ -286,6 +286,12 @@ def test_compare_versions_puts_the_challenger_against_the_champion(store: Path) 
     assert set(deltas["verdict"]) <= {"better", "worse", "same", "n/a"}
     assert "Compare versions" in texts(at)
     assert at.get("plotly_chart")
+    # Only the open tab runs: the schema comparison appears once its tab is opened.
+    assert not any("status" in f.columns and "section" in f.columns for f in frames(at))
+    at.session_state["version_tab"] = "Schema"
+    at.run(timeout=TIMEOUT)
+    no_failure(at)
+    assert not at.get("plotly_chart")
     schema = next(f for f in frames(at) if "status" in f.columns and "section" in f.columns)
     assert "inputs" in set(schema["section"])
     assert set(schema["status"]) <= {"same", "changed type", "added", "removed"}

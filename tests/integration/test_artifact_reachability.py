@@ -153,4 +153,8 @@ def test_compare_versions_still_compares_and_says_whose_files_are_out_of_reach(
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
     assert any("accuracy" in str(d.value) for d in at.dataframe)
+    # The files are needed (and missed) by the schema comparison, which runs when its tab opens.
+    at.session_state["version_tab"] = "Schema"
+    at.run(timeout=TIMEOUT)
+    assert not at.exception, [e.value for e in at.exception]
     assert "v1: " + UNREACHABLE in _said(at)

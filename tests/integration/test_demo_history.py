@@ -1,8 +1,9 @@
 """The demo's governance history on a copy of the real demo store and a real SQLite ledger.
 
-The story is written in two parts (the first four steps, then `seed_demo_governance` resumes the
-rest), as after an interrupted seed; `seed-demo --if-missing` then finds nothing to do. The
-tests read the result through the facade, the read models and MLflow's own client.
+The story is written in two parts (the first four steps with the monitoring job's evenings
+until then, then `seed_demo_governance` resumes the rest), as after an interrupted seed;
+`seed-demo --if-missing` then finds nothing to do. The tests read the result through the
+facade, the read models, the monitoring service and MLflow's own client.
 """
 
 from __future__ import annotations
@@ -13,16 +14,21 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from app.bootstrap import build_governance, upgrade_governance_db
-from app.demo_history import DEMO_STORY, seed_demo_governance, seed_demo_history
-from app.demo_history.clock import Timeline
-from app.demo_history.story import read_ledger
+from app.batch_monitoring.service import BatchMonitoring
+from app.bootstrap import build_batch_monitoring, build_governance, upgrade_governance_db
+from app.demo_history import DAILY_MONITORING, DEMO_STORY, seed_demo_governance, seed_demo_history
+from app.demo_history.clock import Timeline, on
+from app.demo_history.ledger import read_ledger
+from app.demo_history.story import Story, StoryStep
 from app.demo_users import DEMO_USERS, seed_demo_users
 from app.facade import GovernanceFacade
 from app.governance_views import audit_events, inbox
+from app.history_views import target_history
+from app.mlflow_gateway.demo_batches import MODELS, batch_path, days_ago
 from app.settings import Settings
 from governance.domain import (
     CLI_OPERATOR,
@@ -69,8 +75,15 @@ def seeded(demo_data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> See
     now = datetime.now(UTC)
     output: list[str] = []
     warnings: list[str] = []
+    interrupted = DEMO_STORY[4].when(Timeline(now))
+    evenings = tuple(job for job in DAILY_MONITORING if job.when(Timeline(now)) < interrupted)
     done = seed_demo_history(
-        settings, DEMO_STORY[:4], now=now, echo=output.append, warn=warnings.append
+        settings,
+        DEMO_STORY[:4],
+        jobs=evenings,
+        now=now,
+        echo=output.append,
+        warn=warnings.append,
     )
     assert done, warnings
     done = seed_demo_governance(settings, now=now, echo=output.append, warn=warnings.append)
@@ -84,6 +97,11 @@ def facade(seeded: Seeded) -> Iterator[GovernanceFacade]:
     built = build_governance(seeded.settings)
     yield built
     built.dispose()
+
+
+@pytest.fixture
+def monitoring(seeded: Seeded, facade: GovernanceFacade) -> BatchMonitoring:
+    return build_batch_monitoring(seeded.settings, facade)
 
 
 def one(
@@ -102,8 +120,12 @@ def test_every_step_is_written_once_at_its_moment_in_the_past(
     seeded: Seeded, facade: GovernanceFacade
 ) -> None:
     written = [line for line in seeded.output if line.startswith("demo history: ")]
+    steps = [f"demo history: {step.title}" for step in DEMO_STORY]
+    evenings = [f"demo history: {job.title}" for job in DAILY_MONITORING]
     # nothing was moved: every moment of the story came after the one before it
-    assert written == [f"demo history: {step.title}" for step in DEMO_STORY]
+    assert len(written) == len(steps) + len(evenings)
+    assert [line for line in written if line in steps] == steps
+    assert [line for line in written if line in evenings] == evenings
     requests = facade.list_requests(CLI_OPERATOR)
     assert len(requests) == sum(len(step.requests) for step in DEMO_STORY) == 8
     timeline = Timeline(seeded.now)
@@ -201,6 +223,9 @@ def test_the_sign_in_notes_tell_what_the_seeded_history_holds(facade: Governance
     assert "diabetes-progression v3 → champion" in notes["erin"]
     assert "break-glass promotion of tumor-classifier v2 → champion" in notes["admin"]
     assert "out-of-band move of its champion that you put back" in notes["admin"]
+    for who in ("erin", "admin"):
+        assert "an open drift alert on" in notes[who]
+    assert "three weeks of daily batches" in notes["frank"]
 
 
 def test_mlflow_holds_the_seeded_state_each_target_set_by_the_ledger(
@@ -244,14 +269,115 @@ def test_reconcile_on_the_fresh_demo_finds_nothing_out_of_band(facade: Governanc
     assert facade.reconcile(CLI_OPERATOR) == ()
 
 
+def test_tumor_classifiers_challenger_starts_with_its_first_execution(
+    facade: GovernanceFacade,
+) -> None:
+    # the alias was unset until frank's signature: no "before Countersign knew" holder
+    history = target_history(facade, CLI_OPERATOR, TUMOR)
+    challenger = [(t.version, t.source) for t in history.tenures if t.target == "challenger"]
+    assert challenger == [("3", "request")]
+    champion = [(t.version, t.source) for t in history.tenures if t.target == "champion"]
+    assert champion[0] == ("1", "before_countersign")  # seeded outside the ledger, replaced
+
+
+def as_utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def test_the_daily_job_scored_each_version_in_production_or_shadow_every_evening(
+    seeded: Seeded, facade: GovernanceFacade, monitoring: BatchMonitoring
+) -> None:
+    timeline = Timeline(seeded.now)
+    total = 0
+    for spec in MODELS:
+        for index, numbers in spec.batches.items():
+            version = str(index)
+            run_id = facade.context.registry.get_version(spec.name, version).run_id
+            batches = monitoring.history(CLI_OPERATOR, spec.name, version)
+            assert [b.source for b in batches] == [
+                f"runs:/{run_id}/{batch_path(n)}" for n in numbers
+            ]
+            for number, batch in zip(numbers, batches, strict=True):
+                day = days_ago(number)
+                assert as_utc(batch.as_of) == timeline.on(day, "00:00")
+                evening = on(day, "20:00")(timeline)
+                assert evening <= as_utc(batch.recorded_at) < evening + timedelta(minutes=1)
+                assert batch.recorded_by == SCHEDULER
+                assert (batch.label_column, batch.prediction_column) == ("target", "prediction")
+                wanted = {"accuracy", "roc_auc"} if spec.name == TUMOR else {"rmse", "r2"}
+                assert wanted <= set(batch.metrics())
+            total += len(batches)
+    assert total == sum(len(n) for spec in MODELS for n in spec.batches.values()) == 43
+    recorded = audit_events(facade, CLI_OPERATOR, action="monitoring_batch_recorded", limit=None)
+    assert len(recorded) == total
+
+
+def test_each_batch_was_scored_for_a_version_holding_a_target_that_evening(
+    facade: GovernanceFacade, monitoring: BatchMonitoring
+) -> None:
+    for spec in MODELS:
+        history = facade.history(CLI_OPERATOR, spec.name)
+        for index in spec.batches:
+            for batch in monitoring.history(CLI_OPERATOR, spec.name, str(index)):
+                held = {t.version for t in history.at(as_utc(batch.recorded_at))}
+                assert batch.version in held, (spec.name, batch.version, batch.recorded_at)
+
+
+def test_one_drift_alert_is_open_on_the_tumor_champion(
+    seeded: Seeded, facade: GovernanceFacade, monitoring: BatchMonitoring
+) -> None:
+    ever = monitoring.findings(CLI_OPERATOR, only_open=False)
+    assert [(f.model, f.version, f.check, f.is_open) for f in ever] == [
+        (TUMOR, "2", "drift_share", True)
+    ]
+    alert = ever[0]
+    assert alert.consecutive == 3
+    assert alert.value > 0.5
+    assert alert.opened_by == SCHEDULER
+    assert timedelta(0) < seeded.now - as_utc(alert.opened_at) < timedelta(days=7)
+    [entry] = audit_events(facade, CLI_OPERATOR, action="monitoring_alert", limit=None)
+    assert json.loads(entry.payload)["finding_id"] == alert.id
+    # the thresholds are the shipped policy's, for any model
+    thresholds = monitoring.thresholds(TUMOR)
+    assert thresholds is not None
+    assert (thresholds.pattern, thresholds.consecutive) == ("*", 3)
+    # the challenger crosses too, on too few batches yet; diabetes stays under a half
+    challenger = monitoring.history(CLI_OPERATOR, TUMOR, "3")
+    assert len(challenger) == 2
+    assert all(b.share_drifted > 0.5 for b in challenger)
+    for version in ("1", "2", "3"):
+        assert all(
+            b.share_drifted < 0.5 for b in monitoring.history(CLI_OPERATOR, DIABETES, version)
+        )
+
+
+def test_the_alerts_batch_is_read_again_from_its_run_for_the_evidently_report(
+    monitoring: BatchMonitoring,
+) -> None:
+    from app.batch_monitoring import timeline
+
+    [alert] = monitoring.findings(CLI_OPERATOR)
+    batch = monitoring.batch(CLI_OPERATOR, alert.batch_id)
+    frame = monitoring.batch_data(batch)  # refuses a source that is gone or changed
+    assert len(frame) == batch.rows
+    assert set(monitoring.reference_frame(TUMOR, "2").columns) <= set(frame.columns)
+    champion = monitoring.history(CLI_OPERATOR, TUMOR, "2")
+    drawn = timeline.timeline({"2": champion})
+    assert drawn["batch_id"].nunique() == len(champion) == 13
+    assert {"drift_share", "accuracy", "roc_auc"} <= set(drawn["metric"])
+    assert monitoring.baseline(TUMOR, "2", "target", "prediction") is not None
+
+
 def test_a_second_seed_demo_adds_nothing(seeded: Seeded) -> None:
-    before = read_ledger(seeded.settings)
+    versions = tuple((s.name, str(i)) for s in MODELS for i in s.batches)
+    before = read_ledger(seeded.settings, versions=versions)
+    assert len(before.batches) == 43
     result = cli(seeded.env, "seed-demo", "--if-missing")
     assert "nothing to train" in result.stdout
     assert "demo history exists: nothing to do" in result.stdout
-    after = read_ledger(seeded.settings)
+    after = read_ledger(seeded.settings, versions=versions)
     assert (after.head_seq, after.head_at) == (before.head_seq, before.head_at)
-    assert after.requests == before.requests
+    assert (after.requests, after.batches) == (before.requests, before.batches)
 
 
 # --- a governance database that is not new is left alone (no MLflow store needed) ------------
@@ -303,3 +429,75 @@ def test_without_a_schema_nothing_is_written(tmp_path: Path) -> None:
     assert not seed_demo_governance(settings, echo=lambda _: None, warn=warnings.append)
     assert len(warnings) == 1
     assert "db upgrade" in warnings[0]
+
+
+# --- jobs run when the story's clock passes them (a real ledger, no MLflow store) ------------
+
+PASS = "a long demo pass phrase"
+
+
+def creating(name: str, *, then: tuple[int, str] | None = None, disable: bool = False) -> Any:
+    """A step or job that creates user `name` (and, later in the story, `name`-later)."""
+
+    def run(story: Story) -> None:
+        story.facade.create_user(CLI_OPERATOR, name, ["viewer"], PASS)
+        if disable:
+            story.facade.disable_user(CLI_OPERATOR, name)
+        if then is not None:
+            story.at(on(*then))  # a step whose own moments last days (a late signature)
+            story.facade.create_user(CLI_OPERATOR, f"{name}-later", ["viewer"], PASS)
+
+    return run
+
+
+STEPS = (
+    StoryStep("a", on(5, "09:00"), creating("step-a", then=(3, "09:00"), disable=True),
+              events=("user_disabled",)),
+    StoryStep("b", on(2, "09:00"), creating("step-b"), events=("user_disabled",)),
+)  # fmt: skip
+JOBS = (
+    StoryStep("job 4", on(4, "20:00"), creating("job-4"), done=lambda _ledger: False),
+    StoryStep("job 1", on(1, "20:00"), creating("job-1"), done=lambda _ledger: False),
+)
+
+
+def created(settings: Settings) -> list[tuple[str, str]]:
+    facade = build_governance(settings)
+    try:
+        found = audit_events(facade, CLI_OPERATOR, action="user_created", limit=None)
+    finally:
+        facade.dispose()
+    return [(e.object_id, e.ts) for e in sorted(found, key=lambda e: e.seq)]
+
+
+def test_a_job_runs_when_the_storys_clock_passes_it_even_inside_a_step(tmp_path: Path) -> None:
+    settings = ledger_settings(tmp_path)
+    now = datetime.now(UTC)
+    lines: list[str] = []
+    assert seed_demo_history(settings, STEPS, jobs=JOBS, now=now, echo=lines.append)
+    order = created(settings)
+    assert [name for name, _ in order] == ["step-a", "job-4", "step-a-later", "step-b", "job-1"]
+    stamps = [ts for _, ts in order]
+    assert stamps == sorted(stamps)
+    job4 = on(4, "20:00")(Timeline(now)).strftime("%Y-%m-%dT%H:%M")
+    assert order[1][1].startswith(job4)  # at its own moment: nothing was moved
+    assert not [line for line in lines if "moved after" in line]
+
+
+def test_jobs_added_to_a_written_story_run_after_its_newest_entry(tmp_path: Path) -> None:
+    # a demo written before its daily job existed: the job's evenings are written after the
+    # ledger's newest entry, so the chain's timestamps keep rising
+    settings = ledger_settings(tmp_path)
+    now = datetime.now(UTC)
+    assert seed_demo_history(settings, STEPS, now=now, echo=lambda _: None)
+    head = read_ledger(settings).head_at
+    assert head is not None
+    lines: list[str] = []
+    assert seed_demo_history(settings, STEPS, jobs=JOBS, now=now, echo=lines.append)
+    assert lines == ["demo history: job 4", "demo history: job 1"]
+    order = created(settings)
+    assert [name for name, _ in order] == ["step-a", "step-a-later", "step-b", "job-4", "job-1"]
+    stamps = [ts for _, ts in order]
+    assert stamps == sorted(stamps)
+    assert stamps[3] > head.strftime("%Y-%m-%dT%H:%M:%S")
+    assert "audit chain verified" in cli(env_for(tmp_path), "audit", "verify").stdout

@@ -44,7 +44,9 @@ ACTIONS: dict[str, tuple[Permission, Callable[[Any, str], object]]] = {
     ),
     "break_glass": (
         Permission.BREAK_GLASS,
-        lambda f, actor: f.break_glass(actor, "m", "1", "champion", "incident 42"),
+        lambda f, actor: f.break_glass(
+            actor, "m", "1", "champion", "incident 42", password=PASSWORD
+        ),
     ),
     "reconcile": (Permission.RECONCILE, lambda f, actor: f.reconcile(actor)),
     "verify_audit": (Permission.READ_AUDIT, lambda f, actor: f.verify_audit(actor)),

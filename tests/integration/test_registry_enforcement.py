@@ -351,15 +351,17 @@ def test_history_says_which_version_held_champion_at_a_moment(
     whole = history()
     champion = [t for t in whole["tenures"] if t["target"] == "champion"]
     sources = [t["source"] for t in champion]
-    assert sources[:4] == ["before_countersign", "request", "out_of_band", "put_back"]
+    # champion was unset until the first governed move: no holder precedes it
+    assert sources[:3] == ["request", "out_of_band", "put_back"]
     assert whole["now"]["alias/champion"] == ["2"]
-    at = history("--at", champion[1]["since"])
+    at = history("--at", champion[0]["since"])
     held = [(h["version"], h["source"], h["signers"]) for h in at["holders"]]
     assert ("1", "request", ["ann"]) in held
     assert at["before_countersign"] is False
     early = history("--at", "2001-01-01T00:00:00Z")
     assert early["before_countersign"] is True
     assert "no record" in early["note"]
+    assert [h for h in early["holders"] if h["target"] == "champion"] == []
     assert cli_main(["history", "--model", MODEL, "--at", "yesterday"]) == 1
     assert capsys.readouterr().err.startswith("error: --at must be an ISO 8601 moment")
 

@@ -173,9 +173,13 @@ def mlflow_pg_uri(pg_url: str) -> Iterator[str]:
 def test_the_sql_fast_path_reads_a_postgresql_store_like_the_api(
     mlflow_pg_uri: str, tmp_path: Path
 ) -> None:
+    from mlflow import MlflowClient
+
     settings = settings_for(tmp_path, MLFLOW_TRACKING_URI=mlflow_pg_uri)
+    # MLflow creates its schema in the empty database; Countersign never would.
+    client = MlflowClient(tracking_uri=mlflow_pg_uri)
+    client.search_experiments()
     gw = MlflowGateway(settings)
-    client = gw._client
     exp = client.create_experiment("pg-store", artifact_location=(tmp_path / "art").as_uri())
     for i, user in enumerate(("alice", "bob", "carol")):
         run = client.create_run(exp, tags={"mlflow.user": user, "team": f"t{i}"})

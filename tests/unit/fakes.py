@@ -27,6 +27,7 @@ from governance.domain import (
     REAUTH_PASSWORD,
     REQUESTER,
     VIEWER,
+    BrowserSession,
     Decision,
     Execution,
     PromotionRequest,
@@ -85,6 +86,7 @@ class _State:
     decisions: dict[str, Decision] = field(default_factory=dict)
     executions: list[Execution] = field(default_factory=list)
     audit: list[AuditRecord] = field(default_factory=list)
+    sessions: dict[str, BrowserSession] = field(default_factory=dict)
 
 
 def _blocks_pending(r: PromotionRequest) -> bool:
@@ -188,6 +190,52 @@ class FakeUsers:
 
     def list(self) -> tuple[User, ...]:
         return tuple(sorted(self.s.users.values(), key=lambda u: u.name))
+
+
+class FakeSessions:
+    def __init__(self, state: _State) -> None:
+        self._s = state
+
+    def add(self, session: BrowserSession) -> None:
+        taken = {(s.id, s.secret_hash, s.grant_hash) for s in self._s.sessions.values()}
+        for sid, secret, grant in taken:
+            if session.id == sid or (secret and secret == session.secret_hash):
+                raise Conflict("session exists")
+            if grant and grant == session.grant_hash:
+                raise Conflict("grant exists")
+        self._s.sessions[session.id] = session
+
+    def get(self, session_id: str) -> BrowserSession | None:
+        return self._s.sessions.get(session_id)
+
+    def find_by_secret(self, secret_hash: str) -> BrowserSession | None:
+        return next((s for s in self._s.sessions.values() if s.secret_hash == secret_hash), None)
+
+    def find_by_grant(self, grant_hash: str) -> BrowserSession | None:
+        return next((s for s in self._s.sessions.values() if s.grant_hash == grant_hash), None)
+
+    def update(self, session: BrowserSession) -> None:
+        if session.id not in self._s.sessions:
+            raise NotFound(f"no session {session.id}")
+        self._s.sessions[session.id] = session
+
+    def active(self, now: datetime, user: str | None = None) -> tuple[BrowserSession, ...]:
+        found = [
+            s
+            for s in self._s.sessions.values()
+            if not s.ended(now) and (user is None or s.user == user)
+        ]
+        return tuple(sorted(found, key=lambda s: s.created_at, reverse=True))
+
+    def prune(self, expired_before: datetime) -> int:
+        gone = [
+            k
+            for k, s in self._s.sessions.items()
+            if min(s.expires_at, s.idle_expires_at) < expired_before
+        ]
+        for key in gone:
+            del self._s.sessions[key]
+        return len(gone)
 
 
 class FakeDecisions:
@@ -316,6 +364,7 @@ class FakeUnitOfWork:
         self.decisions = FakeDecisions(work)
         self.executions = FakeExecutions(work)
         self.audit = FakeAudit(work)
+        self.sessions = FakeSessions(work)
 
     def __enter__(self) -> Self:
         assert not self.active, "units of work are not nested"

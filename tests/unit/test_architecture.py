@@ -22,6 +22,7 @@ GOVERNANCE_PURE = (
     "governance/audit.py",
     "governance/policy.py",
     "governance/policy_schema.py",
+    "governance/redaction.py",
     "governance/targets.py",
     "governance/monitoring_rules.py",
     "governance/monitoring_records.py",
@@ -30,6 +31,7 @@ GOVERNANCE_PURE = (
 GOVERNANCE_DB = (
     "governance/orm.py",
     "governance/repository.py",
+    "governance/session_repository.py",
     "governance/unit_of_work.py",
     "governance/db.py",
     "governance/audit_store.py",
@@ -41,6 +43,12 @@ GOVERNANCE_DB = (
     "governance/migrations/*",
     "governance/migrations/**/*",
 )
+# Pure pandas/numpy over our entities (no stores, no UI).
+PURE_ANALYSIS = ("app/analysis.py", "app/run_tree.py")
+ASGI_PACKAGES = ("app/receiver/", "app/web/")
+UI_MAY_USE = ("app.deps", "app.ui", "app.entities", "app.errors")
+# The entry point is also the ASGI app `streamlit run` serves: it adds the cookie endpoints.
+MAIN_ALSO: dict[str, tuple[str, ...]] = {"app/main.py": ("app.web",)}
 THIRD_PARTY_HEAVY = ("mlflow", "evidently", "sqlalchemy", "alembic")
 SQL_LIBRARIES = ("sqlalchemy", "alembic")
 # Use cases that see only the abstract unit of work (never SQL, the ORM or the engine).
@@ -58,6 +66,10 @@ SQL_OUTSIDE_GOVERNANCE: dict[str, tuple[str, ...]] = {
     # (app/mlflow_gateway/_support.py only recognises driver errors by their module name and
     # imports nothing of SQLAlchemy: it needs no entry.)
     "app/mlflow_gateway/_sql.py": ("sqlalchemy",),
+    # Read-only connections to MLflow's own SQL store for what needs no MLflow client: the schema
+    # revision check before any client opens a store (MLflow's client would migrate an older
+    # one), the runs pages of such a store, and data set inputs whose record is gone.
+    "app/mlflow_gateway/_sql_readonly.py": ("sqlalchemy",),
 }
 
 
@@ -126,6 +138,7 @@ def _pure_import_ok(rel: str, name: str) -> bool:
             "store_ports",
             "audit",
             "policy_schema",
+            "redaction",
             "monitoring_rules",
             "monitoring_records",
             "monitoring_ports",
@@ -163,16 +176,18 @@ def _violations(rel: str, names: set[str]) -> list[str]:
             bad.append(f"{name}: the sandbox runs before anything else is imported: stdlib only")
         if top == "evidently" and not in_reports:
             bad.append(f"{name}: only app/reports may import evidently")
-        if top in ("starlette", "uvicorn", "fastapi") and not rel.startswith("app/receiver/"):
-            bad.append(f"{name}: the ASGI stack belongs to app/receiver (the webhook receiver)")
+        if top in ("starlette", "uvicorn", "fastapi") and not rel.startswith(ASGI_PACKAGES):
+            bad.append(
+                f"{name}: the ASGI stack belongs to app/receiver (the webhook receiver) and "
+                "app/web (the session cookie endpoints)"
+            )
         if top == "streamlit" and not (ui or in_deps):
             bad.append(f"{name}: streamlit belongs to pages, app/ui, app/main.py and app/deps")
         if ui:
             if top in THIRD_PARTY_HEAVY:
                 bad.append(f"{name}: pages and UI pieces go through app.deps")
             if top == "app" and not any(
-                _is(name, allowed)
-                for allowed in ("app.deps", "app.ui", "app.entities", "app.errors")
+                _is(name, allowed) for allowed in (*UI_MAY_USE, *MAIN_ALSO.get(rel, ()))
             ):
                 bad.append(
                     f"{name}: pages and UI may use app.deps, app.ui, app.entities, app.errors"
@@ -192,7 +207,7 @@ def _violations(rel: str, names: set[str]) -> list[str]:
             bad.append(f"{name}: batch monitoring goes through app.monitoring and the use cases")
         if in_deps and top in THIRD_PARTY_HEAVY:
             bad.append(f"{name}: app/deps only caches what bootstrap builds")
-        if (in_reports or rel == "app/analysis.py") and top in ("mlflow", "streamlit"):
+        if (in_reports or rel in PURE_ANALYSIS) and top in ("mlflow", "streamlit"):
             bad.append(f"{name}: reports and analysis take DataFrames, not stores or UI")
         if in_gateway and top in ("evidently", "streamlit"):
             bad.append(f"{name}: the MLflow gateway stays free of UI and reports")
@@ -264,6 +279,7 @@ def test_no_module_but_the_worker_child_loads_a_model(path: Path) -> None:
         ("pages/models.py", "governance.service"),
         ("app/ui/tables.py", "sqlalchemy.orm"),
         ("app/analysis.py", "streamlit"),
+        ("app/run_tree.py", "mlflow"),
         ("app/cli.py", "streamlit"),
         ("app/reports.py", "mlflow"),
         ("governance/domain.py", "sqlalchemy"),
@@ -289,6 +305,9 @@ def test_no_module_but_the_worker_child_loads_a_model(path: Path) -> None:
         ("app/mlflow_gateway/_sql.py", "alembic"),
         ("pages/approvals.py", "alembic"),
         ("governance/execution.py", "sqlalchemy"),
+        ("app/web/session_cookie.py", "streamlit"),
+        ("app/main.py", "app.bootstrap"),
+        ("governance/sessions.py", "sqlalchemy"),
         ("governance/enforcement.py", "sqlalchemy"),
         ("governance/history.py", "mlflow"),
         ("app/receiver/app.py", "mlflow"),
@@ -326,6 +345,9 @@ def test_the_rules_catch_a_forbidden_import(rel: str, imported: str) -> None:
         ("app/metrics.py", "governance.metrics_queries"),
         ("app/webhooks/outbox.py", "governance.webhook_outbox"),
         ("app/commands/webhooks.py", "governance.db"),
+        ("app/main.py", "app.web"),
+        ("governance/session_repository.py", "sqlalchemy"),
+        ("app/web/session_cookie.py", "starlette.routing"),
         ("app/receiver/app.py", "starlette.applications"),
         ("app/receiver/serve.py", "uvicorn"),
         ("app/receiver/app.py", "governance.mlflow_deliveries"),

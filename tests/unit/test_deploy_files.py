@@ -274,6 +274,31 @@ def test_compose_has_the_whole_stack(compose: dict[str, Any]) -> None:
     assert services["seeder"]["profiles"] == ["demo"]
 
 
+def test_in_the_demo_profile_the_seeder_writes_before_anything_else_opens_the_ledger(
+    compose: dict[str, Any],
+) -> None:
+    # The demo history lies in the past, so the seeder writes it only into a chain with nothing
+    # newer: a replica, a job or the receiver that wrote first would leave the demo without it.
+    services = compose["services"]
+    opens_ledger = {
+        name for name, s in services.items() if "COUNTERSIGN_DB_URL" in (s.get("environment") or {})
+    }
+    assert {"app-1", "app-2", "jobs", "receiver", "webhooks", "metrics", "monitor"} <= opens_ledger
+    seeder = services["seeder"]
+    assert seeder["profiles"] == ["demo"]
+    # it waits only for the schema and MLflow, neither of which writes to the chain
+    assert set(seeder["depends_on"]) == {"migrator", "mlflow"}
+    assert "COUNTERSIGN_DB_URL" not in services["mlflow"].get("environment", {})
+    for name in sorted(opens_ledger - {"seeder", "migrator"}):
+        wait = services[name]["depends_on"].get("seeder")
+        assert wait == {"condition": "service_completed_successfully", "required": False}, name
+    # without the profile the seeder is no part of the stack: only optional edges may name it
+    for name, s in services.items():
+        depends = s.get("depends_on") or {}
+        if "seeder" in depends:
+            assert depends["seeder"].get("required") is False, name
+
+
 def test_compose_images_are_pinned(compose: dict[str, Any]) -> None:
     for name, service in compose["services"].items():
         assert "image" in service, name

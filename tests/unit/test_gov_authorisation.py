@@ -69,7 +69,7 @@ OPERATIONS: dict[str, Callable[[World, str], Any]] = {
     "retry an execution": _execute,
     "request a rollback": _rollback,
     "break glass": lambda w, a: service.break_glass(
-        w.uow, w.ctx, a, "iris", "3", "challenger", "urgent"
+        w.uow, w.ctx, a, "iris", "3", "challenger", "urgent", reauth()
     ),
     "create a user": lambda w, a: service.create_user(
         w.uow, w.ctx, a, "nina", ["viewer"], "long enough"

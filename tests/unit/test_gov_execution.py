@@ -10,7 +10,7 @@ import pytest
 from governance import service
 from governance.domain import AuditAction, RequestKind, State
 from governance.errors import InvalidInput, InvalidTransition, NotAllowed
-from tests.unit.fakes import World, make_world, open_request, vote
+from tests.unit.fakes import World, make_world, open_request, reauth, vote
 
 
 @pytest.fixture
@@ -113,7 +113,7 @@ def test_only_approved_requests_execute(world: World, state: str) -> None:
 
 def test_break_glass_promotes_at_once_and_opens_a_follow_up_review(world: World) -> None:
     result = service.break_glass(
-        world.uow, world.ctx, "erin", "iris", "3", "champion", "outage: v1 is broken"
+        world.uow, world.ctx, "erin", "iris", "3", "champion", "outage: v1 is broken", reauth()
     )
     assert result.request.state == State.EXECUTED
     assert result.request.kind == RequestKind.BREAK_GLASS
@@ -137,8 +137,12 @@ def test_break_glass_promotes_at_once_and_opens_a_follow_up_review(world: World)
 
 def test_break_glass_supersedes_a_pending_request_but_not_a_follow_up(world: World) -> None:
     pending = open_request(world)
-    first = service.break_glass(world.uow, world.ctx, "erin", "iris", "3", "champion", "urgent")
-    second = service.break_glass(world.uow, world.ctx, "erin", "iris", "2", "champion", "again")
+    first = service.break_glass(
+        world.uow, world.ctx, "erin", "iris", "3", "champion", "urgent", reauth()
+    )
+    second = service.break_glass(
+        world.uow, world.ctx, "erin", "iris", "2", "champion", "again", reauth()
+    )
     states = world.uow.committed.requests
     assert states[pending.id].state == State.SUPERSEDED
     assert states[first.follow_up.id].state == State.PENDING
@@ -153,7 +157,9 @@ def test_break_glass_needs_an_admin_and_a_justification(
     world: World, actor: str, justification: str, error: type
 ) -> None:
     with pytest.raises(error):
-        service.break_glass(world.uow, world.ctx, actor, "iris", "3", "champion", justification)
+        service.break_glass(
+            world.uow, world.ctx, actor, "iris", "3", "champion", justification, reauth()
+        )
     assert world.registry.aliases[("iris", "champion")] == "1"
     assert world.uow.events()[-1].action == AuditAction.ACTION_REFUSED
 

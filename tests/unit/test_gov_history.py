@@ -98,3 +98,28 @@ def test_rollback_to_an_earlier_recorded_holder_and_only_to_one(world: World) ->
         service.request_rollback(
             world.uow, world.ctx, "dan", "iris", "champion", "skip the gates", version="4"
         )
+
+
+def test_a_target_nobody_held_before_its_first_execution_starts_with_that_execution(
+    world: World,
+) -> None:
+    # iris has no challenger: the first execution reads the alias empty, so no holder precedes
+    # it, neither a version nor "unknown" (which would claim a holder the ledger cannot explain)
+    world.clock.advance(hours=1)
+    request = open_request(world, version="3", target="challenger")
+    vote(world, request, "carol")
+    history = service.model_history(world.uow, world.ctx, "vic", "iris")
+    challenger = [t for t in history.tenures if t.target == "challenger"]
+    assert [(t.version, t.source, t.request_id) for t in challenger] == [("3", REQUEST, request.id)]
+    assert challenger[0].since is not None
+    assert [t for t in history.at(T0) if t.target == "challenger"] == []
+
+
+def test_a_target_first_seen_out_of_band_keeps_an_unknown_holder_before_it(world: World) -> None:
+    # a finding says what MLflow shows now, nothing of what held the target before
+    world.clock.advance(hours=1)
+    world.registry.aliases[("iris", "challenger")] = "4"
+    enforce(world.uow, world.ctx, MLFLOW_WEBHOOKS, ("iris",), detected_by={"source": "test"})
+    history = service.model_history(world.uow, world.ctx, "vic", "iris")
+    challenger = [(t.version, t.source) for t in history.tenures if t.target == "challenger"]
+    assert challenger[:2] == [(None, BEFORE), ("4", OUT_OF_BAND)]

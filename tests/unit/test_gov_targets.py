@@ -10,7 +10,7 @@ from governance import service
 from governance.domain import AuditAction
 from governance.errors import InvalidInput
 from governance.targets import check_target, is_alias_name, targets_named
-from tests.unit.fakes import World, make_world
+from tests.unit.fakes import World, make_world, reauth
 
 HOSTILE = (
     "[click](javascript:alert(1))",
@@ -87,7 +87,9 @@ def world() -> World:
 CALLS = {
     "request": lambda w, t: service.request_promotion(w.uow, w.ctx, "rita", "iris", "2", t, "why"),
     "rollback": lambda w, t: service.request_rollback(w.uow, w.ctx, "rita", "iris", t, "undo"),
-    "break glass": lambda w, t: service.break_glass(w.uow, w.ctx, "erin", "iris", "3", t, "now"),
+    "break glass": lambda w, t: service.break_glass(
+        w.uow, w.ctx, "erin", "iris", "3", t, "now", reauth()
+    ),
 }
 
 

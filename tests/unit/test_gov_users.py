@@ -8,7 +8,14 @@ import pytest
 
 from governance import service
 from governance.domain import CLI_OPERATOR, OIDC_SIGN_IN, AuditAction
-from governance.errors import AuthenticationFailed, Conflict, InvalidInput, NotAllowed, NotFound
+from governance.errors import (
+    AuthenticationFailed,
+    Conflict,
+    InvalidInput,
+    NotAllowed,
+    NotFound,
+    PasswordChangeRequired,
+)
 from governance.passwords import Argon2PasswordHasher
 from tests.unit.fakes import PASSWORD, FakeUsers, World, make_world
 
@@ -78,7 +85,12 @@ def test_a_password_reset_replaces_the_hash_and_lifts_a_lockout(world: World) ->
         with pytest.raises(AuthenticationFailed):
             service.authenticate(world.uow, world.ctx, "carol", "wrong")
     service.reset_password(world.uow, world.ctx, "erin", "carol", "brand new pass")
-    assert service.authenticate(world.uow, world.ctx, "carol", "brand new pass").name == "carol"
+    assert world.uow.committed.users["carol"].locked_until is None
+    # The lockout is lifted: the right (admin-set) password is accepted, and asks for a change.
+    with pytest.raises(PasswordChangeRequired):
+        service.authenticate(world.uow, world.ctx, "carol", "brand new pass")
+    service.change_password(world.uow, world.ctx, "carol", "brand new pass", "carol's own pass")
+    assert service.authenticate(world.uow, world.ctx, "carol", "carol's own pass").name == "carol"
     assert world.uow.events(AuditAction.PASSWORD_RESET)
 
 

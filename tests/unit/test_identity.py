@@ -6,9 +6,11 @@ import ast
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from app.accounts import SessionInfo
 from app.demo_users import DEMO_USERS
 from app.identity import (
     REAUTH_OIDC,
@@ -30,7 +32,7 @@ from governance.domain import (
     is_allowed,
     validate_user_name,
 )
-from governance.errors import AuthenticationFailed
+from governance.errors import AuthenticationFailed, SessionEnded
 
 T0 = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 
@@ -45,16 +47,50 @@ class Clock:
 
 @dataclass
 class FakeDirectory:
+    """Accounts and sessions in memory. The session rules themselves (timeouts, revocation)
+    are the service's, tested in test_sessions.py; here a session just ends when told to."""
+
     accounts: dict[str, tuple[Account, str]] = field(default_factory=dict)
     sign_ins: list[tuple[str, str]] = field(default_factory=list)
+    sessions: dict[str, tuple[str, datetime]] = field(default_factory=dict)  # id: (user, since)
+    ended: dict[str, str] = field(default_factory=dict)  # id: reason
+    clock: Clock = field(default_factory=lambda: Clock())
 
     def add(self, name: str, role: str, password: str = "pw-123456", active: bool = True) -> None:  # noqa: S107
         self.accounts[name] = (Account(name, (role,), active), password)
 
-    def authenticate(self, username: str, password: str) -> Account:
+    def start_session(
+        self, username: str, password: str, user_agent: str
+    ) -> tuple[SessionInfo, str]:
         entry = self.accounts.get(username)
         if entry is None or entry[1] != password or not entry[0].active:
             raise AuthenticationFailed()
+        session_id = f"s{len(self.sessions) + 1}"
+        self.sessions[session_id] = (username, self.clock.now)
+        return self.check_session(session_id), f"grant-{session_id}"
+
+    def check_session(self, session_id: str) -> SessionInfo:
+        if session_id in self.ended:
+            raise SessionEnded(self.ended[session_id])
+        user, since = self.sessions[session_id]
+        account = self.accounts[user][0]
+        if not account.active:
+            raise SessionEnded("user_disabled")
+        return SessionInfo(session_id, account, since, self.clock.now)
+
+    def resume_session(self, secret: str) -> SessionInfo:
+        if not secret.startswith("cookie-"):
+            raise SessionEnded("unknown")
+        return self.check_session(secret.removeprefix("cookie-"))
+
+    def end_session(self, actor: str, session_id: str) -> None:
+        self.ended[session_id] = "logout" if actor == self.sessions[session_id][0] else "admin"
+
+    def change_password(self, username: str, current: str, new: str) -> Account:
+        entry = self.accounts[username]
+        if entry[1] != current:
+            raise AuthenticationFailed()
+        self.accounts[username] = (entry[0], new)
         return entry[0]
 
     def find(self, username: str) -> Account | None:
@@ -80,25 +116,26 @@ def make_settings(**overrides: object) -> Settings:
 
 
 def make_service(**overrides: object) -> tuple[IdentityService, FakeDirectory, Clock]:
-    directory = FakeDirectory()
+    clock = Clock()
+    directory = FakeDirectory(clock=clock)
     directory.add("erin", "approver")
     directory.add("vic", "viewer")
     directory.add("gone", "approver", active=False)
     directory.add("ann@example.org", "requester")
-    clock = Clock()
     service = IdentityService(make_settings(**overrides), directory, lambda: DEMO_USERS, clock)
     return service, directory, clock
 
 
-def test_a_correct_password_signs_in_with_the_account_role() -> None:
+def test_a_correct_password_signs_in_with_the_account_role_and_a_session() -> None:
     service, _, _ = make_service()
-    principal = service.sign_in_password(" erin ", "pw-123456")
+    principal, grant = service.sign_in_password(" erin ", "pw-123456")
     assert (principal.username, principal.roles, principal.method) == (
         "erin",
         ("approver",),
         "local",
     )
     assert principal.authenticated_at == T0
+    assert (principal.session_id, grant) == ("s1", "grant-s1")
 
 
 @pytest.mark.parametrize(("user", "password"), [("erin", "wrong"), ("nobody", "pw-123456")])
@@ -111,14 +148,20 @@ def test_an_unknown_user_and_a_wrong_password_get_the_same_message(
     assert str(caught.value) == str(AuthenticationFailed())
 
 
+def _header_principal(**overrides: object) -> tuple[IdentityService, FakeDirectory, Clock, Any]:
+    service, directory, clock = make_service(
+        auth_mode="header", header_auth_enabled=True, **overrides
+    )
+    return service, directory, clock, service.from_headers({"X-Forwarded-User": "erin"})
+
+
 @pytest.mark.parametrize(
     ("idle_minutes", "expired"), [(0, False), (29, False), (30, False), (31, True), (600, True)]
 )
-def test_a_session_expires_only_after_the_inactivity_timeout(
+def test_a_proxy_session_expires_only_after_the_inactivity_timeout(
     idle_minutes: int, expired: bool
 ) -> None:
-    service, _, clock = make_service(session_timeout_minutes=30)
-    principal = service.sign_in_password("erin", "pw-123456")
+    service, _, clock, principal = _header_principal(session_timeout_minutes=30)
     clock.now = T0 + timedelta(minutes=idle_minutes)
     assert service.is_expired(principal) is expired
     if expired:
@@ -128,9 +171,8 @@ def test_a_session_expires_only_after_the_inactivity_timeout(
         assert service.touch(principal).last_seen == clock.now
 
 
-def test_activity_keeps_a_session_alive_beyond_the_timeout() -> None:
-    service, _, clock = make_service(session_timeout_minutes=30)
-    principal = service.sign_in_password("erin", "pw-123456")
+def test_activity_keeps_a_proxy_session_alive_beyond_the_timeout() -> None:
+    service, _, clock, principal = _header_principal(session_timeout_minutes=30)
     for _ in range(4):
         clock.now += timedelta(minutes=20)
         principal = service.touch(principal)
@@ -139,17 +181,57 @@ def test_activity_keeps_a_session_alive_beyond_the_timeout() -> None:
 
 def test_a_disabled_account_is_signed_out_on_its_next_interaction() -> None:
     service, directory, _ = make_service()
-    principal = service.sign_in_password("erin", "pw-123456")
+    principal, _ = service.sign_in_password("erin", "pw-123456")
+    directory.add("erin", "approver", active=False)
+    with pytest.raises(SessionExpired, match="disabled"):
+        service.touch(principal)
+    _, directory, _, behind_proxy = _header_principal()
     directory.add("erin", "approver", active=False)
     with pytest.raises(IdentityRefused, match="disabled"):
-        service.touch(principal)
+        service.touch(behind_proxy)
 
 
-def test_a_role_change_applies_on_the_next_interaction() -> None:
-    service, directory, _ = make_service()
-    principal = service.sign_in_password("erin", "pw-123456")
+def test_a_role_change_applies_on_the_next_interaction_behind_the_proxy() -> None:
+    service, directory, _, principal = _header_principal()
     directory.add("erin", "auditor")
     assert service.touch(principal).roles == ("auditor",)
+
+
+@pytest.mark.parametrize(
+    ("reason", "message"),
+    [
+        ("logout", "You are signed out."),
+        ("admin", "An administrator ended your session. Please sign in again."),
+        ("idle", "Your session expired after 30 minutes without activity. Please sign in"),
+        ("absolute", "Your session reached its maximum length (720 minutes). Please sign in"),
+        ("password_reset", "An administrator reset your password: sign in and choose a new one"),
+        ("roles_changed", "Your roles changed. Please sign in again."),
+        ("unknown", "Your session has ended. Please sign in again."),
+    ],
+)
+def test_a_session_that_ended_signs_the_tab_out_saying_why(reason: str, message: str) -> None:
+    service, directory, _ = make_service(session_timeout_minutes=30)
+    principal, _ = service.sign_in_password("erin", "pw-123456")
+    assert service.touch(principal).session_id == principal.session_id
+    directory.ended[principal.session_id] = reason
+    with pytest.raises(SessionExpired) as caught:
+        service.touch(principal)
+    assert str(caught.value).startswith(message)
+
+
+def test_a_cookie_resumes_its_session_and_logging_out_ends_it() -> None:
+    service, directory, clock = make_service()
+    principal, _ = service.sign_in_password("erin", "pw-123456")
+    clock.now += timedelta(minutes=5)
+    resumed = service.resume(f"cookie-{principal.session_id}")
+    assert (resumed.username, resumed.session_id) == ("erin", principal.session_id)
+    assert (resumed.authenticated_at, resumed.last_seen) == (T0, clock.now)
+    service.sign_out(resumed)
+    assert directory.ended == {principal.session_id: "logout"}
+    with pytest.raises(SessionExpired, match="signed out"):
+        service.resume(f"cookie-{principal.session_id}")
+    with pytest.raises(SessionExpired, match="has ended"):
+        service.resume("made-up")
 
 
 @pytest.mark.parametrize(
@@ -203,7 +285,9 @@ def oidc_claims(**extra: object) -> dict[str, object]:
 
 def test_an_oidc_email_maps_to_the_account_of_that_name() -> None:
     service, _, _ = make_service(auth_mode="oidc")
-    principal = service.from_oidc(oidc_claims(email="ann@example.org", name="Ann"))
+    principal = service.from_oidc(
+        oidc_claims(email="ann@example.org", name="Ann", email_verified=True)
+    )
     assert (principal.username, principal.roles, principal.method) == (
         "ann@example.org",
         ("requester",),
@@ -215,7 +299,7 @@ def test_an_oidc_email_maps_to_the_account_of_that_name() -> None:
 
 def test_an_oidc_email_matches_its_account_whatever_the_case_and_the_sign_in_is_recorded() -> None:
     service, directory, _ = make_service(auth_mode="oidc")
-    principal = service.from_oidc(oidc_claims(email="Ann@Example.org"))
+    principal = service.from_oidc(oidc_claims(email="Ann@Example.org", email_verified=True))
     assert (principal.username, principal.roles) == ("ann@example.org", ("requester",))
     assert directory.sign_ins == [("ann@example.org", "oidc")]
 
@@ -231,6 +315,44 @@ def test_an_unverified_oidc_email_names_nobody_and_only_the_subject_counts() -> 
     assert (principal.username, principal.roles) == ("1234", ("viewer",))
 
 
+@pytest.mark.parametrize("verified", [None, "yes", 1, "false", False])
+def test_an_email_the_provider_does_not_mark_verified_names_nobody_by_default(
+    verified: object,
+) -> None:
+    service, directory, _ = make_service(auth_mode="oidc", oidc_unknown_role="refuse")
+    claims = oidc_claims(email="ann@example.org")
+    if verified is not None:
+        claims["email_verified"] = verified
+    with pytest.raises(IdentityRefused, match="no Countersign account"):
+        service.from_oidc(claims)  # ann@example.org is a requester: it must not be her
+    assert directory.sign_ins == []
+
+
+@pytest.mark.parametrize(("verified", "trusted"), [(None, True), (False, False), ("true", True)])
+def test_a_setting_trusts_a_provider_that_omits_the_claim_but_never_an_explicit_false(
+    verified: object, trusted: bool
+) -> None:
+    service, _directory, _ = make_service(
+        auth_mode="oidc", oidc_unknown_role="refuse", oidc_email_verified_required=False
+    )
+    claims = oidc_claims(email="ann@example.org")
+    if verified is not None:
+        claims["email_verified"] = verified
+    if trusted:
+        assert service.from_oidc(claims).username == "ann@example.org"
+    else:
+        with pytest.raises(IdentityRefused):
+            service.from_oidc(claims)
+
+
+def test_the_email_verified_setting_is_read_from_the_environment() -> None:
+    def read(value: str) -> bool:
+        env = {"COUNTERSIGN_OIDC_EMAIL_VERIFIED_REQUIRED": value}
+        return Settings.from_env(env, Path("/nonexistent")).oidc_email_verified_required
+
+    assert (read(""), read("1"), read("0"), read("false")) == (True, True, False, False)
+
+
 def test_an_oidc_subject_maps_when_there_is_no_email() -> None:
     service, directory, _ = make_service(auth_mode="oidc")
     directory.add("1234", "auditor")
@@ -239,7 +361,9 @@ def test_an_oidc_subject_maps_when_there_is_no_email() -> None:
 
 def test_an_unknown_oidc_identity_gets_a_viewer_account_when_settings_say_so() -> None:
     service, directory, _ = make_service(auth_mode="oidc", oidc_unknown_role="viewer")
-    principal = service.from_oidc(oidc_claims(email="stranger@example.org", name="Stranger"))
+    principal = service.from_oidc(
+        oidc_claims(email="stranger@example.org", name="Stranger", email_verified=True)
+    )
     assert (principal.username, principal.roles) == ("stranger@example.org", ("viewer",))
     assert directory.find("stranger@example.org") == Account(
         "stranger@example.org", ("viewer",), True, "Stranger"
@@ -252,7 +376,7 @@ def test_an_unknown_oidc_identity_gets_a_viewer_account_when_settings_say_so() -
     with pytest.raises(IdentityRefused, match="disabled"):
         service.touch(principal)
     with pytest.raises(IdentityRefused, match="disabled"):
-        service.from_oidc(oidc_claims(email="stranger@example.org"))
+        service.from_oidc(oidc_claims(email="stranger@example.org", email_verified=True))
 
 
 def test_an_unknown_identity_that_cannot_be_a_user_name_is_refused_clearly() -> None:
@@ -271,7 +395,7 @@ def test_an_unknown_oidc_identity_is_refused_when_settings_say_so() -> None:
 def test_a_disabled_oidc_account_is_refused() -> None:
     service, _, _ = make_service(auth_mode="oidc")
     with pytest.raises(IdentityRefused, match="disabled"):
-        service.from_oidc(oidc_claims(email="gone"))
+        service.from_oidc(oidc_claims(email="gone", email_verified=True))
 
 
 def test_oidc_claims_are_refused_outside_oidc_mode() -> None:
@@ -320,7 +444,7 @@ def test_the_signing_proof_carries_the_method_the_vote_records() -> None:
     with pytest.raises(ReauthRequired):
         service.signing_proof(principal)
     local, _, _ = make_service()
-    proof = local.signing_proof(local.sign_in_password("erin", "pw-123456"), "pw-123456")
+    proof = local.signing_proof(local.sign_in_password("erin", "pw-123456")[0], "pw-123456")
     assert (proof.method, proof.password) == ("password", "pw-123456")
 
 
@@ -328,7 +452,7 @@ def test_the_signing_proof_carries_the_method_the_vote_records() -> None:
 def test_local_and_header_users_re_enter_their_password_to_sign(mode: str) -> None:
     service, _, clock = make_service(auth_mode=mode, header_auth_enabled=True)
     principal = (
-        service.sign_in_password("erin", "pw-123456")
+        service.sign_in_password("erin", "pw-123456")[0]
         if mode == "local"
         else service.from_headers({"X-Forwarded-User": "erin"})
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -59,15 +60,28 @@ def test_the_first_matching_glob_with_a_monitoring_block_gives_the_thresholds() 
     assert thresholds_for(parse_policy("version: 1").document, "any") is None
 
 
-def test_the_shipped_policy_names_no_monitoring_so_nothing_alerts_by_default() -> None:
+def test_the_shipped_policy_alerts_on_generic_thresholds_and_leaves_promotions_alone() -> None:
     from app.settings import DEFAULT_POLICY
 
     policy = parse_policy(Path(DEFAULT_POLICY).read_text(encoding="utf-8"))
-    assert thresholds_for(policy.document, "tumor-classifier") is None
-    gates = [
-        g for t in ("champion", "challenger", "Production") for g in policy.rule_for("m", t).gates
-    ]
-    assert all(g.kind != "monitoring" for g in gates)
+    for model in ("tumor-classifier", "regulated-loans", "anything"):
+        found = thresholds_for(policy.document, model)
+        assert found is not None
+        assert (found.pattern, found.consecutive) == ("*", 3)
+        assert found.bound(DRIFT_SHARE) == Bound(DRIFT_SHARE, max=0.5)
+        assert found.bound("r2") == Bound("r2", min=0.0)
+        assert found.bound("roc_auc") == Bound("roc_auc", min=0.5)
+        assert found.bound("accuracy") is None  # what is good enough depends on the model
+    # the block changes no promotion rule: the same policy without it resolves every rule alike
+    document = dict(policy.document)
+    document["models"] = {k: v for k, v in document["models"].items() if k != "*"}
+    without = parse_policy(json.dumps(document))
+    for model in ("tumor-classifier", "diabetes-progression", "regulated-loans"):
+        for target in ("champion", "challenger", "Production", "Staging"):
+            for kind in ("normal", "rollback", "follow_up"):
+                rule = policy.rule_for(model, target, kind)
+                assert rule == without.rule_for(model, target, kind), (model, target, kind)
+                assert all(g.kind != "monitoring" for g in rule.gates)
 
 
 @pytest.mark.parametrize(
