@@ -1,4 +1,8 @@
-"""Drift and feature-importance views: entities and frames in, Streamlit elements out (no I/O)."""
+"""Drift and feature-importance views: entities and frames in, Streamlit elements out (no I/O).
+
+Column names, categories, method and feature names come from the data and MLflow: charts are
+drawn from copies escaped by `app.ui.chart_text`; tables show the values themselves.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ import streamlit as st
 
 from app.entities import DriftResult, FeatureImportance
 from app.ui import report_frame
+from app.ui.chart_text import plotly_frame, plotly_labels
 from app.ui.text import md_escape
 
 
@@ -48,17 +53,21 @@ def scores_chart(result: DriftResult) -> None:
     """Drift scores per column, one panel per method (p-values and distances differ in scale)."""
     frame = results_frame(result)
     frame["status"] = frame["drifted"].map({True: "drifted", False: "stable"})
+    methods = frame["method"].nunique()
+    used = ["column", "score", "status", "method", "threshold", "type"]
     fig = px.bar(
-        frame,
+        plotly_frame(frame, used),
         x="column",
         y="score",
         color="status",
-        facet_row="method" if frame["method"].nunique() > 1 else None,
+        facet_row="method" if methods > 1 else None,
         color_discrete_map={"drifted": "#d62728", "stable": "#2ca02c"},
         hover_data=["threshold", "type"],
-        height=max(320, 240 * frame["method"].nunique()),
+        labels=plotly_labels(used),
+        height=max(320, 240 * methods),
     )
     fig.update_yaxes(matches=None)
+    # Facet titles read "method=<escaped method>": keep the method, already escaped.
     fig.for_each_annotation(lambda a: a.update(text=a.text.split("=", 1)[-1]))
     st.plotly_chart(fig, width="stretch")
 
@@ -68,14 +77,15 @@ def distribution(frame: pd.DataFrame, column: str) -> None:
     if frame.empty:
         st.info(f"No values to plot for {md_escape(column)}.")
         return
+    used = ["value", "share", "data"]
     fig = px.bar(
-        frame,
+        plotly_frame(frame, used),
         x="value",
         y="share",
         color="data",
         barmode="overlay" if (frame["width"] > 0).any() else "group",
         opacity=0.6,
-        labels={"value": column, "share": "share of rows"},
+        labels=plotly_labels(used, {"value": column, "share": "share of rows"}),
         color_discrete_map={"reference": "#1f77b4", "current": "#ff7f0e"},
     )
     st.plotly_chart(fig, width="stretch")
@@ -86,13 +96,14 @@ def importance_bars(frame: pd.DataFrame) -> None:
     if frame.empty:
         st.info("No importances to show.")
         return
-    order = frame.groupby("feature")["importance"].max().sort_values(ascending=False).index
+    drawn = plotly_frame(frame, ["importance", "feature", "version"])
+    order = drawn.groupby("feature")["importance"].max().sort_values(ascending=False).index
     # graph_objects, not plotly.express: this chart opens the page, and express costs ten times
     # as long to build the same figure.
     fig = go.Figure(
         [
             go.Bar(x=rows["importance"], y=rows["feature"], name=str(version), orientation="h")
-            for version, rows in frame.groupby("version", sort=False)
+            for version, rows in drawn.groupby("version", sort=False)
         ]
     )
     fig.update_layout(
@@ -145,15 +156,18 @@ def importance_vs_drift(frame: pd.DataFrame) -> None:
         st.info("None of the compared columns has an importance.")
         return
     shown = frame.assign(status=frame["drifted"].map({True: "drifted", False: "stable"}))
+    used = ["importance", "feature", "status", "rank", "method", "drift score"]
+    drawn = plotly_frame(shown, used)
     fig = px.bar(
-        shown,
+        drawn,
         x="importance",
         y="feature",
         color="status",
         orientation="h",
         color_discrete_map={"drifted": "#d62728", "stable": "#2ca02c"},
-        category_orders={"feature": list(shown["feature"])},
+        category_orders={"feature": list(drawn["feature"])},
         hover_data=["rank", "method", "drift score"],
+        labels=plotly_labels(used),
         height=max(320, 26 * len(shown)),
     )
     st.plotly_chart(fig, width="stretch")

@@ -2,11 +2,12 @@
 
 No I/O: frames and entities in, Streamlit elements out. Charts report a clicked batch back to
 the page (Plotly point selection); every batch is also reachable through a real link.
+Versions, column names and batch ids reach the figures escaped (`app.ui.chart_text`); a point
+carries the stored ids as well, for the click.
 """
 
 from __future__ import annotations
 
-import html
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -18,6 +19,7 @@ from plotly.subplots import make_subplots
 from app.entities import BatchInfo, DriftResult
 from app.errors import UserFacingError
 from app.ui import drift_views, navigation
+from app.ui.chart_text import plotly_text
 from app.ui.guard import escape_markdown
 
 COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd")
@@ -41,24 +43,27 @@ def timeline_figure(
         cols=1,
         shared_xaxes=True,
         vertical_spacing=0.04,
-        subplot_titles=[_label(m) for m in metrics],
+        subplot_titles=[plotly_text(_label(m)) for m in metrics],
     )
     versions = list(dict.fromkeys(frame["version"]))
     for row, metric in enumerate(metrics, start=1):
         for i, version in enumerate(versions):
             part = frame[(frame["metric"] == metric) & (frame["version"] == version)]
+            shown = plotly_text(version)
+            # (batch id, version) as stored, for the click; then as shown, for the hover.
+            ids = [(b, version, plotly_text(b), shown) for b in part["batch_id"]]
             fig.add_trace(
                 go.Scatter(
                     x=part["as_of"],
                     y=part["value"],
                     mode="lines+markers",
-                    name=f"v{version}",
+                    name=f"v{shown}",
                     legendgroup=version,
                     showlegend=row == 1,
                     line={"color": COLOURS[i % len(COLOURS)]},
-                    customdata=list(zip(part["batch_id"], part["version"], strict=True)),
-                    hovertemplate="%{x|%Y-%m-%d %H:%M}<br>%{y:.4g}<br>batch %{customdata[0]}"
-                    "<extra>v%{customdata[1]}</extra>",
+                    customdata=ids,
+                    hovertemplate="%{x|%Y-%m-%d %H:%M}<br>%{y:.4g}<br>batch %{customdata[2]}"
+                    "<extra>v%{customdata[3]}</extra>",
                 ),
                 row=row,
                 col=1,
@@ -67,7 +72,7 @@ def timeline_figure(
             if base is not None:
                 fig.add_hline(
                     y=base, line={"dash": "dot", "color": "#7f7f7f"}, row=row, col=1,
-                    annotation_text=f"v{version} reference {base:.3g}",
+                    annotation_text=f"v{plotly_text(version)} reference {base:.3g}",
                 )  # fmt: skip
         for kind, value in lines.get(metric, ()):
             fig.add_hline(
@@ -84,13 +89,12 @@ def heatmap_figure(frame: pd.DataFrame, ids: Sequence[str]) -> go.Figure:
         go.Heatmap(
             z=frame.to_numpy(),
             x=list(frame.columns),
-            # Column names come from the data: Plotly reads tags such as <a href> in labels.
-            y=[html.escape(str(name)) for name in frame.index],
+            y=[plotly_text(name) for name in frame.index],
             zmin=0,
             zmax=3,
             colorscale=[[0, "#f7fbff"], [0.33, "#fdd49e"], [0.34, "#fc8d59"], [1, "#b30000"]],
             colorbar={"title": "drift / threshold"},
-            customdata=[list(ids)] * len(frame.index),
+            customdata=[[plotly_text(i) for i in ids]] * len(frame.index),
             hovertemplate="%{y}<br>%{x}<br>%{z:.2f} × threshold<extra>%{customdata}</extra>",
         )
     )
@@ -104,7 +108,7 @@ def clicked_batch(event: Any) -> tuple[str, str] | None:
     points = (getattr(event, "selection", None) or {}).get("points") or []
     for point in points:
         data = point.get("customdata")
-        if isinstance(data, (list, tuple)) and len(data) == 2:
+        if isinstance(data, (list, tuple)) and len(data) >= 2:
             return str(data[0]), str(data[1])
     return None
 

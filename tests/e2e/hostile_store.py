@@ -31,6 +31,9 @@ MODEL = "hostile [click](https_evil) **bold** <img src=x onerror=alert(1)> $x$ ~
 AUTHOR = "**Risk officer** [ok](javascript:alert(1)) <img src=x onerror=alert(1)>"
 DESCRIPTION = "# Approved\n- by **everyone** [docs](javascript:alert(2)) :white_check_mark:"
 FEATURE = "feature [x](javascript:alert(3)) **f**"
+# Plotly markup: a link, a style that covers the chart, bold text and a hover-template field.
+PLOTLY = '<a href="http://evil.example/">evil link</a><span style="font-size:100px">BIG</span>'
+PLOTLY += " <b>bold</b> %{y}"
 EXTRA_COLUMN = MARKDOWN  # only in the current data: the drift page names it in a caption
 
 
@@ -44,6 +47,7 @@ def hostile_frames(rows: int = 240) -> tuple[pd.DataFrame, pd.DataFrame]:
             IMG: rng.normal(5, 2, rows),
             "segment": rng.choice(categories, rows),
             FEATURE: rng.normal(0, 1, rows),
+            PLOTLY: rng.normal(0, 1, rows),  # the same in the current data: not drifted
         }
     )
     current = reference.assign(**{IMG: reference[IMG] + 3.0, EXTRA_COLUMN: 1.0})

@@ -180,3 +180,47 @@ def test_cli_writes_the_same_safe_report(tab, tmp_path: Path, monkeypatch) -> No
     title = tab.title()
     assert title != "PWNED"
     assert tab.evaluate("() => [window.__pwned, window.__ran]") == [None, None]
+
+
+# ---- hostile names in Plotly charts: text, never a link, a style or a hover template ----------
+
+SHOWN = "(el) => el.textContent"
+
+
+def _chart_has_no_markup_from_the_data(chart) -> None:
+    assert chart.locator("a").count() == 0  # Plotly draws <a href> as an SVG link
+    assert chart.locator('[style*="100px"]').count() == 0  # nor restyles with <span style>
+    assert chart.locator('[style*="font-weight:bold"]').count() == 0  # nor bolds with <b>
+
+
+def test_names_in_charts_are_shown_as_text_not_plotly_markup(server: str, tab) -> None:
+    _open_signed_in(tab, f"{server}/drift?model={quote(hostile.MODEL)}&version=1")
+    tab.get_by_role("heading", name="Drift", exact=True).wait_for()
+    tab.get_by_role("tab", name="Scores").click()
+    scores = tab.locator('[data-testid="stPlotlyChart"]').first
+    with screenshot_on_failure(tab, "drift-hostile-chart"):
+        tick = scores.locator(".xtick text", has_text="evil link").first
+        tick.wait_for()
+        _chart_has_no_markup_from_the_data(scores)
+        assert tick.evaluate(SHOWN) == hostile.PLOTLY
+        # A column's distribution: its name is the axis title and part of Plotly's hover template.
+        tab.get_by_role("tab", name="Distributions").click()
+        column = tab.get_by_role("combobox", name="Column")
+        column.click()
+        tab.get_by_role("option", name=hostile.PLOTLY, exact=True).click()
+        chart = tab.locator('[data-testid="stPlotlyChart"]:visible').first
+        title = chart.locator(".g-xtitle text", has_text="evil link").first
+        title.wait_for()
+        _chart_has_no_markup_from_the_data(chart)
+        assert title.evaluate(SHOWN) == hostile.PLOTLY
+        bars = chart.locator(".trace.bars .point path")
+        heights = bars.evaluate_all("(els) => els.map((el) => el.getBBox().height)")
+        tallest = bars.nth(heights.index(max(heights)))
+        tallest.scroll_into_view_if_needed()
+        bar = tallest.bounding_box()  # the drag layer above it takes the pointer events
+        tab.mouse.move(bar["x"] + bar["width"] / 2, bar["y"] + bar["height"] / 2, steps=4)
+        hover = chart.locator(".hoverlayer .hovertext").first
+        hover.wait_for()
+        assert f"{hostile.PLOTLY}=" in hover.evaluate(SHOWN)  # "%{y}" stays as typed
+        _chart_has_no_markup_from_the_data(chart)  # the hover label too
+    _no_error(tab)
