@@ -341,7 +341,7 @@ class IdentityService:
             raise IdentityRefused("This account is disabled. Ask an administrator.")
         if account.must_change_password and principal.method == "local":
             raise IdentityRefused(
-                "An administrator reset your password: sign in again and choose a new one."
+                "An administrator set your password: sign in again and choose a new one."
             )
         return replace(principal, roles=account.roles, last_seen=self.clock())
 

@@ -443,13 +443,15 @@ class Finding:
 
 @dataclass(frozen=True)
 class PasswordResetNotice:
-    """A vote cast soon after someone else reset the signer's password (see
-    `governance.users.password_reset_notices`): the one who reset it knew it until it changed."""
+    """A vote cast soon after another person reset the signer's password or created the
+    signer's account (see `governance.users.password_reset_notices`): whoever chose the password
+    knew it until it changed. `event` is "password reset" or "account created"."""
 
     user: str
     reset_at: datetime
     reset_by: str
     vote: Vote
+    event: str = "password reset"
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ class PasswordChangeRequired(GovernanceError):
 
     def __init__(self, message: str = "") -> None:
         super().__init__(
-            message or "an administrator reset your password: choose a new one before you continue"
+            message or "an administrator set your password: choose a new one before you continue"
         )
 
 

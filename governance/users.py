@@ -12,6 +12,7 @@ from governance.context import Context, authorise, refuse
 from governance.domain import (
     ADMIN,
     OIDC_SIGN_IN,
+    SYSTEM_PREFIX,
     VIEWER,
     AuditAction,
     ObjectType,
@@ -57,6 +58,10 @@ def create_user(
 ) -> User:
     """Create a user with an argon2-hashed password.
 
+    An account an admin makes knows a password that admin chose: like after a reset, its owner
+    must choose a new one at the first sign-in, and until then it signs nothing. The operator
+    (`system:cli`, who holds the server's shell) makes accounts that are ready to use.
+
     Args:
         actor: An admin, or `system:cli` (the operator creating the first admin).
         roles: Built-in roles or roles the policy names (e.g. `risk`).
@@ -83,6 +88,7 @@ def create_user(
             roles=tuple(dict.fromkeys(roles)),
             password_hash=ctx.hasher.hash(password),
             created_at=now,
+            must_change_password=_chosen_by_another_person(actor, name),
         )
         uow.users.add(user)
         uow.audit.append(
@@ -90,7 +96,11 @@ def create_user(
             action=AuditAction.USER_CREATED,
             object_type=ObjectType.USER,
             object_id=name,
-            payload={"roles": list(user.roles), "display_name": user.display_name},
+            payload={
+                "roles": list(user.roles),
+                "display_name": user.display_name,
+                "must_change_password": user.must_change_password,
+            },
             at=now,
         )
         uow.commit()
@@ -300,11 +310,13 @@ def reset_password(uow: UnitOfWork, ctx: Context, actor: str, name: str, passwor
 def password_reset_notices(
     uow: UnitOfWork, ctx: Context, votes: Sequence[Vote]
 ) -> tuple[PasswordResetNotice, ...]:
-    """Each vote cast within `ctx.reset_notice_period` after someone else reset the signer's
-    password, with that reset (read from the audit chain, inside the caller's transaction).
+    """Each vote cast within `ctx.reset_notice_period` after another person reset the signer's
+    password or created the signer's account, with that event (read from the audit chain,
+    inside the caller's transaction).
 
-    A reset lets the admin who made it know the password until the person changes it; the
-    packet of the request shows such a vote, so reviewers can judge it.
+    Whoever chose a password knew it until its owner changed it (or could change it
+    themselves, for an account they made); the packet of the request shows such a vote, so
+    reviewers can judge it. Accounts the operator (`system:...`) made are not flagged.
     """
     found: list[PasswordResetNotice] = []
     resets: dict[str, tuple[AuditRecord, ...]] = {}
@@ -314,15 +326,29 @@ def password_reset_notices(
             resets[vote.approver] = tuple(
                 e
                 for e in events
-                if e.action == AuditAction.PASSWORD_RESET and e.actor != vote.approver
+                if e.action in _PASSWORD_CHOSEN_BY_OTHERS
+                and _chosen_by_another_person(e.actor, vote.approver)
             )
         since = format_ts(vote.signed_at - ctx.reset_notice_period)
         until = format_ts(vote.signed_at)
         recent = [e for e in resets[vote.approver] if since <= e.ts <= until]
         if recent:
             last = recent[-1]
-            found.append(PasswordResetNotice(vote.approver, _parse_ts(last.ts), last.actor, vote))
+            event = "account created" if last.action == AuditAction.USER_CREATED else ""
+            found.append(
+                PasswordResetNotice(
+                    vote.approver, _parse_ts(last.ts), last.actor, vote, event or "password reset"
+                )
+            )
     return tuple(found)
+
+
+_PASSWORD_CHOSEN_BY_OTHERS = (AuditAction.PASSWORD_RESET, AuditAction.USER_CREATED)
+
+
+def _chosen_by_another_person(actor: str, name: str) -> bool:
+    """Whether `actor`, a person other than `name`, chose `name`'s password."""
+    return actor != name and not actor.startswith(SYSTEM_PREFIX)
 
 
 def list_users(uow: UnitOfWork, ctx: Context, actor: str) -> tuple[User, ...]:

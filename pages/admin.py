@@ -65,7 +65,8 @@ def main() -> None:
         if new := forms.add_user_form(choices):
             apply(
                 lambda: gov.create_user(actor, new.name, new.roles, new.password, new.display_name),
-                f"User {esc(new.name)} added.",
+                f"User {esc(new.name)} added: they choose their own password at their first "
+                "sign-in, with the one you set.",
             )
         if picked := forms.roles_form(users, choices):
             name, roles = picked

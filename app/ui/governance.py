@@ -217,15 +217,20 @@ def votes(details: RequestDetails) -> None:
 
 
 def reset_notices(details: RequestDetails) -> None:
-    """A warning under the votes for each one cast soon after someone else reset the signer's
-    password: until the signer changed it, whoever reset it knew it."""
+    """A warning under the votes for each one cast soon after another person reset the
+    signer's password or created the signer's account: whoever chose that password knew it."""
     for notice in details.password_resets:
         before = notice.vote.signed_at - notice.reset_at
         hours = int(before.total_seconds() // 3600)
         age = f"{hours // 24} day(s)" if hours >= 24 else f"{hours} hour(s)"
+        what = (
+            f"The account of **{escape_markdown(notice.user)}** was created"
+            if notice.event == "account created"
+            else f"The password of **{escape_markdown(notice.user)}** was reset"
+        )
         st.warning(
-            f"The password of **{escape_markdown(notice.user)}** was reset by "
-            f"**{escape_markdown(notice.reset_by)}** on {notice.reset_at:%Y-%m-%d %H:%M} UTC, "
+            f"{what} by **{escape_markdown(notice.reset_by)}** on "
+            f"{notice.reset_at:%Y-%m-%d %H:%M} UTC, "
             f"{age} before their {escape_markdown(notice.vote.decision)} vote.",
             icon=":material/lock_reset:",
         )

@@ -88,7 +88,7 @@ def test_an_operator_reset_forces_a_new_password_before_anything_else(
     ok(cli(*as_ann))
     approve = ("request", "approve", "nope", "--comment", "c", "--as", "ann", "--password-stdin")
     assert refused(cli(*approve, stdin=SET_BY_OPERATOR + "\n")) == (
-        "error: an administrator reset your password: choose a new one before you continue"
+        "error: an administrator set your password: choose a new one before you continue"
     )
     change = ("users", "change-password", "ann", "--password-stdin")
     assert "invalid user name or password" in refused(cli(*change, stdin=f"wrong\n{CHOSEN}\n"))

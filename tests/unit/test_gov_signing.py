@@ -8,7 +8,7 @@ import pytest
 
 from governance import service
 from governance.context import Reauthentication
-from governance.domain import AuditAction, State
+from governance.domain import CLI_OPERATOR, AuditAction, State
 from governance.errors import (
     AuthenticationFailed,
     DuplicateVote,
@@ -268,7 +268,7 @@ def test_a_database_failure_mid_vote_leaves_no_partial_state(world: World) -> No
 
 def test_a_custom_policy_role_signs_where_the_policy_names_it(world: World) -> None:
     world.with_policy("version: 1\ntargets: {champion: {quorum: 1, approver_roles: [risk]}}")
-    service.create_user(world.uow, world.ctx, "erin", "rachel", ["risk"], "long enough pass")
+    service.create_user(world.uow, world.ctx, CLI_OPERATOR, "rachel", ["risk"], "long enough pass")
     request = open_request(world)
     with pytest.raises(NotAllowed):
         vote(world, request, "carol")

@@ -25,6 +25,7 @@ from governance.domain import (
     ADMIN,
     ADMIN_MAY_NOT_SIGN,
     APPROVER,
+    CLI_OPERATOR,
     AuditAction,
     User,
     validate_user_name,
@@ -385,3 +386,56 @@ def test_break_glass_with_a_password_an_admin_set_is_refused_until_it_is_changed
 
 def test_users_outside_the_fakes_default_to_no_password_change() -> None:
     assert User("x", "X", ("viewer",), "h").must_change_password is False
+
+
+def _approve(world: Any, name: str, password: str) -> Any:
+    request = open_request(world)
+    return service.sign_off(
+        world.uow,
+        world.ctx,
+        name,
+        request.id,
+        decision="approve",
+        comment="checked",
+        reauth=reauth(password),
+        content_hash=request.content_hash,
+    )
+
+
+def test_an_account_an_admin_made_signs_nothing_until_its_owner_chooses_a_password() -> None:
+    world = make_world()
+    service.create_user(world.uow, world.ctx, "erin", "nora", [APPROVER], "set by the admin")
+    assert world.uow.committed.users["nora"].must_change_password
+    assert json.loads(world.uow.events(AuditAction.USER_CREATED)[-1].payload)[
+        "must_change_password"
+    ]
+    with pytest.raises(PasswordChangeRequired):
+        _approve(world, "nora", "set by the admin")
+    service.change_password(world.uow, world.ctx, "nora", "set by the admin", "nora chose this")
+    assert _approve(world, "nora", "nora chose this").vote.approver == "nora"
+
+
+def test_an_account_the_operator_made_is_ready_and_carries_no_notice() -> None:
+    world = make_world()
+    service.create_user(world.uow, world.ctx, CLI_OPERATOR, "nora", [APPROVER], "operator's")
+    assert not world.uow.committed.users["nora"].must_change_password
+    result = _approve(world, "nora", "operator's")
+    details = service.get_request(world.uow, world.ctx, "vic", result.request.id)
+    assert details.password_resets == ()
+
+
+@pytest.mark.parametrize(("days", "noticed"), [(1, True), (8, False)])
+def test_a_vote_soon_after_an_admin_made_the_account_carries_it_on_the_packet(
+    days: int, noticed: bool
+) -> None:
+    """The admin who made an account knew its first password and could have chosen the next
+    one: reviewers see such a vote, as they see one after a reset."""
+    world = make_world()
+    service.create_user(world.uow, world.ctx, "erin", "nora", [APPROVER], "set by the admin")
+    created_at = world.clock.now()
+    service.change_password(world.uow, world.ctx, "nora", "set by the admin", "nora chose this")
+    world.clock.advance(days=days)
+    result = _approve(world, "nora", "nora chose this")
+    details = service.get_request(world.uow, world.ctx, "vic", result.request.id)
+    notices = [(n.user, n.reset_by, n.reset_at, n.event) for n in details.password_resets]
+    assert notices == ([("nora", "erin", created_at, "account created")] if noticed else [])
