@@ -2,8 +2,11 @@
 
 The key seals every audit entry and every row that decides an outcome. It lives outside the
 governance database: in production a Secret mounted into the app replicas and the jobs only
-(COUNTERSIGN_AUDIT_SEAL_KEY_FILE), never on the database host. For `make run` and local use,
-with the setting empty, a key is generated once under COUNTERSIGN_DATA_DIR (mode 0600).
+(COUNTERSIGN_AUDIT_SEAL_KEY_FILE), never on the database host. For `make run` and local use
+on a SQLite governance database, with the setting empty, a key is generated once beside the
+database file (mode 0600), so every process that opens that database uses the same key. Any
+other database is shared by replicas and jobs, which must all hold one key: there an unset
+setting falls back to the data folder with a warning.
 """
 
 from __future__ import annotations
@@ -24,16 +27,42 @@ MAX_KEY_FILE_BYTES = 4096
 
 
 def seal_key_path(settings: Settings) -> Path:
-    """The configured key file, or the local one under the data folder."""
-    return settings.audit_seal_key_file or settings.data_dir / LOCAL_KEY_NAME
+    """The configured key file, or the local one beside a SQLite governance database.
+
+    Any other database with no key file configured falls back to a key under the data folder,
+    with a warning: a single process works, but replicas and jobs that each made their own key
+    would refuse each other's seals, so production sets the file on every one of them.
+    """
+    if settings.audit_seal_key_file is not None:
+        return settings.audit_seal_key_file
+    database = _sqlite_file(settings.db_url)
+    if database is not None:
+        return database.parent / LOCAL_KEY_NAME
+    log.warning(
+        "%s is not set: sealing with the key under the data folder. Every replica and job on "
+        "this database must hold the same key: make one with `python -m app.cli audit "
+        "seal-keygen --out FILE`, keep it off the database host, and set %s on each of them",
+        KEY_SETTING,
+        KEY_SETTING,
+    )
+    return settings.data_dir / LOCAL_KEY_NAME
+
+
+def _sqlite_file(db_url: str) -> Path | None:
+    """The file of a `sqlite:///path` URL (any driver), or None for another database."""
+    scheme, sep, rest = db_url.partition(":///")
+    if not sep or scheme.split("+", 1)[0].lower() != "sqlite":
+        return None
+    path = rest.split("?", 1)[0]
+    return Path(path) if path and path != ":memory:" else None
 
 
 def load_sealer(settings: Settings) -> Sealer:
     """The sealer of this deployment: the current key and any earlier keys (verify only).
 
-    With COUNTERSIGN_AUDIT_SEAL_KEY_FILE empty, the local key under the data folder is used and
-    made at first start; a configured file that is missing is an error, never replaced (a new
-    key would make every earlier seal fail).
+    With COUNTERSIGN_AUDIT_SEAL_KEY_FILE empty, the local key beside a SQLite governance
+    database is used and made at first start; a configured file that is missing is an error,
+    never replaced (a new key would make every earlier seal fail).
 
     Raises:
         SettingsError: A key file cannot be read or holds no valid key; the message names the

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from app.seal_keys import LOCAL_KEY_NAME, load_sealer
+from app.seal_keys import LOCAL_KEY_NAME, load_sealer, read_key
 from app.settings import Settings, SettingsError
 
 
@@ -51,3 +51,25 @@ def test_old_keys_verify_seals_made_before_a_rotation(tmp_path: Path) -> None:
     )
     assert after.check_entry("ab" * 32, before.entry("ab" * 32)) == ""
     assert after.entry("ab" * 32) != before.entry("ab" * 32)
+
+
+def test_processes_with_their_own_data_folders_share_the_key_of_one_sqlite_database(
+    tmp_path: Path,
+) -> None:
+    database = f"sqlite:///{tmp_path / 'ledger' / 'governance.db'}"
+    one = load_sealer(settings(tmp_path / "app", COUNTERSIGN_DB_URL=database))
+    other = load_sealer(settings(tmp_path / "cli", COUNTERSIGN_DB_URL=database))
+    assert one.key_id == other.key_id
+    assert (tmp_path / "ledger" / LOCAL_KEY_NAME).is_file()
+    assert not (tmp_path / "app" / LOCAL_KEY_NAME).exists()
+
+
+def test_a_shared_database_without_a_configured_key_warns_with_the_way_forward(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    postgres = "postgresql+psycopg://countersign@db.internal/countersign"
+    with caplog.at_level("WARNING", logger="app.seal_keys"):
+        sealer = load_sealer(settings(tmp_path, COUNTERSIGN_DB_URL=postgres))
+    assert "COUNTERSIGN_AUDIT_SEAL_KEY_FILE is not set" in caplog.text
+    assert "seal-keygen" in caplog.text
+    assert read_key(tmp_path / LOCAL_KEY_NAME, "test").key_id == sealer.key_id
