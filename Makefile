@@ -7,6 +7,8 @@ PORT ?= 8501
 ADDRESS ?= 127.0.0.1
 export COUNTERSIGN_DATA_DIR ?= $(CURDIR)/data
 PYTEST_ARGS ?=
+# Two workers, one test file each at a time (module fixtures stay in one process); 0 runs serially.
+PYTEST_WORKERS ?= 2
 
 .PHONY: run test lint seed bench-runs bench-governance bench-drift bench-pages bench-registry clean
 
@@ -37,7 +39,7 @@ test: $(VENV)/.dev
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev
 	$(PY) -m ruff check --fix .
