@@ -19,7 +19,9 @@ from sqlalchemy import Engine, and_, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from governance.db import READ_ONLY, translate_errors
-from governance.orm import MlflowDeliveryRow, table_of
+from governance.leased_rows import record_failure, take_lease
+from governance.operational_rows import MlflowDeliveryRow
+from governance.orm import table_of
 
 PENDING, WORKING, DONE, FAILED = "pending", "working", "done", "failed"
 
@@ -108,17 +110,13 @@ class SqlMlflowDeliveries:
                     if row.claimed_until is None
                     else MlflowDeliveryRow.claimed_until == row.claimed_until
                 )
-                result = conn.execute(
-                    update(MlflowDeliveryRow)
-                    .where(
-                        MlflowDeliveryRow.delivery_id == row.delivery_id,
-                        MlflowDeliveryRow.status == row.status,
-                        MlflowDeliveryRow.attempts == row.attempts,
-                        lease_was,
-                    )
-                    .values(status=WORKING, claimed_until=now + lease)
+                as_read = (
+                    MlflowDeliveryRow.delivery_id == row.delivery_id,
+                    MlflowDeliveryRow.status == row.status,
+                    MlflowDeliveryRow.attempts == row.attempts,
+                    lease_was,
                 )
-                if result.rowcount == 1:
+                if take_lease(conn, MlflowDeliveryRow, as_read, status=WORKING, until=now + lease):
                     claimed.append(
                         StoredDelivery(
                             delivery_id=str(row.delivery_id),
@@ -159,26 +157,17 @@ class SqlMlflowDeliveries:
     ) -> bool:
         """Record a failed comparison and schedule the next; True when it gave up."""
         with translate_errors(), self.engine.begin() as conn:
-            attempts = 1 + int(
-                conn.execute(
-                    select(MlflowDeliveryRow.attempts).where(
-                        MlflowDeliveryRow.delivery_id == delivery_id
-                    )
-                ).scalar_one()
+            return record_failure(
+                conn,
+                MlflowDeliveryRow,
+                (MlflowDeliveryRow.delivery_id == delivery_id,),
+                now=now,
+                error=error,
+                max_attempts=max_attempts,
+                retry_after=retry_after,
+                pending=PENDING,
+                failed=FAILED,
             )
-            gave_up = attempts >= max_attempts
-            conn.execute(
-                update(MlflowDeliveryRow)
-                .where(MlflowDeliveryRow.delivery_id == delivery_id)
-                .values(
-                    status=FAILED if gave_up else PENDING,
-                    attempts=attempts,
-                    next_attempt_at=now + retry_after(attempts),
-                    claimed_until=None,
-                    last_error=error[:500],
-                )
-            )
-            return gave_up
 
     def prune(self, before: datetime) -> int:
         """Delete finished and given-up deliveries received before `before`; returns how many.

@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session
 from governance.db import translate_errors
 from governance.domain import BrowserSession
 from governance.errors import NotFound
-from governance.orm import BrowserSessionRow, table_of
+from governance.operational_rows import BrowserSessionRow
+from governance.orm import table_of
 
 _TABLE = table_of(BrowserSessionRow)
 _FRESH = {"populate_existing": True}

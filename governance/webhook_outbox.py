@@ -23,7 +23,9 @@ from sqlalchemy import Connection, Engine, and_, delete, func, insert, or_, sele
 from governance.audit import AuditRecord
 from governance.audit_store import AUDIT_COLUMNS
 from governance.db import READ_ONLY, translate_errors
-from governance.orm import AuditEventRow, WebhookCursorRow, WebhookOutboxRow
+from governance.leased_rows import record_failure, take_lease
+from governance.operational_rows import WebhookCursorRow, WebhookOutboxRow
+from governance.orm import AuditEventRow
 
 PENDING, SENDING, DELIVERED, FAILED = "pending", "sending", "delivered", "failed"
 
@@ -127,17 +129,13 @@ class SqlWebhookOutbox:
             ).all()
             for seq, delivery, attempts, status in candidates:
                 # Conditional update: a concurrent dispatcher that got there first leaves 0 rows.
-                result = conn.execute(
-                    update(WebhookOutboxRow)
-                    .where(
-                        WebhookOutboxRow.endpoint_key == key,
-                        WebhookOutboxRow.seq == seq,
-                        WebhookOutboxRow.status == status,
-                        WebhookOutboxRow.attempts == attempts,
-                    )
-                    .values(status=SENDING, claimed_until=now + lease)
+                as_read = (
+                    WebhookOutboxRow.endpoint_key == key,
+                    WebhookOutboxRow.seq == seq,
+                    WebhookOutboxRow.status == status,
+                    WebhookOutboxRow.attempts == attempts,
                 )
-                if result.rowcount == 1:
+                if take_lease(conn, WebhookOutboxRow, as_read, status=SENDING, until=now + lease):
                     claimed.append((int(seq), str(delivery), int(attempts)))
             events = _events(conn, [seq for seq, _, _ in claimed])
         return [ClaimedDelivery(seq, d, a, events[seq]) for seq, d, a in claimed]
@@ -173,27 +171,17 @@ class SqlWebhookOutbox:
             retry_after: The wait after the n-th failed attempt (n counts this one).
         """
         with translate_errors(), self.engine.begin() as conn:
-            attempts = int(
-                conn.execute(
-                    select(WebhookOutboxRow.attempts).where(
-                        WebhookOutboxRow.endpoint_key == key, WebhookOutboxRow.seq == seq
-                    )
-                ).scalar_one()
+            return record_failure(
+                conn,
+                WebhookOutboxRow,
+                (WebhookOutboxRow.endpoint_key == key, WebhookOutboxRow.seq == seq),
+                now=now,
+                error=error,
+                max_attempts=max_attempts,
+                retry_after=retry_after,
+                pending=PENDING,
+                failed=FAILED,
             )
-            attempts += 1
-            gave_up = attempts >= max_attempts
-            conn.execute(
-                update(WebhookOutboxRow)
-                .where(WebhookOutboxRow.endpoint_key == key, WebhookOutboxRow.seq == seq)
-                .values(
-                    status=FAILED if gave_up else PENDING,
-                    attempts=attempts,
-                    next_attempt_at=now + retry_after(attempts),
-                    claimed_until=None,
-                    last_error=error[:500],
-                )
-            )
-            return gave_up
 
     def prune(self, before: datetime) -> int:
         """Delete delivered and given-up rows created before `before`; returns how many.

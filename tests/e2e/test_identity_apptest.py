@@ -137,7 +137,8 @@ def _age_sessions(env: dict[str, str], user: str, **ends: timedelta) -> None:
     from sqlalchemy import update
 
     from governance.db import make_engine
-    from governance.orm import BrowserSessionRow, table_of
+    from governance.operational_rows import BrowserSessionRow
+    from governance.orm import table_of
 
     table = table_of(BrowserSessionRow)
     now = datetime.now(UTC)

@@ -260,7 +260,8 @@ def _age(env: dict[str, str], user: str) -> None:
     from sqlalchemy import update
 
     from governance.db import make_engine
-    from governance.orm import BrowserSessionRow, table_of
+    from governance.operational_rows import BrowserSessionRow
+    from governance.orm import table_of
 
     table = table_of(BrowserSessionRow)
     engine = make_engine(env["COUNTERSIGN_DB_URL"])

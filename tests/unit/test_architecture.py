@@ -40,6 +40,8 @@ GOVERNANCE_DB = (
     "governance/metrics_queries.py",
     "governance/webhook_outbox.py",
     "governance/mlflow_deliveries.py",
+    "governance/leased_rows.py",
+    "governance/operational_rows.py",
     "governance/monitoring_rows.py",
     "governance/monitoring_store.py",
     "governance/seal_check.py",
