@@ -6,7 +6,12 @@ for the audit bundle. Each test opens requests on its own target, so tests never
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
 
 from app.demo_users import DEMO_USERS
 
@@ -79,3 +84,35 @@ def workflow_policy(root: Path) -> Path:
     path = root / "workflow-policy.yaml"
     path.write_text(text.replace(shipped, "{max_drift_share: 1.0, if_missing: skip}"), "utf-8")
     return path
+
+
+ROOT = Path(__file__).resolve().parents[2]
+PAGE_TIMEOUT = 90  # the first page of a module imports mlflow
+
+
+def using(env: Mapping[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The body of a fixture that runs pages in this process over `env` (caches cleared)."""
+    import app.deps as deps
+
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+    deps.clear_caches()
+    yield
+    deps.clear_caches()
+
+
+def page(name: str, user: str, state: Mapping[str, object] | None = None, **query: str) -> AppTest:
+    """Run pages/`name`.py in AppTest as the signed-in `user` with `query` in the URL.
+
+    `state` is session state left by earlier pages, set before the first run.
+    """
+    from app.entities import SignedInUser
+
+    at = AppTest.from_file(str(ROOT / "pages" / f"{name}.py"), default_timeout=PAGE_TIMEOUT)
+    now = datetime.now(UTC)
+    at.session_state["countersign_user"] = SignedInUser(user, ROLES[user], "local", now, now, user)
+    for key, value in (state or {}).items():
+        at.session_state[key] = value
+    at.query_params.update(query)
+    return at.run()

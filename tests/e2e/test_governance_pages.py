@@ -8,7 +8,6 @@ way the sign-in gate does; the gate itself is tested by the identity suite.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,15 +15,19 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import app.deps as deps
-from app.entities import SignedInUser
-from tests.e2e.gov_env import CLASSIFIER, PASSWORDS, ROLES, prepare, store_env, workflow_policy
+from tests.e2e.gov_env import (
+    CLASSIFIER,
+    PASSWORDS,
+    page,
+    prepare,
+    store_env,
+    using,
+    workflow_policy,
+)
 from tests.markdown_text import shown
 
 _fixtures = pytest.importorskip("tests.fixtures_mlflow")
 demo_data_dir = _fixtures.demo_data_dir
-
-ROOT = Path(__file__).resolve().parents[2]
-TIMEOUT = 90  # the first page of the module imports mlflow
 
 
 @pytest.fixture(scope="module")
@@ -37,20 +40,8 @@ def gov_env(demo_data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> di
 
 @pytest.fixture
 def env(gov_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
-    for key, value in gov_env.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
-    deps.clear_caches()
-    yield gov_env
-    deps.clear_caches()
-
-
-def page(name: str, user: str, **query: str) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "pages" / f"{name}.py"), default_timeout=TIMEOUT)
-    now = datetime.now(UTC)
-    at.session_state["countersign_user"] = SignedInUser(user, ROLES[user], "local", now, now, user)
-    at.query_params.update(query)
-    return at.run()
+    for _ in using(gov_env, monkeypatch):
+        yield gov_env
 
 
 def request(user: str, target: str, version: str = "3", why: str = "better") -> str:
@@ -219,15 +210,9 @@ def test_audit_page_verifies_filters_and_builds_the_bundle(env: dict[str, str]) 
 
 
 def test_the_audit_log_opened_from_the_menu_shows_every_model(env: dict[str, str]) -> None:
-    at = AppTest.from_file(str(ROOT / "pages" / "audit.py"), default_timeout=TIMEOUT)
-    now = datetime.now(UTC)
-    at.session_state["countersign_user"] = SignedInUser(
-        "audrey", ROLES["audrey"], "local", now, now
-    )
     # What the Models page leaves behind after a reviewer looked at the classifier.
-    at.session_state["qp_model"] = CLASSIFIER
-    at.session_state["_qp_written_model"] = CLASSIFIER
-    at.run()
+    left = {"qp_model": CLASSIFIER, "_qp_written_model": CLASSIFIER}
+    at = page("audit", "audrey", state=left)
     clean(at)
     assert at.selectbox(key="audit_model").value == ""
     assert "model" not in at.query_params

@@ -11,25 +11,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-import app.deps as deps
-from app.entities import SignedInUser
 from app.ui.text import md_escape
 from tests.e2e import hostile_store as hostile
-from tests.e2e.gov_env import ROLES, prepare, store_env, workflow_policy
+from tests.e2e.gov_env import page, prepare, store_env, using, workflow_policy
 
 _fixtures = pytest.importorskip("tests.fixtures_mlflow")
 demo_data_dir = _fixtures.demo_data_dir
 
 pytestmark = pytest.mark.slow
-ROOT = Path(__file__).resolve().parents[2]
-TIMEOUT = 90
 SIGNER = "mallory"
 SIGNER_DISPLAY = "**Chief Risk Officer** :white_check_mark: [verified](https://evil.example)"
 COMMENT = "LGTM <img src=x onerror=alert(1)> [details](javascript:alert(1)) $\\pi$ :red[ok]"
@@ -74,20 +69,8 @@ def world(demo_data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict
 
 @pytest.fixture
 def env(world: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
-    for key, value in world["env"].items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
-    deps.clear_caches()
-    yield world
-    deps.clear_caches()
-
-
-def page(name: str, user: str, **query: str) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "pages" / f"{name}.py"), default_timeout=TIMEOUT)
-    now = datetime.now(UTC)
-    at.session_state["countersign_user"] = SignedInUser(user, ROLES[user], "local", now, now, user)
-    at.query_params.update(query)
-    return at.run()
+    for _ in using(world["env"], monkeypatch):
+        yield world
 
 
 def markdown_bodies(at: AppTest) -> list[str]:

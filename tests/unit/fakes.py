@@ -624,6 +624,7 @@ def vote(
     decision: str = "approve",
     comment: str = "looked at the evidence",
     content_hash: str | None = None,
+    password: str = PASSWORD,
 ) -> SignOffResult:
     from governance import service
 
@@ -634,6 +635,6 @@ def vote(
         request.id,
         decision=decision,
         comment=comment,
-        reauth=reauth(),
+        reauth=reauth(password),
         content_hash=request.content_hash if content_hash is None else content_hash,
     )

@@ -215,16 +215,7 @@ def test_after_an_admin_reset_the_password_only_serves_to_choose_a_new_one() -> 
         service.authenticate(world.uow, world.ctx, "carol", "set by the admin")
     assert not world.uow.events(AuditAction.LOGIN_SUCCEEDED)
     with pytest.raises(PasswordChangeRequired):
-        service.sign_off(
-            world.uow,
-            world.ctx,
-            "carol",
-            request.id,
-            decision="approve",
-            comment="fine",
-            reauth=reauth("set by the admin"),
-            content_hash=request.content_hash,
-        )
+        vote(world, request, "carol", comment="fine", password="set by the admin")
     assert world.uow.committed.votes == {} or not world.uow.committed.votes
     changed = service.change_password(
         world.uow, world.ctx, "carol", "set by the admin", "carol chose this"
@@ -278,16 +269,7 @@ def test_a_vote_soon_after_an_admin_reset_carries_the_reset_on_the_packet(
     service.change_password(world.uow, world.ctx, "carol", "set by the admin", "carol chose this")
     world.clock.advance(days=days)
     request = open_request(world)
-    service.sign_off(
-        world.uow,
-        world.ctx,
-        "carol",
-        request.id,
-        decision="approve",
-        comment="checked",
-        reauth=reauth("carol chose this"),
-        content_hash=request.content_hash,
-    )
+    vote(world, request, "carol", comment="checked", password="carol chose this")
     details = service.get_request(world.uow, world.ctx, "vic", request.id)
     notices = [(n.user, n.reset_by, n.reset_at) for n in details.password_resets]
     assert notices == ([("carol", "erin", reset_at)] if noticed else [])
@@ -297,15 +279,8 @@ def test_a_vote_after_resetting_ones_own_password_carries_no_notice() -> None:
     world = _with_admin_approver(make_world()).with_policy(ALLOWING)
     service.reset_password(world.uow, world.ctx, "ada", "ada", "carol chose this")
     request = open_request(world, target="challenger")
-    vote_result = service.sign_off(
-        world.uow,
-        world.ctx,
-        "ada",
-        request.id,
-        decision="reject",
-        comment="no",
-        reauth=reauth("carol chose this"),
-        content_hash=request.content_hash,
+    vote_result = vote(
+        world, request, "ada", decision="reject", comment="no", password="carol chose this"
     )
     assert vote_result.vote.approver == "ada"
     assert service.get_request(world.uow, world.ctx, "vic", request.id).password_resets == ()
@@ -318,16 +293,7 @@ def test_the_reset_notice_period_comes_from_the_context() -> None:
     service.change_password(world.uow, world.ctx, "carol", "set by the admin", "carol chose this")
     world.clock.advance(days=20)
     request = open_request(world)
-    service.sign_off(
-        world.uow,
-        world.ctx,
-        "carol",
-        request.id,
-        decision="approve",
-        comment="checked",
-        reauth=reauth("carol chose this"),
-        content_hash=request.content_hash,
-    )
+    vote(world, request, "carol", comment="checked", password="carol chose this")
     details = service.get_request(world.uow, world.ctx, "vic", request.id)
     assert [n.reset_at for n in details.password_resets] == [T0]
 
@@ -390,16 +356,7 @@ def test_users_outside_the_fakes_default_to_no_password_change() -> None:
 
 def _approve(world: Any, name: str, password: str) -> Any:
     request = open_request(world)
-    return service.sign_off(
-        world.uow,
-        world.ctx,
-        name,
-        request.id,
-        decision="approve",
-        comment="checked",
-        reauth=reauth(password),
-        content_hash=request.content_hash,
-    )
+    return vote(world, request, name, comment="checked", password=password)
 
 
 def test_an_account_an_admin_made_signs_nothing_until_its_owner_chooses_a_password() -> None:
