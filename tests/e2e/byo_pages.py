@@ -7,12 +7,8 @@ check every page of a store in one pass and report all failing pages at once.
 
 from __future__ import annotations
 
-import contextlib
-import io
-import os
 import re
-import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,6 +18,7 @@ from streamlit.testing.v1 import AppTest
 from app.entities import SignedInUser
 from app.ui.guard import SESSION_KEY
 from tests.e2e.gov_env import ROLES
+from tests.e2e.identity_env import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = 120  # the first page imports mlflow on a busy machine
@@ -118,30 +115,7 @@ def report(seen: Mapping[str, Seen]) -> list[str]:
     return [f"{name}: {p}" for name, s in seen.items() for p in s.problems()]
 
 
-@contextlib.contextmanager
-def environment(env: Mapping[str, str]) -> Iterator[None]:
-    saved = {key: os.environ.get(key) for key in env}
-    os.environ.update(env)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
 def cli(env: Mapping[str, str], *args: str, stdin: str = "") -> tuple[int, str, str]:
     """`python -m app.cli ARGS` through its entry point in this process; (exit code, out, err)."""
-    from app.cli import main
-
-    out, err = io.StringIO(), io.StringIO()
-    saved = sys.stdin
-    sys.stdin = io.StringIO(stdin)
-    try:
-        with environment(env), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = main(list(args))
-    finally:
-        sys.stdin = saved
-    return code, out.getvalue(), err.getvalue()
+    result = run_cli(env, *args, stdin=stdin)
+    return result.returncode, result.stdout, result.stderr

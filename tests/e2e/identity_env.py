@@ -49,7 +49,8 @@ class CliResult:
 
 
 @contextlib.contextmanager
-def _environment(env: Mapping[str, str]) -> Iterator[None]:
+def environment(env: Mapping[str, str]) -> Iterator[None]:
+    """`env` on top of this process's environment, put back as it was afterwards."""
     saved = {key: os.environ.get(key) for key in env}
     os.environ.update(env)
     try:
@@ -62,7 +63,7 @@ def _environment(env: Mapping[str, str]) -> Iterator[None]:
                 os.environ[key] = value
 
 
-def cli(env: Mapping[str, str], *args: str, stdin: str = "") -> CliResult:
+def run_cli(env: Mapping[str, str], *args: str, stdin: str = "") -> CliResult:
     """`python -m app.cli ARGS` through its entry point, in this process (a subprocess would pay
     the imports again for every call), with `env` on top of this environment."""
     from app.cli import main
@@ -71,12 +72,17 @@ def cli(env: Mapping[str, str], *args: str, stdin: str = "") -> CliResult:
     saved_stdin = sys.stdin
     sys.stdin = io.StringIO(stdin)
     try:
-        with _environment(env), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        with environment(env), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             code = main(list(args))
     finally:
         sys.stdin = saved_stdin
-    result = CliResult(code, out.getvalue(), err.getvalue())
-    assert code == 0, result.stderr
+    return CliResult(code, out.getvalue(), err.getvalue())
+
+
+def cli(env: Mapping[str, str], *args: str, stdin: str = "") -> CliResult:
+    """`run_cli` that must succeed."""
+    result = run_cli(env, *args, stdin=stdin)
+    assert result.returncode == 0, result.stderr
     return result
 
 

@@ -21,8 +21,9 @@ from app.mlflow_gateway.demo_seed import seed_demo
 from app.settings import Settings
 from tests.byo_fixtures import ByoStore, copy_store
 from tests.byo_stores import LOGGED, PRODUCTION_HOLDERS, SHARED, SINGLE, SIXTY
-from tests.e2e.byo_pages import Visit, browse, cli, environment, report, run_visit
+from tests.e2e.byo_pages import Visit, browse, cli, report, run_visit
 from tests.e2e.gov_env import PASSWORDS, prepare
+from tests.e2e.identity_env import environment
 
 pytestmark = pytest.mark.slow
 OLD, HEAD = "bd07f7e963c5", "dc11669786a5"

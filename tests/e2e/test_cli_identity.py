@@ -18,6 +18,7 @@ from app.bootstrap import build_governance
 from app.cli import main
 from app.settings import Settings
 from governance.domain import AuditAction
+from tests.e2e.cli_results import ok, refused
 
 PASSWORD = "s3cret-enough"
 SET_BY_OPERATOR = "set-by-the-operator"
@@ -41,20 +42,6 @@ def _environment(monkeypatch: pytest.MonkeyPatch, db_url: str, data_dir: Path) -
     monkeypatch.setenv("COUNTERSIGN_DATA_DIR", str(data_dir))
     for key in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "COUNTERSIGN_POLICY"):
         monkeypatch.delenv(key, raising=False)
-
-
-def ok(result: tuple[int, str, str]) -> str:
-    code, out, err = result
-    assert code == 0, err
-    return out
-
-
-def refused(result: tuple[int, str, str]) -> str:
-    code, out, err = result
-    assert code == 1
-    assert out == ""
-    assert len(err.strip().splitlines()) == 1, err
-    return err.strip()
 
 
 def _people(cli: Cli) -> None:

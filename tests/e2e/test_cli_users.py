@@ -18,6 +18,7 @@ from app.bootstrap import build_governance
 from app.cli import main
 from app.settings import Settings
 from governance.domain import CLI_OPERATOR, AuditAction
+from tests.e2e.cli_results import ok, refused
 
 PASSWORD = "s3cret-enough"
 LAST_ADMIN = "error: 'root' is the last active admin: give another user the admin role first"
@@ -49,20 +50,6 @@ def cli(
     for name, role in (("root", "admin"), ("ann", "approver")):
         ok(run("users", "add", name, "--role", role, "--password-stdin", stdin=PASSWORD + "\n"))
     return run
-
-
-def ok(result: tuple[int, str, str]) -> str:
-    code, out, err = result
-    assert code == 0, err
-    return out
-
-
-def refused(result: tuple[int, str, str]) -> str:
-    code, out, err = result
-    assert code == 1
-    assert out == ""
-    assert len(err.strip().splitlines()) == 1, err
-    return err.strip()
 
 
 def users(cli: Cli) -> dict[str, tuple[tuple[str, ...], bool]]:

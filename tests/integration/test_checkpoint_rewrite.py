@@ -48,6 +48,11 @@ class World:
         out, err = capsys.readouterr()
         return code, out, err
 
+    def checkpoint_job(self) -> tuple[str, ...]:
+        """The hourly job: sign the head, checked against the previous checkpoint in the folder."""
+        folder = str(self.folder)
+        return ("audit", "checkpoint", "--previous-dir", folder, "--out-dir", folder)
+
     def checkpoints(self) -> list[dict[str, object]]:
         return [json.loads(p.read_text())["checkpoint"] for p in sorted(self.folder.glob("*.json"))]
 
@@ -172,14 +177,7 @@ def mallory_rows(request_id: str) -> Callable[[Connection], None]:
 def test_a_consistent_rewrite_passes_verify_but_not_the_signed_checkpoints(
     world: World, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    job = (
-        "audit",
-        "checkpoint",
-        "--previous-dir",
-        str(world.folder),
-        "--out-dir",
-        str(world.folder),
-    )
+    job = world.checkpoint_job()
 
     def hourly() -> None:
         code, _, err = world.cli(capsys, *job)

@@ -71,14 +71,7 @@ def world(empty_db_url: str, tmp_path: object, monkeypatch: pytest.MonkeyPatch) 
 def test_entries_and_rows_from_before_sealed_records_count_once_sealed_up_to_a_checkpoint(
     world: World, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    job = (
-        "audit",
-        "checkpoint",
-        "--previous-dir",
-        str(world.folder),
-        "--out-dir",
-        str(world.folder),
-    )
+    job = world.checkpoint_job()
     workflow(world, lambda: world.cli(capsys, *job))
     files = sorted(world.folder.glob("*.json"))
     first, newest = (json.loads(files[k].read_text())["checkpoint"] for k in (0, -1))
