@@ -17,6 +17,7 @@ import secrets
 from pathlib import Path
 
 from app.settings import Settings, SettingsError
+from governance.db import sqlite_file
 from governance.seals import MIN_KEY_BYTES, Sealer, SealKey, parse_key_text
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,7 @@ def seal_key_path(settings: Settings) -> Path:
     """
     if settings.audit_seal_key_file is not None:
         return settings.audit_seal_key_file
-    database = _sqlite_file(settings.db_url)
+    database = sqlite_file(settings.db_url)
     if database is not None:
         return database.parent / LOCAL_KEY_NAME
     log.warning(
@@ -46,15 +47,6 @@ def seal_key_path(settings: Settings) -> Path:
         KEY_SETTING,
     )
     return settings.data_dir / LOCAL_KEY_NAME
-
-
-def _sqlite_file(db_url: str) -> Path | None:
-    """The file of a `sqlite:///path` URL (any driver), or None for another database."""
-    scheme, sep, rest = db_url.partition(":///")
-    if not sep or scheme.split("+", 1)[0].lower() != "sqlite":
-        return None
-    path = rest.split("?", 1)[0]
-    return Path(path) if path and path != ":memory:" else None
 
 
 def load_sealer(settings: Settings) -> Sealer:

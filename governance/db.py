@@ -35,7 +35,7 @@ from sqlalchemy import (
     create_engine,
     event,
 )
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import (
     DBAPIError,
     DisconnectionError,
@@ -117,8 +117,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     backend = parsed.get_backend_name()
     ping_after_idle_s = float(kwargs.pop("ping_after_idle_s", PING_AFTER_IDLE_S))
     if backend == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            path = Path(parsed.database).expanduser()
+        path = _sqlite_file(parsed)
+        if path is not None:
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 _create_private(path)
@@ -148,6 +148,22 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     raise DatabaseUnavailable(
         f"COUNTERSIGN_DB_URL names {backend!r}; supported are sqlite and postgresql+psycopg"
     )
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file a `sqlite:///path` governance URL names; None for another database, an
+    in-memory one or a URL that is not one."""
+    try:
+        parsed = make_url(url)
+    except Exception:  # sqlalchemy raises ArgumentError; make_engine reports it
+        return None
+    return _sqlite_file(parsed) if parsed.get_backend_name() == "sqlite" else None
+
+
+def _sqlite_file(parsed: URL) -> Path | None:
+    if not parsed.database or parsed.database == ":memory:":
+        return None
+    return Path(parsed.database).expanduser()
 
 
 def _create_private(path: Path) -> None:
